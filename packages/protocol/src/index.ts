@@ -1,0 +1,10 @@
+/**
+ * `@s2sauth/protocol`: the s2sauth wire contract (protocol.md). Pure: no I/O, no Express.
+ * @packageDocumentation
+ */
+export * from './base64url.js';
+export * from './challenge.js';
+export * from './clock.js';
+export * from './errors.js';
+export * from './identifiers.js';
+export * from './thumbprint.js';
