@@ -23,7 +23,8 @@ export type FailureClass =
   | 'trust'
   | 'user'
   | 'scope'
-  | 'unavailable';
+  | 'unavailable'
+  | 'failed';
 
 /** An Exchange diagnostic (`x-ms-diagnostics: <code>;reason="...";error_category="..."`). */
 export interface Diagnostic {
@@ -74,6 +75,7 @@ const CLASSES: Readonly<Record<FailureClass, ClassInfo>> = {
   },
   scope: { status: 403, error: 'insufficient_scope', description: 'The access token does not grant the scope this resource requires.' },
   unavailable: { status: 503, error: undefined, description: "The signing keys of the token's issuer are temporarily unavailable." },
+  failed: { status: 401, error: 'invalid_token', description: 'The access token could not be verified.' },
 };
 
 /**
@@ -130,6 +132,8 @@ export const FAILURE_CODES = {
   scope_insufficient: 'scope',
   // 503
   keys_unavailable: 'unavailable',
+  // 401: verification could not be completed (a bug or a failing store); fails closed
+  verification_failed: 'failed',
 } as const satisfies Record<string, FailureClass>;
 
 /** A stable failure code. */

@@ -8,3 +8,8 @@ export * from './clock.js';
 export * from './errors.js';
 export * from './identifiers.js';
 export * from './thumbprint.js';
+export * from './json.js';
+export * from './jws.js';
+export * from './claims.js';
+export * from './bearer.js';
+export * from './metadata.js';
