@@ -1,0 +1,451 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { systemClock, type Clock } from '@s2sauth/protocol';
+import { ChangeListeners, type ChangeListener } from './change-listeners.js';
+import { migrate } from './migrations.js';
+import { oauthServerRecord, type OAuthServerInput, type OAuthServerRecord, type OAuthServerStore } from './oauth-server.js';
+import {
+  partnerApplicationRecord,
+  type PartnerApplication,
+  type PartnerApplicationInput,
+  type PartnerStore,
+} from './partner-application.js';
+import { byIdentity } from './record-shape.js';
+import { checkClaim, REPLAY_PURGE_INTERVAL_MS, type ReplayStore } from './replay.js';
+import { StoreError } from './store-error.js';
+
+/** Options of {@link SqliteStore.open}. */
+export interface SqliteStoreOptions {
+  /** Time source for record timestamps and replay expiry; default `systemClock`. */
+  readonly clock?: Clock;
+  /**
+   * How often (ms) to look for registry changes made by other processes while someone listens
+   * (`onChange`); default 250, so that a change is seen well within a second.
+   */
+  readonly pollIntervalMs?: number;
+  /** How long (ms) a statement waits for another process's write lock; default 5000. */
+  readonly busyTimeoutMs?: number;
+}
+
+interface PartnerRow {
+  readonly identity: string;
+  readonly application_id: unknown;
+  readonly realm: unknown;
+  readonly key_source: unknown;
+  readonly trust_level: unknown;
+  readonly scopes: unknown;
+  readonly enabled: unknown;
+  readonly accept_unsigned_user_context: unknown;
+  readonly created_at: unknown;
+  readonly updated_at: unknown;
+}
+
+interface OAuthServerRow {
+  readonly identity: string;
+  readonly metadata_url: unknown;
+  readonly issuer: unknown;
+  readonly realm: unknown;
+  readonly allow_loopback: unknown;
+  readonly enabled: unknown;
+  readonly created_at: unknown;
+  readonly updated_at: unknown;
+}
+
+type PartnerParameters = {
+  readonly identity: string;
+  readonly application_id: string;
+  readonly realm: string;
+  readonly key_source: string;
+  readonly trust_level: string;
+  readonly scopes: string;
+  readonly enabled: number;
+  readonly accept_unsigned_user_context: number;
+  readonly now: number;
+};
+
+type OAuthServerParameters = {
+  readonly identity: string;
+  readonly metadata_url: string;
+  readonly issuer: string;
+  readonly realm: string;
+  readonly allow_loopback: number | null;
+  readonly enabled: number;
+  readonly now: number;
+};
+
+type ClaimParameters = {
+  readonly issuer: string;
+  readonly jti: string;
+  readonly expires_at: number;
+  readonly now: number;
+};
+
+function prepareStatements(db: Database.Database) {
+  return {
+    partner: db.prepare<[string], PartnerRow>('SELECT * FROM partner_applications WHERE identity = ?'),
+    partnerByApplication: db.prepare<[string, string], PartnerRow>(
+      'SELECT * FROM partner_applications WHERE application_id = ? AND realm = ?',
+    ),
+    partners: db.prepare<[], PartnerRow>('SELECT * FROM partner_applications'),
+    // Not INSERT OR REPLACE: that would silently delete another identity holding the same
+    // (application_id, realm) instead of failing on the UNIQUE constraint.
+    upsertPartner: db.prepare<[PartnerParameters], { readonly created_at: number }>(`
+      INSERT INTO partner_applications (identity, application_id, realm, key_source, trust_level, scopes,
+          enabled, accept_unsigned_user_context, created_at, updated_at)
+        VALUES (@identity, @application_id, @realm, @key_source, @trust_level, @scopes,
+          @enabled, @accept_unsigned_user_context, @now, @now)
+        ON CONFLICT (identity) DO UPDATE SET application_id = excluded.application_id, realm = excluded.realm,
+          key_source = excluded.key_source, trust_level = excluded.trust_level, scopes = excluded.scopes,
+          enabled = excluded.enabled, accept_unsigned_user_context = excluded.accept_unsigned_user_context,
+          updated_at = excluded.updated_at
+        RETURNING created_at`),
+    deletePartner: db.prepare<[string]>('DELETE FROM partner_applications WHERE identity = ?'),
+    server: db.prepare<[string], OAuthServerRow>('SELECT * FROM oauth_servers WHERE identity = ?'),
+    servers: db.prepare<[], OAuthServerRow>('SELECT * FROM oauth_servers'),
+    upsertServer: db.prepare<[OAuthServerParameters], { readonly created_at: number }>(`
+      INSERT INTO oauth_servers (identity, metadata_url, issuer, realm, allow_loopback, enabled, created_at, updated_at)
+        VALUES (@identity, @metadata_url, @issuer, @realm, @allow_loopback, @enabled, @now, @now)
+        ON CONFLICT (identity) DO UPDATE SET metadata_url = excluded.metadata_url, issuer = excluded.issuer,
+          realm = excluded.realm, allow_loopback = excluded.allow_loopback, enabled = excluded.enabled,
+          updated_at = excluded.updated_at
+        RETURNING created_at`),
+    deleteServer: db.prepare<[string]>('DELETE FROM oauth_servers WHERE identity = ?'),
+    // One statement, so the check and the write are atomic across connections: a new pair is
+    // inserted, an expired claim is taken over, an unexpired one is left alone (changes = 0).
+    claim: db.prepare<[ClaimParameters]>(`
+      INSERT INTO replay_claims (issuer, jti, expires_at) VALUES (@issuer, @jti, @expires_at)
+        ON CONFLICT (issuer, jti) DO UPDATE SET expires_at = excluded.expires_at
+        WHERE replay_claims.expires_at <= @now`),
+    purgeClaims: db.prepare<[number]>('DELETE FROM replay_claims WHERE expires_at <= ?'),
+    dataVersion: db.prepare<[], number>('PRAGMA data_version').pluck(),
+    registryVersion: db.prepare<[], number>('SELECT version FROM registry_version WHERE id = 1').pluck(),
+  };
+}
+
+function sqliteBoolean(value: boolean): number {
+  return value ? 1 : 0;
+}
+
+/** 1 and 0 become booleans; anything else is passed on for the record check to reject. */
+function storedBoolean(value: unknown): unknown {
+  return value === 1 ? true : value === 0 ? false : value;
+}
+
+function storedJson(value: unknown, column: string, subject: string): unknown {
+  try {
+    return JSON.parse(value as string) as unknown;
+  } catch {
+    // The parser's own message quotes the text, which may hold a certificate: say less.
+    throw new TypeError(`${subject}: ${column} is not valid JSON`);
+  }
+}
+
+function positiveInteger(value: number, option: string): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new TypeError(`SqliteStore.open: options.${option} must be a positive integer of milliseconds`);
+  }
+  return value;
+}
+
+/**
+ * The stores in one SQLite file (better-sqlite3): the embedded default of architecture.md,
+ * "Persistence". Several processes may open the same file (server instances, the admin CLI):
+ * writes are serialized by SQLite (WAL mode, busy timeout), replay claims are atomic across them,
+ * and each store notices registry writes made by the others (see {@link SqliteStore.onChange}).
+ *
+ * Calls are synchronous, like better-sqlite3 itself: reads take microseconds and the registry is
+ * small. Records are validated when read back; a row that does not make sense (edited by hand,
+ * written by a buggy tool) raises a `StoreError` with code `corrupt` naming its identity.
+ *
+ * @example
+ * ```ts
+ * const store = SqliteStore.open('.data/exchange/s2sauth.db');
+ * const stop = store.onChange((identity) => console.log('registry changed', identity ?? '(elsewhere)'));
+ * ```
+ */
+export class SqliteStore implements PartnerStore, OAuthServerStore, ReplayStore {
+  /** The database file, as given to {@link SqliteStore.open}. */
+  readonly path: string;
+  readonly #db: Database.Database;
+  readonly #statements: ReturnType<typeof prepareStatements>;
+  readonly #clock: Clock;
+  readonly #pollIntervalMs: number;
+  readonly #listeners = new ChangeListeners();
+  readonly #put: (params: PartnerParameters) => number;
+  readonly #putServer: (params: OAuthServerParameters) => number;
+  readonly #remove: (identity: string, statement: Database.Statement<[string]>) => boolean;
+  #timer: NodeJS.Timeout | undefined;
+  /** What this connection last saw of `PRAGMA data_version` and of the registry counter. */
+  #dataVersion: number;
+  #registryVersion: number;
+  #nextPurge = Number.NEGATIVE_INFINITY;
+  #closed = false;
+
+  /**
+   * Opens (creating it and its parent folder if missing) the SQLite file at `path` and brings its
+   * schema up to date (migrations in code, version in `PRAGMA user_version`). The connection uses
+   * WAL journaling, a busy timeout and `foreign_keys = ON`. Throws a `TypeError` for bad options
+   * and a `StoreError` with code `schema_too_new` for a file written by a newer version of this
+   * package. `:memory:` opens a private in-memory database.
+   */
+  static open(path: string, options: SqliteStoreOptions = {}): SqliteStore {
+    if (typeof path !== 'string' || path.length === 0) {
+      throw new TypeError('SqliteStore.open: path must be a non-empty string');
+    }
+    const { clock = systemClock, pollIntervalMs = 250, busyTimeoutMs = 5000 } = options;
+    if (typeof clock !== 'function') throw new TypeError('SqliteStore.open: options.clock must be a function');
+    positiveInteger(pollIntervalMs, 'pollIntervalMs');
+    positiveInteger(busyTimeoutMs, 'busyTimeoutMs');
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    const db = new Database(path, { timeout: busyTimeoutMs });
+    try {
+      db.pragma('journal_mode = WAL');
+      db.pragma('foreign_keys = ON');
+      migrate(db, `"${path}"`);
+      return new SqliteStore(db, path, clock, pollIntervalMs);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+  }
+
+  private constructor(db: Database.Database, path: string, clock: Clock, pollIntervalMs: number) {
+    this.path = path;
+    this.#db = db;
+    this.#clock = clock;
+    this.#pollIntervalMs = pollIntervalMs;
+    const statements = prepareStatements(db);
+    this.#statements = statements;
+    this.#dataVersion = statements.dataVersion.get() as number;
+    this.#registryVersion = statements.registryVersion.get() as number;
+    // Each write reads the counter its own triggers bumped, inside its transaction, so that the
+    // poll does not report this store's own writes back to it as changes from elsewhere.
+    const put = db.transaction((params: PartnerParameters) => {
+      const { created_at: createdAt } = statements.upsertPartner.get(params) as { readonly created_at: number };
+      this.#registryVersion = statements.registryVersion.get() as number;
+      return createdAt;
+    });
+    this.#put = (params) => put.immediate(params);
+    const putServer = db.transaction((params: OAuthServerParameters) => {
+      const { created_at: createdAt } = statements.upsertServer.get(params) as { readonly created_at: number };
+      this.#registryVersion = statements.registryVersion.get() as number;
+      return createdAt;
+    });
+    this.#putServer = (params) => putServer.immediate(params);
+    const remove = db.transaction((identity: string, statement: Database.Statement<[string]>) => {
+      if (statement.run(identity).changes === 0) return false;
+      this.#registryVersion = statements.registryVersion.get() as number;
+      return true;
+    });
+    this.#remove = (identity, statement) => remove.immediate(identity, statement);
+  }
+
+  get(identity: string): PartnerApplication | undefined {
+    this.#checkOpen();
+    const row = this.#statements.partner.get(identity);
+    return row === undefined ? undefined : this.#partnerFromRow(row);
+  }
+
+  findByApplication(applicationId: string, realm: string): PartnerApplication | undefined {
+    this.#checkOpen();
+    const row = this.#statements.partnerByApplication.get(applicationId, realm);
+    return row === undefined ? undefined : this.#partnerFromRow(row);
+  }
+
+  list(): PartnerApplication[] {
+    this.#checkOpen();
+    return this.#statements.partners.all().map((row) => this.#partnerFromRow(row)).sort(byIdentity);
+  }
+
+  put(app: PartnerApplicationInput): PartnerApplication {
+    this.#checkOpen();
+    const now = Math.floor(this.#clock());
+    const checked = partnerApplicationRecord(app, now, now);
+    let createdAt: number;
+    try {
+      createdAt = this.#put({
+        identity: checked.identity,
+        application_id: checked.applicationId,
+        realm: checked.realm,
+        key_source: JSON.stringify(checked.keySource),
+        trust_level: checked.trustLevel,
+        scopes: JSON.stringify(checked.scopes),
+        enabled: sqliteBoolean(checked.enabled),
+        accept_unsigned_user_context: sqliteBoolean(checked.acceptUnsignedUserContext),
+        now,
+      });
+    } catch (error) {
+      if (!(error instanceof Database.SqliteError && error.code === 'SQLITE_CONSTRAINT_UNIQUE')) throw error;
+      const holder = this.#statements.partnerByApplication.get(checked.applicationId, checked.realm);
+      throw new StoreError(
+        'conflict',
+        `partner application "${checked.identity}": application ${checked.applicationId} in realm ${checked.realm} is already registered as "${holder?.identity ?? '?'}"`,
+        { cause: error },
+      );
+    }
+    const record = createdAt === now ? checked : Object.freeze({ ...checked, createdAt });
+    this.#listeners.notify(record.identity, 'partnerApplication');
+    return record;
+  }
+
+  remove(identity: string): boolean {
+    this.#checkOpen();
+    if (!this.#remove(identity, this.#statements.deletePartner)) return false;
+    this.#listeners.notify(identity, 'partnerApplication');
+    return true;
+  }
+
+  getOAuthServer(identity: string): OAuthServerRecord | undefined {
+    this.#checkOpen();
+    const row = this.#statements.server.get(identity);
+    return row === undefined ? undefined : this.#serverFromRow(row);
+  }
+
+  listOAuthServers(): OAuthServerRecord[] {
+    this.#checkOpen();
+    return this.#statements.servers.all().map((row) => this.#serverFromRow(row)).sort(byIdentity);
+  }
+
+  putOAuthServer(server: OAuthServerInput): OAuthServerRecord {
+    this.#checkOpen();
+    const now = Math.floor(this.#clock());
+    const checked = oauthServerRecord(server, now, now);
+    const createdAt = this.#putServer({
+      identity: checked.identity,
+      metadata_url: checked.metadataUrl,
+      issuer: checked.issuer,
+      realm: checked.realm,
+      allow_loopback: checked.allowLoopback === undefined ? null : sqliteBoolean(checked.allowLoopback),
+      enabled: sqliteBoolean(checked.enabled),
+      now,
+    });
+    const record = createdAt === now ? checked : Object.freeze({ ...checked, createdAt });
+    this.#listeners.notify(record.identity, 'oauthServer');
+    return record;
+  }
+
+  removeOAuthServer(identity: string): boolean {
+    this.#checkOpen();
+    if (!this.#remove(identity, this.#statements.deleteServer)) return false;
+    this.#listeners.notify(identity, 'oauthServer');
+    return true;
+  }
+
+  claim(issuer: string, jti: string, expiresAt: number): boolean {
+    this.#checkOpen();
+    checkClaim(issuer, jti, expiresAt);
+    const now = this.#clock();
+    if (now >= this.#nextPurge) {
+      this.#nextPurge = now + REPLAY_PURGE_INTERVAL_MS;
+      this.#statements.purgeClaims.run(Math.floor(now));
+    }
+    if (expiresAt <= now) return false;
+    // Whole milliseconds for the INTEGER column, rounded towards remembering longer.
+    const until = Math.min(Math.ceil(expiresAt), Number.MAX_SAFE_INTEGER);
+    return this.#statements.claim.run({ issuer, jti, expires_at: until, now: Math.floor(now) }).changes === 1;
+  }
+
+  /**
+   * Subscribes to registry changes (see `PartnerStore.onChange`). While at least one listener is
+   * subscribed, a timer that does not keep the process alive checks every `pollIntervalMs`
+   * whether another connection changed the registry ({@link SqliteStore.checkForChanges}), and
+   * notifies with `undefined` if so. An error thrown by a listener during such a check is not
+   * caught: like an exception in any timer, it reaches `uncaughtException`.
+   */
+  onChange(listener: ChangeListener): () => void {
+    this.#checkOpen();
+    const unsubscribe = this.#listeners.add(listener);
+    if (this.#timer === undefined) {
+      this.#timer = setInterval(() => this.checkForChanges(), this.#pollIntervalMs);
+      this.#timer.unref();
+    }
+    return () => {
+      unsubscribe();
+      if (this.#listeners.size === 0) this.#stopPolling();
+    };
+  }
+
+  /**
+   * Looks now, rather than at the next poll, for registry changes written through other
+   * connections since the last look, and notifies the listeners with `undefined` if there are any.
+   * `PRAGMA data_version` tells cheaply whether anything at all was committed by others; only then
+   * is the registry's change counter read, so that replay claims are not mistaken for registry
+   * changes. Returns whether the registry had changed.
+   */
+  checkForChanges(): boolean {
+    this.#checkOpen();
+    const dataVersion = this.#statements.dataVersion.get() as number;
+    if (dataVersion === this.#dataVersion) return false;
+    this.#dataVersion = dataVersion;
+    const registryVersion = this.#statements.registryVersion.get() as number;
+    if (registryVersion === this.#registryVersion) return false;
+    this.#registryVersion = registryVersion;
+    this.#listeners.notify(undefined, undefined);
+    return true;
+  }
+
+  /** Stops the change poll, drops the listeners and closes the database. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#stopPolling();
+    this.#listeners.clear();
+    this.#db.close();
+  }
+
+  #stopPolling(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #partnerFromRow(row: PartnerRow): PartnerApplication {
+    const subject = `partner application "${row.identity}"`;
+    return this.#readRow(() =>
+      partnerApplicationRecord(
+        {
+          identity: row.identity,
+          applicationId: row.application_id,
+          realm: row.realm,
+          keySource: storedJson(row.key_source, 'key_source', subject),
+          trustLevel: row.trust_level,
+          scopes: storedJson(row.scopes, 'scopes', subject),
+          enabled: storedBoolean(row.enabled),
+          acceptUnsignedUserContext: storedBoolean(row.accept_unsigned_user_context),
+        },
+        row.created_at as number,
+        row.updated_at as number,
+      ),
+    );
+  }
+
+  #serverFromRow(row: OAuthServerRow): OAuthServerRecord {
+    return this.#readRow(() =>
+      oauthServerRecord(
+        {
+          identity: row.identity,
+          metadataUrl: row.metadata_url,
+          issuer: row.issuer,
+          realm: row.realm,
+          allowLoopback: row.allow_loopback === null ? undefined : storedBoolean(row.allow_loopback),
+          enabled: storedBoolean(row.enabled),
+        },
+        row.created_at as number,
+        row.updated_at as number,
+      ),
+    );
+  }
+
+  /** Turns a record check's `TypeError` into a `corrupt` error: the row is wrong, not the caller. */
+  #readRow<T>(read: () => T): T {
+    try {
+      return read();
+    } catch (error) {
+      throw new StoreError('corrupt', `corrupt row in "${this.path}": ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new StoreError('closed', `the store "${this.path}" is closed`);
+  }
+}

@@ -1,0 +1,376 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import Database from 'better-sqlite3';
+import { expect } from 'chai';
+import { WellKnownPrincipal } from '@s2sauth/protocol';
+import { SCHEMA_VERSION, SqliteStore, StoreError, type RegistryEntryKind } from '@s2sauth/store';
+import { exchange, sharepoint, START, storeBehaviour, sts } from './store-behaviour.js';
+
+const run = promisify(execFile);
+const repositoryRoot = fileURLToPath(new URL('../../../', import.meta.url));
+
+type Change = readonly [string | undefined, RegistryEntryKind | undefined];
+
+/** Resolves with the first change `store` reports. */
+function nextChange(store: SqliteStore): Promise<Change> {
+  return new Promise((resolve) => {
+    const unsubscribe = store.onChange((identity, kind) => {
+      unsubscribe();
+      resolve([identity, kind]);
+    });
+  });
+}
+
+/** Runs `source` (an ES module body) in a new Node process that can import `@s2sauth/store`. */
+async function runInChildProcess(source: string, ...args: string[]): Promise<string> {
+  // No coverage from these processes: merged with the test process's, their partial view of the
+  // same sources garbles c8's report. (Deleting the variable is not enough: Node copies it back.)
+  const env = { ...process.env, NODE_V8_COVERAGE: '' };
+  const { stdout } = await run(
+    process.execPath,
+    ['--conditions=s2sauth-source', '--import=tsx', '--input-type=module', '-e', source, ...args],
+    { cwd: repositoryRoot, env },
+  );
+  return stdout;
+}
+
+describe('SqliteStore', () => {
+  let folder: string;
+  let opened: SqliteStore[];
+  let files = 0;
+
+  /** Opens a store that the suite closes afterwards. */
+  function open(path: string, options: Parameters<typeof SqliteStore.open>[1] = {}): SqliteStore {
+    const store = SqliteStore.open(path, options);
+    opened.push(store);
+    return store;
+  }
+
+  function newPath(): string {
+    files += 1;
+    return join(folder, `store-${files}.db`);
+  }
+
+  before(() => {
+    folder = mkdtempSync(join(tmpdir(), 's2sauth-store-'));
+  });
+
+  beforeEach(() => {
+    opened = [];
+  });
+
+  afterEach(() => {
+    for (const store of opened) store.close();
+  });
+
+  after(() => {
+    rmSync(folder, { recursive: true, force: true });
+  });
+
+  storeBehaviour((clock) => SqliteStore.open(newPath(), { clock }));
+
+  describe('opening', () => {
+    it('creates the parent folders and a database in WAL mode at the current schema version', () => {
+      const path = join(folder, 'nested', 'deeper', 's2sauth.db');
+      const store = open(path);
+      expect(store.path).to.equal(path);
+      expect(existsSync(path)).to.equal(true);
+      const raw = new Database(path, { readonly: true });
+      try {
+        expect(raw.pragma('journal_mode', { simple: true })).to.equal('wal');
+        expect(raw.pragma('user_version', { simple: true })).to.equal(SCHEMA_VERSION);
+      } finally {
+        raw.close();
+      }
+    });
+
+    it('keeps what was stored when the file is opened again', () => {
+      const path = newPath();
+      const first = open(path, { clock: () => START });
+      first.put(exchange);
+      first.putOAuthServer(sts);
+      first.claim('client', 'jti', Number.MAX_SAFE_INTEGER);
+      first.close();
+      const second = open(path);
+      expect(second.get('microsoft.exchange')).to.deep.equal({
+        ...exchange,
+        acceptUnsignedUserContext: false,
+        createdAt: START,
+        updatedAt: START,
+      });
+      expect(second.getOAuthServer('microsoft.sts')?.issuer).to.equal(sts.issuer);
+      expect(second.claim('client', 'jti', Number.MAX_SAFE_INTEGER)).to.equal(false);
+    });
+
+    it('opens a private in-memory database for :memory:', () => {
+      const store = open(':memory:');
+      store.put(exchange);
+      expect(store.list()).to.have.length(1);
+      expect(open(':memory:').list()).to.deep.equal([]);
+    });
+
+    it('refuses a file written by a newer schema version, and leaves it alone', () => {
+      const path = newPath();
+      const raw = new Database(path);
+      raw.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+      raw.close();
+      expect(() => open(path))
+        .to.throw(StoreError, new RegExp(`schema version ${SCHEMA_VERSION + 1}, newer than version ${SCHEMA_VERSION}`))
+        .with.property('code', 'schema_too_new');
+      const check = new Database(path, { readonly: true });
+      expect(check.pragma('user_version', { simple: true })).to.equal(SCHEMA_VERSION + 1);
+      expect(check.prepare("SELECT count(*) FROM sqlite_schema WHERE type = 'table'").pluck().get()).to.equal(0);
+      check.close();
+    });
+
+    it('refuses a file that is not a SQLite database', () => {
+      const path = newPath();
+      writeFileSync(path, 'this is not a database, just some text that is long enough to have a header'.repeat(10));
+      expect(() => open(path)).to.throw(/not a database/);
+    });
+
+    const badOptions: readonly (readonly [string, () => unknown, RegExp])[] = [
+      ['an empty path', () => SqliteStore.open(''), /path must be a non-empty string/],
+      ['a path that is not a string', () => SqliteStore.open(undefined as never), /path must be a non-empty string/],
+      ['a clock that is not a function', () => SqliteStore.open(':memory:', { clock: Date.now() as never }), /options\.clock/],
+      ['a poll interval of 0', () => SqliteStore.open(':memory:', { pollIntervalMs: 0 }), /options\.pollIntervalMs/],
+      ['a fractional poll interval', () => SqliteStore.open(':memory:', { pollIntervalMs: 2.5 }), /options\.pollIntervalMs/],
+      ['a negative busy timeout', () => SqliteStore.open(':memory:', { busyTimeoutMs: -1 }), /options\.busyTimeoutMs/],
+    ];
+    for (const [name, call, message] of badOptions) {
+      it(`refuses ${name} with a TypeError`, () => {
+        expect(call).to.throw(TypeError, message);
+      });
+    }
+  });
+
+  describe('writing', () => {
+    it('passes on a database error that is not a conflict, such as a lock held too long', () => {
+      const path = newPath();
+      const store = open(path, { busyTimeoutMs: 1 });
+      const changes: unknown[] = [];
+      store.onChange((identity) => changes.push(identity));
+      const other = new Database(path);
+      other.exec('BEGIN IMMEDIATE');
+      try {
+        expect(() => store.put(exchange)).to.throw(Database.SqliteError).with.property('code', 'SQLITE_BUSY');
+      } finally {
+        other.exec('ROLLBACK');
+        other.close();
+      }
+      expect(store.get('microsoft.exchange')).to.equal(undefined);
+      expect(changes).to.deep.equal([]);
+    });
+  });
+
+  describe('changes made through another connection', () => {
+    it('notifies with undefined when another store on the same file puts a partner', async () => {
+      const path = newPath();
+      const verifier = open(path, { pollIntervalMs: 10 });
+      const admin = open(path);
+      const change = nextChange(verifier);
+      admin.put(exchange);
+      expect(await change).to.deep.equal([undefined, undefined]);
+      expect(verifier.get('microsoft.exchange')?.trustLevel).to.equal('full');
+    });
+
+    it('notifies when another store removes a partner or changes an OAuth server', async () => {
+      const path = newPath();
+      const verifier = open(path, { pollIntervalMs: 10 });
+      const admin = open(path);
+      admin.put(exchange);
+      admin.putOAuthServer(sts);
+      verifier.checkForChanges();
+      const removed = nextChange(verifier);
+      admin.remove('microsoft.exchange');
+      expect(await removed).to.deep.equal([undefined, undefined]);
+      const changed = nextChange(verifier);
+      admin.putOAuthServer({ ...sts, enabled: false });
+      expect(await changed).to.deep.equal([undefined, undefined]);
+      expect(verifier.getOAuthServer('microsoft.sts')?.enabled).to.equal(false);
+    });
+
+    it('notifies when a partner is written by a separate Node process', async function () {
+      this.timeout(60_000);
+      const path = newPath();
+      const verifier = open(path, { pollIntervalMs: 20 });
+      const change = nextChange(verifier);
+      await runInChildProcess(
+        `const { SqliteStore } = await import('@s2sauth/store');
+         const store = SqliteStore.open(process.argv[1]);
+         store.put(JSON.parse(process.argv[2]));
+         store.close();`,
+        path,
+        JSON.stringify(sharepoint),
+      );
+      expect(await change).to.deep.equal([undefined, undefined]);
+      expect(verifier.get('microsoft.sharepoint')?.trustLevel).to.equal('user');
+    });
+
+    it('notices a registry row written with plain SQL, as with the sqlite3 shell', () => {
+      const path = newPath();
+      const store = open(path);
+      const raw = new Database(path);
+      raw
+        .prepare(
+          `INSERT INTO oauth_servers (identity, metadata_url, issuer, realm, allow_loopback, enabled, created_at, updated_at)
+           VALUES ('hand.sts', 'https://sts.contoso.com/metadata/json/1', 'x@contoso.com', 'contoso.com', NULL, 1, 0, 0)`,
+        )
+        .run();
+      raw.close();
+      const changes: unknown[] = [];
+      store.onChange((identity) => changes.push(identity));
+      expect(store.checkForChanges()).to.equal(true);
+      expect(changes).to.deep.equal([undefined]);
+      expect(store.getOAuthServer('hand.sts')?.realm).to.equal('contoso.com');
+    });
+
+    it('does not mistake replay claims through another connection for registry changes', () => {
+      const path = newPath();
+      const verifier = open(path);
+      const sts = open(path);
+      const changes: unknown[] = [];
+      verifier.onChange((identity) => changes.push(identity));
+      sts.claim('client', 'jti', Date.now() + 60_000);
+      expect(verifier.checkForChanges()).to.equal(false);
+      expect(changes).to.deep.equal([]);
+    });
+
+    it('does not report its own writes a second time', () => {
+      const store = open(newPath());
+      const changes: unknown[] = [];
+      store.onChange((identity) => changes.push(identity));
+      store.put(exchange);
+      store.remove('microsoft.exchange');
+      store.putOAuthServer(sts);
+      expect(store.checkForChanges()).to.equal(false);
+      expect(changes).to.deep.equal(['microsoft.exchange', 'microsoft.exchange', 'microsoft.sts']);
+    });
+
+    it('reports a change made elsewhere between opening and subscribing', () => {
+      const path = newPath();
+      const verifier = open(path);
+      open(path).put(exchange);
+      const changes: unknown[] = [];
+      verifier.onChange((identity) => changes.push(identity));
+      expect(verifier.checkForChanges()).to.equal(true);
+      expect(verifier.checkForChanges()).to.equal(false);
+      expect(changes).to.deep.equal([undefined]);
+    });
+
+    it('refuses to look for changes once closed', () => {
+      const store = open(newPath());
+      store.close();
+      expect(() => store.checkForChanges()).to.throw(StoreError).with.property('code', 'closed');
+    });
+
+    it('stops polling when the last listener unsubscribes and starts again for a new one', async () => {
+      const path = newPath();
+      const verifier = open(path, { pollIntervalMs: 10 });
+      const admin = open(path);
+      const first = verifier.onChange(() => undefined);
+      const second = verifier.onChange(() => undefined);
+      first();
+      second();
+      admin.put(exchange);
+      const change = nextChange(verifier);
+      admin.put(sharepoint);
+      expect(await change).to.deep.equal([undefined, undefined]);
+    });
+  });
+
+  describe('replay claims across connections', () => {
+    it('grants exactly one of 20 concurrent claims made over two connections', async () => {
+      const path = newPath();
+      const stores = [open(path), open(path)];
+      const expiresAt = Date.now() + 60_000;
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, index) =>
+          Promise.resolve().then(() => stores[index % 2]?.claim('client@contoso.com', 'shared-jti', expiresAt)),
+        ),
+      );
+      expect(results.filter((granted) => granted === true)).to.have.length(1);
+      expect(results.filter((granted) => granted === false)).to.have.length(19);
+    });
+
+    it('grants each jti once when two processes claim the same 200 jtis at the same time', async function () {
+      this.timeout(60_000);
+      const path = newPath();
+      open(path).close();
+      const source = `const { SqliteStore } = await import('@s2sauth/store');
+        const store = SqliteStore.open(process.argv[1]);
+        let granted = 0;
+        for (let i = 0; i < 200; i += 1) if (store.claim('client', 'jti-' + i, Date.now() + 600000)) granted += 1;
+        store.close();
+        process.stdout.write(String(granted));`;
+      const outputs = await Promise.all([runInChildProcess(source, path), runInChildProcess(source, path)]);
+      expect(outputs.map(Number).reduce((sum, granted) => sum + granted, 0)).to.equal(200);
+    });
+  });
+
+  describe('rows that do not make sense', () => {
+    function corrupt(path: string, sql: string): void {
+      const raw = new Database(path);
+      raw.pragma('ignore_check_constraints = ON');
+      raw.exec(sql);
+      raw.close();
+    }
+
+    const partnerCorruptions: readonly (readonly [string, string, RegExp])[] = [
+      ['a key source that is not JSON', `key_source = '{"kind":"certificate","certificates":["MIIB...SECRET'`, /key_source is not valid JSON/],
+      ['a key source of an unknown kind', `key_source = '{"kind":"ftp"}'`, /keySource\.kind must be one of/],
+      ['a certificate key source without certificates', `key_source = '{"kind":"certificate"}'`, /keySource\.certificates/],
+      ['scopes that are not a list', `scopes = '"contacts.read"'`, /scopes must be an array/],
+      ['an unknown trust level', `trust_level = 'admin'`, /trustLevel must be one of/],
+      ['an enabled flag that is neither 0 nor 1', `enabled = 2`, /enabled must be a boolean/],
+      ['an acceptUnsignedUserContext flag that is neither 0 nor 1', `accept_unsigned_user_context = -1`, /acceptUnsignedUserContext must be a boolean/],
+      ['an empty scope', `scopes = '["contacts.read",""]'`, /scopes\[1\] must be a non-empty string/],
+    ];
+    for (const [name, assignment, reason] of partnerCorruptions) {
+      it(`raises a corrupt error naming the partner for ${name}`, () => {
+        const path = newPath();
+        const store = open(path);
+        store.put(exchange);
+        store.put(sharepoint);
+        corrupt(path, `UPDATE partner_applications SET ${assignment} WHERE identity = 'microsoft.exchange'`);
+        const reads: readonly (() => unknown)[] = [
+          () => store.get('microsoft.exchange'),
+          () => store.findByApplication(WellKnownPrincipal.exchange, 'contoso.com'),
+          () => store.list(),
+        ];
+        for (const read of reads) {
+          const error = (() => {
+            try {
+              read();
+            } catch (caught) {
+              return caught;
+            }
+            return undefined;
+          })();
+          expect(error).to.be.instanceOf(StoreError).with.property('code', 'corrupt');
+          const { message } = error as StoreError;
+          expect(message).to.include('partner application "microsoft.exchange"').and.include(path);
+          expect(message).to.match(reason).and.not.include('SECRET');
+        }
+        expect(store.get('microsoft.sharepoint')?.identity).to.equal('microsoft.sharepoint');
+        expect(store.remove('microsoft.exchange')).to.equal(true);
+        expect(store.list().map((app) => app.identity)).to.deep.equal(['microsoft.sharepoint']);
+      });
+    }
+
+    it('raises a corrupt error naming the OAuth server for a flag that is neither 0 nor 1', () => {
+      const path = newPath();
+      const store = open(path);
+      store.putOAuthServer({ ...sts, allowLoopback: true });
+      corrupt(path, `UPDATE oauth_servers SET allow_loopback = 7 WHERE identity = 'microsoft.sts'`);
+      expect(() => store.getOAuthServer('microsoft.sts'))
+        .to.throw(StoreError, /OAuth server "microsoft\.sts": allowLoopback must be a boolean/)
+        .with.property('code', 'corrupt');
+      expect(() => store.listOAuthServers()).to.throw(StoreError, /microsoft\.sts/);
+    });
+  });
+});
