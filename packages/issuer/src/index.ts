@@ -1,2 +1,6 @@
 /** @packageDocumentation */
-export {};
+export * from './certificate.js';
+export * from './certificate-set.js';
+export * from './jws-signer.js';
+export * from './token-issuer.js';
+export * from './metadata-router.js';
