@@ -1,2 +1,13 @@
 /** @packageDocumentation */
-export {};
+export * from './metadata-fetch.js';
+export * from './key-set.js';
+export * from './principal.js';
+export * from './audit.js';
+export * from './trust-level.js';
+export * from './registry.js';
+export * from './verification-cache.js';
+export * from './verifier.js';
+export { s2sAuth, s2sErrorHandler, type S2SAuthMiddleware, type S2SAuthOptions } from './express.js';
+export * from './guards.js';
+export * from './passport.js';
+import './request.js'; // the `req.s2s` typing of Express requests

@@ -1,0 +1,337 @@
+/**
+ * The Express adapter: `s2sAuth` turns a request into a verified principal on `req.s2s` or into
+ * the response of protocol.md section 7, and nothing else. All verification is the verifier's;
+ * this file only extracts the token (protocol.md 3.3 step 1), keeps cookies off bearer responses
+ * (step 8), and writes the answers.
+ */
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import {
+  BearerError,
+  buildChallenge,
+  extractBearerToken,
+  InvalidTokenError,
+  type BearerCredential,
+  type ChallengeParams,
+  type ErrorHeaders,
+} from '@s2sauth/protocol';
+import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
+import type { S2SPrincipal } from './principal.js';
+import { attachVerificationContext, verificationContext, verificationContextOf, type VerificationContext } from './request.js';
+import { createVerifier, type Verifier, type VerifierOptions } from './verifier.js';
+
+/**
+ * Options of {@link s2sAuth}: either a verifier made by `createVerifier` (to share it with the
+ * Passport strategy or other routes), or the verifier options themselves.
+ *
+ * There is deliberately no option that turns verification off; unknown option names are refused.
+ */
+export type S2SAuthOptions = { readonly verifier: Verifier } | VerifierOptions;
+
+/** The middleware returned by {@link s2sAuth}, with the verifier it uses. */
+export interface S2SAuthMiddleware extends RequestHandler {
+  /** The verifier: pass it to `S2SBearerStrategy` to accept the same tokens through Passport. */
+  readonly verifier: Verifier;
+}
+
+/**
+ * Every option name of VerifierOptions (the `satisfies` clause makes a new verifier option a
+ * compile error here until it is listed): createVerifier ignores names it does not know, and a
+ * misspelt option must not be silently dropped.
+ */
+const VERIFIER_OPTION_NAMES: ReadonlySet<string> = new Set(
+  Object.keys({
+    principal: true,
+    realms: true,
+    authorities: true,
+    registry: true,
+    clockSkewSeconds: true,
+    maxLifetimeSeconds: true,
+    clock: true,
+    cache: true,
+    audit: true,
+    resolveUser: true,
+  } satisfies Record<keyof VerifierOptions, true>),
+);
+
+/** Option names a mistyped "switch it off" usually has; named in the error so the intent is clear. */
+const DISABLING_NAMES = new Set(['disabled', 'disable', 'enabled', 'enable', 'verify', 'skip', 'bypass', 'insecure', 'optional', 'passthrough', 'credentialsRequired']);
+
+/**
+ * Express middleware that authenticates server-to-server calls (protocol.md section 3.3).
+ *
+ * Per request:
+ * - no `Authorization: Bearer` header, another scheme, or an empty `Bearer` (realm discovery): 401
+ *   with `WWW-Authenticate: Bearer realm="…", client_id="…", trusted_issuers="…"` and no `error`
+ *   (RFC 6750 section 3.1);
+ * - two credentials, a token in the query or body, a malformed or oversized header: 400
+ *   `invalid_request`, audited here;
+ * - a token: the verifier's decision. Accepted: `req.s2s` is the principal and the next handler
+ *   runs. Rejected: the error's status (401, 403, 503), its `WWW-Authenticate`, `x-ms-diagnostics`
+ *   and `Retry-After` headers, and the JSON body `{"error", "error_description"}`; the internal
+ *   reason is only audited (by the verifier).
+ *
+ * Any response to a request that went through this middleware drops `Set-Cookie` (protocol.md 3.3
+ * step 8). Mount body parsers before it if request bodies should be searched for `access_token`
+ * (an unparsed body is never read for a token by anyone, so it cannot smuggle one either).
+ *
+ * The middleware never calls `next(err)` and never rejects: anything unexpected becomes a 401
+ * `invalid_token`, never a 500.
+ *
+ * @throws TypeError at start-up for missing, mistyped or unknown options (also from
+ *   `createVerifier` when given verifier options).
+ */
+export function s2sAuth(options: S2SAuthOptions): S2SAuthMiddleware {
+  const verifier = verifierFrom(options);
+  const context = verificationContext(verifier);
+
+  const handle = async (req: Request, res: Response): Promise<S2SPrincipal | undefined> => {
+    const request = requestInfo(req);
+    const credential = extractCredential(req, context, request);
+    if (credential instanceof BearerError) {
+      sendBearerError(res, credential, context.challenge());
+      return undefined;
+    }
+    if (credential.kind !== 'token') {
+      sendBearerChallenge(res, context.challenge());
+      return undefined;
+    }
+    try {
+      return await verifier.verify(credential.token, request);
+    } catch (error) {
+      sendBearerError(res, asBearerError(error, context, request), context.challenge());
+      return undefined;
+    }
+  };
+
+  const middleware = (req: Request, res: Response, next: NextFunction): void => {
+    refuseCookies(res);
+    attachVerificationContext(req, context);
+    handle(req, res).then(
+      (principal) => {
+        if (principal === undefined) return;
+        req.s2s = principal;
+        // What the route does is the application's business: its errors go to its error handlers.
+        try {
+          next();
+        } catch (error) {
+          next(error);
+        }
+      },
+      // handle() catches everything it can; this is the last line against a rejection escaping.
+      () => {
+        try {
+          sendBearerError(res, unexpectedFailure(), context.challenge());
+        } catch {
+          res.destroy();
+        }
+      },
+    );
+  };
+  return Object.assign(middleware, { verifier }) as S2SAuthMiddleware;
+}
+
+/**
+ * An Express error handler that answers a `BearerError` (for example from `S2SBearerStrategy`
+ * through Passport's `error` path) exactly as `s2sAuth` would: status, `WWW-Authenticate`,
+ * `x-ms-diagnostics`, `Retry-After`, JSON body. Other errors go to the next error handler.
+ *
+ * Mount it after the routes: `app.use(s2sErrorHandler())`.
+ */
+export function s2sErrorHandler(): ErrorRequestHandler {
+  return (error: unknown, req: Request, res: Response, next: NextFunction): void => {
+    if (!(error instanceof BearerError)) {
+      next(error);
+      return;
+    }
+    if (res.headersSent) {
+      next(error);
+      return;
+    }
+    const context = verificationContextOf(req);
+    sendBearerError(res, error, context === undefined ? undefined : context.challenge());
+  };
+}
+
+/**
+ * Writes the response for a bearer failure (protocol.md section 7): the error's status and headers
+ * (`WWW-Authenticate` with `error` and `error_description`, `x-ms-diagnostics`, `Retry-After`),
+ * `Cache-Control: no-store`, and the JSON body `{"error": …, "error_description": …}` (no `error`
+ * for 503). The error's internal `reason` is never sent.
+ *
+ * @param challenge the server's challenge parameters; without them the challenge is a bare
+ *   `Bearer` with the error parameters only.
+ * Internal: shared with the guards and the error handler, not exported from the package.
+ */
+export function sendBearerError(res: ServerResponse, error: BearerError, challenge: ChallengeParams | undefined): void {
+  if (res.headersSent) {
+    // Someone answered already; all that is left is not to let the request go on.
+    res.end();
+    return;
+  }
+  let headers: ErrorHeaders;
+  try {
+    headers = challenge === undefined ? bareErrorHeaders(error) : error.headers(challenge);
+  } catch {
+    // A challenge value that cannot be sent in a header (a programming error elsewhere) must not
+    // turn a refusal into a crash.
+    headers = bareErrorHeaders(error);
+  }
+  const body = JSON.stringify(error.error === undefined ? { error_description: error.description } : { error: error.error, error_description: error.description });
+  res.statusCode = error.status;
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined) res.setHeader(name, value);
+  }
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.end(body);
+}
+
+/**
+ * Writes the 401 response for a request without a bearer token (protocol.md section 7):
+ * `WWW-Authenticate: Bearer realm="…", client_id="…", trusted_issuers="…"` and no `error`
+ * (RFC 6750 section 3.1), empty body. Internal.
+ */
+export function sendBearerChallenge(res: ServerResponse, challenge: ChallengeParams | undefined): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  let header = 'Bearer';
+  if (challenge !== undefined) {
+    try {
+      header = buildChallenge(challenge);
+    } catch {
+      // See sendBearerError: keep refusing even if the challenge cannot be built.
+    }
+  }
+  res.statusCode = 401;
+  res.setHeader('WWW-Authenticate', header);
+  res.setHeader('Content-Length', 0);
+  res.end();
+}
+
+const cookieFree = new WeakSet<ServerResponse>();
+
+/**
+ * Makes `res` drop every `Set-Cookie` header (protocol.md 3.3 step 8: responses to bearer-
+ * authenticated requests never set a cookie), whoever tries to set it and whenever: `setHeader`,
+ * `appendHeader`, `res.cookie`, or a session middleware that adds its cookie while the headers
+ * are written. Idempotent. Internal.
+ */
+export function refuseCookies(res: ServerResponse): void {
+  if (cookieFree.has(res)) return;
+  cookieFree.add(res);
+  const setHeader = res.setHeader;
+  const appendHeader = res.appendHeader;
+  const writeHead = res.writeHead;
+  const patched = res as unknown as Record<'setHeader' | 'appendHeader' | 'writeHead', (this: ServerResponse, ...args: unknown[]) => unknown>;
+  patched.setHeader = function (this: ServerResponse, ...args: unknown[]) {
+    if (isSetCookie(args[0])) return this;
+    return Reflect.apply(setHeader, this, args);
+  };
+  patched.appendHeader = function (this: ServerResponse, ...args: unknown[]) {
+    if (isSetCookie(args[0])) return this;
+    return Reflect.apply(appendHeader, this, args);
+  };
+  patched.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+    this.removeHeader('set-cookie');
+    return Reflect.apply(writeHead, this, args.map(withoutSetCookie));
+  };
+}
+
+function isSetCookie(name: unknown): boolean {
+  return typeof name === 'string' && name.toLowerCase() === 'set-cookie';
+}
+
+/** Removes `Set-Cookie` from a `writeHead` headers argument (an object, or Node's flat `[name, value, …]` array). */
+function withoutSetCookie(argument: unknown): unknown {
+  if (Array.isArray(argument)) {
+    const kept: unknown[] = [];
+    for (let i = 0; i < argument.length; i += 2) {
+      if (!isSetCookie(argument[i])) kept.push(argument[i], argument[i + 1]);
+    }
+    return kept;
+  }
+  if (typeof argument === 'object' && argument !== null) {
+    return Object.fromEntries(Object.entries(argument as OutgoingHttpHeaders).filter(([name]) => !isSetCookie(name)));
+  }
+  return argument;
+}
+
+function verifierFrom(options: S2SAuthOptions): Verifier {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError('s2sAuth needs options: { verifier } or the verifier options (principal, realms, authorities, registry).');
+  }
+  for (const name of Object.keys(options)) {
+    if (DISABLING_NAMES.has(name)) {
+      throw new TypeError(`s2sAuth has no option "${name}": verification cannot be turned off. Leave s2sAuth off the routes that must be public.`);
+    }
+  }
+  if ('verifier' in options) {
+    const extra = Object.keys(options).filter((name) => name !== 'verifier');
+    if (extra.length > 0) {
+      throw new TypeError(`s2sAuth: with "verifier", no other option is allowed (got ${extra.map((n) => `"${n}"`).join(', ')}); configure the verifier instead.`);
+    }
+    const verifier: unknown = options.verifier;
+    if (!isVerifier(verifier)) {
+      throw new TypeError('s2sAuth: "verifier" must be a verifier made by createVerifier().');
+    }
+    return verifier;
+  }
+  const unknown = Object.keys(options).filter((name) => !VERIFIER_OPTION_NAMES.has(name));
+  if (unknown.length > 0) {
+    throw new TypeError(
+      `s2sAuth: unknown option ${unknown.map((n) => `"${n}"`).join(', ')}; the options are { verifier } or ${[...VERIFIER_OPTION_NAMES].join(', ')}.`,
+    );
+  }
+  return createVerifier(options);
+}
+
+/** True for an object with the Verifier methods the adapters call. Internal. */
+export function isVerifier(value: unknown): value is Verifier {
+  if (typeof value !== 'object' || value === null) return false;
+  const candidate = value as Partial<Record<keyof Verifier, unknown>>;
+  return typeof candidate.verify === 'function' && typeof candidate.challenge === 'function';
+}
+
+/** Step 1 of protocol.md 3.3; a refusal is audited here (the verifier never sees it) and returned. Internal. */
+export function extractCredential(req: Request, context: VerificationContext, request: RequestInfo): BearerCredential | BearerError {
+  try {
+    return extractBearerToken(req);
+  } catch (error) {
+    const failure = asBearerError(error, context, request, false);
+    context.audit({ decision: 'reject', code: failure.code, reason: failure.reason, status: failure.status, ...request });
+    return failure;
+  }
+}
+
+/** See {@link requestInfo}. */
+export interface RequestInfo {
+  readonly method: string;
+  readonly path: string;
+}
+
+/** Method and path of a request for `verify()` and the audit log. Internal. */
+export function requestInfo(req: IncomingMessage & { originalUrl?: string }): RequestInfo {
+  // The query string is left out: it is the caller's, and an audit line has no use for it.
+  return { method: req.method ?? 'GET', path: (req.originalUrl ?? req.url ?? '/').split('?')[0] as string };
+}
+
+/** Fails closed the way the verifier does for its own internal errors (a 401 that verified nothing). */
+function unexpectedFailure(): BearerError {
+  return new InvalidTokenError('signature_invalid', 'internal error in the Express adapter; the token could not be verified');
+}
+
+/** The error as a BearerError; anything else is audited (the verifier did not) and becomes a 401. Internal. */
+export function asBearerError(error: unknown, context: VerificationContext, request: RequestInfo, audit = true): BearerError {
+  if (error instanceof BearerError) return error;
+  const failure = unexpectedFailure();
+  if (audit) context.audit({ decision: 'reject', code: failure.code, reason: failure.reason, status: failure.status, ...request });
+  return failure;
+}
+
+/** Headers without the server's parameters: the error alone in the challenge, and the rest as usual. */
+function bareErrorHeaders(error: BearerError): ErrorHeaders {
+  return { ...error.headers({ realm: '', clientId: '', trustedIssuers: [] }), 'WWW-Authenticate': error.error === undefined ? 'Bearer' : `Bearer error="${error.error}"` };
+}

@@ -1,0 +1,722 @@
+/**
+ * The partner application registry (protocol.md section 5), with the administrative surface of
+ * Lync's `New-`, `Set-`, `Get-` and `Remove-CsPartnerApplication` (reference-microsoft-s2s.md
+ * section 8.1): validated registrations in a `PartnerStore`, and one key set per partner for the
+ * verifier.
+ *
+ * The registry is where the go-spiffe rule "the unverified issuer only selects which pinned trust
+ * to use" lives: {@link PartnerRegistry.resolve} maps an `(applicationId, realm)` to exactly one
+ * registration and that registration's own keys. It never fetches anything for an issuer that is
+ * not registered, so a forged `iss` can route a token only to keys that will not verify it.
+ *
+ * Adding a partner by metadata URL fetches and checks the document first (like
+ * `New-CsPartnerApplication -MetadataUrl`, which needs the URL reachable at creation) and stores
+ * nothing when it cannot be fetched, is not a valid document, or contradicts the registration.
+ */
+import {
+  formatIssuerId,
+  isPrincipalId,
+  isRealm,
+  MetadataError,
+  parseIssuerId,
+  parseMetadataDocument,
+  signingKeyFromCertificate,
+  systemClock,
+  type Clock,
+  type ParsedMetadata,
+  type SigningKey,
+} from '@s2sauth/protocol';
+import {
+  StoreError,
+  TRUST_LEVELS,
+  type PartnerApplication,
+  type PartnerKeySource,
+  type PartnerStore,
+  type TrustLevel,
+} from '@s2sauth/store';
+import { RemoteKeySet, StaticKeySet, type KeySet, type KeySetOptions } from './key-set.js';
+import { fetchMetadata, MetadataFetchError, type MetadataFetchOptions } from './metadata-fetch.js';
+
+/**
+ * A partner application as an administrator registers it (`New-CsPartnerApplication`). Exactly one
+ * key source: `metadataUrl`, `certificate` or `useOAuthServer: true`.
+ */
+export interface PartnerApplicationInput {
+  /** The registration's name, e.g. `microsoft.exchange`: 1 to 64 of `a-z 0-9 . _ -`. */
+  readonly identity: string;
+  /**
+   * The partner's principal id (lowercase GUID). Required with `certificate` and `useOAuthServer`;
+   * with `metadataUrl` it defaults to the document's `serviceName` (or the principal of its `issuer`).
+   */
+  readonly applicationId?: string;
+  /**
+   * The partner's realm (lowercase DNS name or GUID). Required with `certificate` and
+   * `useOAuthServer`; with `metadataUrl` it defaults to the document's `realm` (or the realm of its `issuer`).
+   */
+  readonly realm?: string;
+  /** The partner's `/metadata/json/1` URL: `https:`, or `http:` to a loopback host with `allowLoopback`. */
+  readonly metadataUrl?: string;
+  /** The partner's signing certificate(s), PEM or standard base64 DER (at most 20). */
+  readonly certificate?: string | readonly string[];
+  /**
+   * The partner's actor tokens are issued by a trusted OAuth server (STS). Stored, but such a
+   * partner is never resolved for self-issued tokens (and this version has no OAuth servers yet).
+   */
+  readonly useOAuthServer?: boolean;
+  /** With `metadataUrl`: allow a loopback host, and plain `http:` to it (development only). Default false. */
+  readonly allowLoopback?: boolean;
+  /** Default `full`, as in Lync (protocol.md section 5 for what each level allows). */
+  readonly trustLevel?: TrustLevel;
+  /** Scopes granted to the partner: RFC 6749 scope tokens (no spaces), each once. Default none. */
+  readonly scopes?: readonly string[];
+  /** Default true. */
+  readonly enabled?: boolean;
+  /** Accept unsigned (`alg` `none`) outer tokens from this partner, as Microsoft servers send them. Default false. */
+  readonly acceptUnsignedUserContext?: boolean;
+}
+
+/** Changes to a registration (`Set-CsPartnerApplication`); a key source given here replaces the old one. */
+export type PartnerApplicationChanges = Partial<Omit<PartnerApplicationInput, 'identity'>>;
+
+/** Why the registry refused an administrative operation. */
+export type PartnerRegistryErrorCode =
+  /** A field of the registration is not valid (`field` names it). */
+  | 'invalid'
+  /** A partner with this identity is already registered. */
+  | 'exists'
+  /** No partner with this identity is registered. */
+  | 'not_found'
+  /** Another registration holds this (applicationId, realm), or the registration changed meanwhile. */
+  | 'conflict'
+  /** The metadata document could not be fetched. */
+  | 'metadata_unavailable'
+  /** The metadata document is not a valid signing-key document. */
+  | 'metadata_invalid'
+  /** The metadata document contradicts the registration (issuer, serviceName or realm). */
+  | 'metadata_contradicts'
+  /** The registry was closed. */
+  | 'closed';
+
+/**
+ * An administrative operation was refused. The message is for a person: it names the field or the
+ * problem, never a certificate or document content.
+ */
+export class PartnerRegistryError extends Error {
+  /** Stable reason code. */
+  readonly code: PartnerRegistryErrorCode;
+  /** The input field at fault, when one is. */
+  readonly field: string | undefined;
+
+  constructor(code: PartnerRegistryErrorCode, message: string, field?: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'PartnerRegistryError';
+    this.code = code;
+    this.field = field;
+  }
+}
+
+/** A registered partner and its keys, as the verifier uses them. */
+export interface ResolvedPartner {
+  readonly partner: PartnerApplication;
+  /** The partner's own key set; the only place its token's key may come from. */
+  readonly keys: KeySet;
+}
+
+/** Options of {@link PartnerRegistry}. */
+export interface PartnerRegistryOptions {
+  /** Where registrations are kept; the registry subscribes to its changes (and does not close it). */
+  readonly store: PartnerStore;
+  /**
+   * How metadata documents are fetched; default {@link fetchMetadata}'s defaults. `allowLoopback`
+   * here is ignored: each registration's own `allowLoopback` decides.
+   */
+  readonly fetch?: MetadataFetchOptions;
+  /** Refresh, cooldown and staleness of partners' remote key sets; the clock is the registry's. */
+  readonly keySets?: Omit<KeySetOptions, 'clock'>;
+  /** Time source for certificate validity and key sets; default the system clock. */
+  readonly clock?: Clock;
+}
+
+/** Lync-style identities: `microsoft.exchange`, `contoso-crm_2`. */
+const IDENTITY = /^[a-z0-9._-]{1,64}$/;
+/** An RFC 6749 section 3.3 scope-token: visible ASCII except space, `"` and `\`. */
+const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
+/** As many certificates as a metadata document may list (protocol.md section 4). */
+const MAX_CERTIFICATES = 20;
+
+/** The fields of an input that make up its key source. */
+const SOURCE_FIELDS = ['metadataUrl', 'certificate', 'useOAuthServer', 'allowLoopback'] as const;
+
+const INPUT_FIELDS: ReadonlySet<string> = new Set([
+  'identity',
+  'applicationId',
+  'realm',
+  'metadataUrl',
+  'certificate',
+  'useOAuthServer',
+  'allowLoopback',
+  'trustLevel',
+  'scopes',
+  'enabled',
+  'acceptUnsignedUserContext',
+]);
+
+function invalid(field: string, message: string): PartnerRegistryError {
+  return new PartnerRegistryError('invalid', `${field}: ${message}`, field);
+}
+
+function optionalBoolean(value: unknown, field: string): boolean | undefined {
+  if (value !== undefined && typeof value !== 'boolean') throw invalid(field, 'must be true or false');
+  return value;
+}
+
+function checkIdentity(value: unknown): string {
+  if (typeof value !== 'string' || !IDENTITY.test(value)) {
+    throw invalid('identity', 'must be 1 to 64 lowercase letters, digits, dots, dashes or underscores, like microsoft.exchange');
+  }
+  return value;
+}
+
+function checkApplicationId(value: unknown): string {
+  if (typeof value !== 'string' || !isPrincipalId(value)) {
+    throw invalid('applicationId', 'must be a principal id, a lowercase GUID like 00000002-0000-0ff1-ce00-000000000000');
+  }
+  return value;
+}
+
+function checkRealm(value: unknown): string {
+  if (typeof value !== 'string' || !isRealm(value)) {
+    throw invalid('realm', 'must be a lowercase DNS name (like contoso.com) or a lowercase GUID');
+  }
+  return value;
+}
+
+function checkTrustLevel(value: unknown): TrustLevel {
+  if (!TRUST_LEVELS.includes(value as TrustLevel)) throw invalid('trustLevel', `must be one of ${TRUST_LEVELS.join(', ')}`);
+  return value as TrustLevel;
+}
+
+function checkScopes(value: unknown): string[] {
+  if (!Array.isArray(value)) throw invalid('scopes', 'must be an array of scope names');
+  const seen = new Set<string>();
+  for (const scope of value as unknown[]) {
+    if (typeof scope !== 'string' || !SCOPE_TOKEN.test(scope)) {
+      throw invalid('scopes', 'each scope must be one whole word of visible ASCII characters, without spaces, quotes or backslashes');
+    }
+    if (seen.has(scope)) throw invalid('scopes', `the scope ${scope} is listed twice`);
+    seen.add(scope);
+  }
+  return [...seen];
+}
+
+function isLoopbackHost(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
+}
+
+function checkMetadataUrl(value: unknown, allowLoopback: boolean): string {
+  if (typeof value !== 'string') throw invalid('metadataUrl', 'must be a URL');
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw invalid('metadataUrl', 'is not a valid absolute URL');
+  }
+  if (url.username !== '' || url.password !== '') throw invalid('metadataUrl', 'must not contain credentials');
+  if (url.protocol === 'https:') {
+    if (isLoopbackHost(url.hostname) && !allowLoopback) {
+      throw invalid('metadataUrl', 'names a loopback host; set allowLoopback for local development');
+    }
+    return value;
+  }
+  if (url.protocol === 'http:' && allowLoopback && isLoopbackHost(url.hostname)) return value;
+  throw invalid('metadataUrl', 'must be an https URL (plain http only to a loopback host, with allowLoopback)');
+}
+
+/** The certificates as PEM, each checked as a signing certificate valid at `now`. */
+function checkCertificates(value: unknown, now: number): string[] {
+  const list: unknown[] = typeof value === 'string' ? [value] : Array.isArray(value) ? (value as unknown[]) : [];
+  if (list.length === 0) throw invalid('certificate', 'must be a PEM or base64 DER certificate, or a non-empty list of them');
+  if (list.length > MAX_CERTIFICATES) throw invalid('certificate', `at most ${MAX_CERTIFICATES} certificates`);
+  const pems = new Map<string, string>();
+  list.forEach((entry, index) => {
+    if (typeof entry !== 'string') throw invalid('certificate', `entry ${index} is not a string`);
+    let key: SigningKey;
+    try {
+      key = signingKeyFromCertificate(entry, now);
+    } catch (error) {
+      if (error instanceof MetadataError) throw invalid('certificate', `entry ${index}: ${error.message}`);
+      throw error;
+    }
+    pems.set(key.x5t, key.certificate.toString());
+  });
+  return [...pems.values()];
+}
+
+/** What a metadata document says that contradicts `(applicationId, realm)`, or `undefined`. */
+function contradiction(metadata: ParsedMetadata, applicationId: string, realm: string): string | undefined {
+  const issuer = formatIssuerId({ principal: applicationId, realm });
+  if (metadata.issuer !== undefined && metadata.issuer !== issuer) {
+    return `the document's issuer is not ${issuer}`;
+  }
+  if (metadata.serviceName !== undefined && metadata.serviceName !== applicationId) {
+    return `the document's serviceName is not ${applicationId}`;
+  }
+  if (metadata.realm !== undefined && metadata.realm !== realm) return `the document's realm is not ${realm}`;
+  return undefined;
+}
+
+/**
+ * Identifies the version of a registration a key set was built for: a key set belongs to one
+ * version and is replaced when the registration changes in any way (protocol.md section 5).
+ */
+function stampOf(partner: PartnerApplication): string {
+  return JSON.stringify([partner.updatedAt, partner.applicationId, partner.realm, partner.keySource]);
+}
+
+/** The key set of a partner whose pinned certificates have all expired: it knows no key. */
+const NO_KEYS: KeySet = Object.freeze({
+  getKey: () => Promise.resolve(undefined),
+  version: 0,
+  close: () => undefined,
+});
+
+interface KeySetEntry {
+  /** `stampOf` the registration the keys were built for. */
+  readonly stamp: string;
+  readonly keys: KeySet;
+}
+
+/** The validated registration, before the store stamps it. */
+interface Registration {
+  readonly identity: string;
+  readonly applicationId: string | undefined;
+  readonly realm: string | undefined;
+  readonly keySource: PartnerKeySource;
+  readonly trustLevel: TrustLevel;
+  readonly scopes: readonly string[];
+  readonly enabled: boolean;
+  readonly acceptUnsignedUserContext: boolean;
+}
+
+/**
+ * The partner applications this server trusts, and their keys.
+ *
+ * @example
+ * ```ts
+ * const registry = new PartnerRegistry({ store: SqliteStore.open('.data/s2sauth.sqlite') });
+ * await registry.add({ identity: 'microsoft.exchange', metadataUrl: 'https://mail.contoso.com/autodiscover/metadata/json/1' });
+ * ```
+ */
+export class PartnerRegistry {
+  readonly #store: PartnerStore;
+  readonly #fetch: MetadataFetchOptions;
+  readonly #keySetOptions: KeySetOptions;
+  readonly #clock: Clock;
+  readonly #keySets = new Map<string, KeySetEntry>();
+  readonly #listeners = new Set<{ readonly listener: (identity: string | undefined) => void }>();
+  readonly #unsubscribe: () => void;
+  #revision = 0;
+  #closed = false;
+
+  /** @throws TypeError for options that are not what they should be. */
+  constructor(options: PartnerRegistryOptions) {
+    if (typeof options !== 'object' || options === null) throw new TypeError('PartnerRegistry: options must be an object');
+    const { store, fetch = {}, keySets = {}, clock = systemClock } = options;
+    if (typeof store !== 'object' || store === null || typeof store.findByApplication !== 'function' || typeof store.onChange !== 'function') {
+      throw new TypeError('PartnerRegistry: options.store must be a PartnerStore');
+    }
+    if (typeof fetch !== 'object' || fetch === null) throw new TypeError('PartnerRegistry: options.fetch must be an object');
+    if (typeof keySets !== 'object' || keySets === null) throw new TypeError('PartnerRegistry: options.keySets must be an object');
+    if (typeof clock !== 'function') throw new TypeError('PartnerRegistry: options.clock must be a function returning milliseconds');
+    this.#store = store;
+    this.#fetch = fetch;
+    this.#keySetOptions = { ...keySets, clock };
+    this.#clock = clock;
+    // Also fires for changes made by other processes sharing the store (with identity undefined).
+    this.#unsubscribe = store.onChange((identity, kind) => {
+      if (kind === 'oauthServer') return;
+      this.#changed(identity);
+    });
+  }
+
+  /**
+   * A number that changes whenever any registration changes (in this process at once, in another
+   * process sharing the store when the store reports it, or when `resolve` notices first) and
+   * whenever a partner's key set is replaced. A verification result is current only while it is
+   * unchanged.
+   */
+  get revision(): number {
+    return this.#revision;
+  }
+
+  /**
+   * Registers a partner application (`New-CsPartnerApplication`). With `metadataUrl` the document
+   * is fetched and checked first, and `applicationId` and `realm` default to what it says.
+   *
+   * @throws PartnerRegistryError `invalid` (naming the field), `exists`, `conflict`,
+   *   `metadata_unavailable`, `metadata_invalid`, `metadata_contradicts`; nothing is stored then.
+   */
+  async add(input: PartnerApplicationInput): Promise<PartnerApplication> {
+    this.#checkOpen();
+    if (typeof input !== 'object' || input === null) throw invalid('input', 'must be an object');
+    const registration = this.#validate(input);
+    if (this.#store.get(registration.identity) !== undefined) throw this.#exists(registration.identity);
+    const complete = await this.#completeWithMetadata(registration, true);
+    // The fetch was asynchronous: check again, since the store's put would replace silently.
+    if (this.#store.get(registration.identity) !== undefined) throw this.#exists(registration.identity);
+    return this.#put(complete);
+  }
+
+  /**
+   * Changes a registration (`Set-CsPartnerApplication`). A key source given in `changes` replaces
+   * the old one; a metadata document is fetched and checked again when the URL, the application,
+   * the realm or `allowLoopback` change (never for enabling, disabling or scopes).
+   *
+   * @throws PartnerRegistryError as {@link PartnerRegistry.add}, and `not_found`.
+   */
+  async update(identity: string, changes: PartnerApplicationChanges): Promise<PartnerApplication> {
+    this.#checkOpen();
+    if (typeof changes !== 'object' || changes === null) throw invalid('changes', 'must be an object');
+    if (Object.hasOwn(changes, 'identity')) throw invalid('identity', 'cannot be changed; remove and add the partner instead');
+    const existing = this.#store.get(identity);
+    if (existing === undefined) throw this.#notFound(identity);
+    const touchesSource = SOURCE_FIELDS.some((name) => Object.hasOwn(changes, name));
+    // A change that leaves the key source alone keeps it verbatim: disabling a partner must work
+    // even when its pinned certificate has expired or its metadata endpoint is down.
+    const merged = this.#validate(this.#mergedInput(existing, changes), touchesSource ? undefined : existing.keySource);
+    const refetch =
+      merged.keySource.kind === 'metadata' &&
+      (existing.keySource.kind !== 'metadata' ||
+        existing.keySource.metadataUrl !== merged.keySource.metadataUrl ||
+        (existing.keySource.allowLoopback === true) !== (merged.keySource.allowLoopback === true) ||
+        existing.applicationId !== merged.applicationId ||
+        existing.realm !== merged.realm);
+    const complete = await this.#completeWithMetadata(merged, refetch);
+    if (this.#store.get(identity)?.updatedAt !== existing.updatedAt) {
+      throw new PartnerRegistryError('conflict', `partner "${identity}" was changed or removed meanwhile; try again`);
+    }
+    return this.#put(complete);
+  }
+
+  /** The registration named `identity` (`Get-CsPartnerApplication -Identity`). */
+  get(identity: string): PartnerApplication | undefined {
+    this.#checkOpen();
+    return this.#store.get(identity);
+  }
+
+  /** Every registration, ordered by identity. */
+  list(): PartnerApplication[] {
+    this.#checkOpen();
+    return this.#store.list();
+  }
+
+  /**
+   * The registration for `applicationId` in `realm`, whatever its key source and state; for
+   * diagnostics. Verification uses {@link PartnerRegistry.resolve}.
+   */
+  find(applicationId: string, realm: string): PartnerApplication | undefined {
+    this.#checkOpen();
+    return this.#store.findByApplication(applicationId, realm);
+  }
+
+  /** Removes a registration (`Remove-CsPartnerApplication`); false when there was none. Its key set is closed. */
+  remove(identity: string): boolean {
+    this.#checkOpen();
+    const revision = this.#revision;
+    const removed = this.#store.remove(identity);
+    // Stores notify synchronously; one that does not must still not leave stale keys behind.
+    if (removed && this.#revision === revision) this.#changed(identity);
+    return removed;
+  }
+
+  /** Enables a partner (`Set-CsPartnerApplication -Enabled $true`). */
+  enable(identity: string): Promise<PartnerApplication> {
+    return this.update(identity, { enabled: true });
+  }
+
+  /** Disables a partner: none of its tokens are accepted from the next request on, cached or not. */
+  disable(identity: string): Promise<PartnerApplication> {
+    return this.update(identity, { enabled: false });
+  }
+
+  /**
+   * The one registration a self-issued actor token's `iss` names, with that partner's own keys,
+   * or `undefined` when no partner with its own keys is registered for `(applicationId, realm)`
+   * (partners that trust through an OAuth server included). Looks up the store only: nothing is
+   * fetched here, and nothing at all for an unregistered issuer. The key set is created on first
+   * use, loads lazily when asked for a key, and is closed and replaced when the registration
+   * changes or is removed. Disabled partners are resolved too (the verifier decides, before it
+   * asks for a key).
+   */
+  resolve(applicationId: string, realm: string): ResolvedPartner | undefined {
+    this.#checkOpen();
+    const partner = this.#store.findByApplication(applicationId, realm);
+    if (partner === undefined || partner.keySource.kind === 'oauthServer') return undefined;
+    const stamp = stampOf(partner);
+    const entry = this.#keySets.get(partner.identity);
+    if (entry !== undefined && entry.stamp === stamp) return { partner, keys: entry.keys };
+    const keys = this.#createKeySet(partner);
+    this.#keySets.set(partner.identity, { stamp, keys });
+    if (entry !== undefined) {
+      // The registration changed in another process before the store told us: results verified
+      // with the old key set must not count as current (its version may equal the new set's).
+      entry.keys.close();
+      this.#revision++;
+    }
+    return { partner, keys };
+  }
+
+  /**
+   * Subscribes to registration changes: `identity` is the changed partner, or `undefined` when the
+   * change came from another process and anything may have changed. Returns the unsubscribe function.
+   */
+  onChange(listener: (identity: string | undefined) => void): () => void {
+    this.#checkOpen();
+    if (typeof listener !== 'function') throw new TypeError('PartnerRegistry.onChange: listener must be a function');
+    const entry = { listener };
+    this.#listeners.add(entry);
+    return () => {
+      this.#listeners.delete(entry);
+    };
+  }
+
+  /** Stops listening to the store and closes every key set. The store stays open (it is the caller's). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#unsubscribe();
+    for (const { keys } of this.#keySets.values()) keys.close();
+    this.#keySets.clear();
+    this.#listeners.clear();
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new PartnerRegistryError('closed', 'the partner registry is closed');
+  }
+
+  #exists(identity: string): PartnerRegistryError {
+    return new PartnerRegistryError('exists', `identity: a partner named "${identity}" is already registered`, 'identity');
+  }
+
+  #notFound(identity: string): PartnerRegistryError {
+    return new PartnerRegistryError('not_found', `no partner named "${identity}" is registered`, 'identity');
+  }
+
+  /** A registration changed: drop what was derived from it, tell subscribers. */
+  #changed(identity: string | undefined): void {
+    this.#revision++;
+    for (const [name, entry] of [...this.#keySets]) {
+      // A change from another process does not say which registration changed: compare them all.
+      if (identity === undefined ? this.#isCurrent(name, entry) : name !== identity) continue;
+      entry.keys.close();
+      this.#keySets.delete(name);
+    }
+    for (const { listener } of [...this.#listeners]) {
+      try {
+        listener(identity);
+      } catch {
+        // One subscriber's failure must not keep the others (verification caches) stale.
+      }
+    }
+  }
+
+  #isCurrent(identity: string, entry: KeySetEntry): boolean {
+    const current = this.#store.get(identity);
+    return current !== undefined && stampOf(current) === entry.stamp;
+  }
+
+  /** The input `changes` turn `existing` into. */
+  #mergedInput(existing: PartnerApplication, changes: PartnerApplicationChanges): PartnerApplicationInput {
+    const base: Record<string, unknown> = {
+      identity: existing.identity,
+      applicationId: existing.applicationId,
+      realm: existing.realm,
+      trustLevel: existing.trustLevel,
+      scopes: existing.scopes,
+      enabled: existing.enabled,
+      acceptUnsignedUserContext: existing.acceptUnsignedUserContext,
+    };
+    const source = existing.keySource;
+    const replacesSource = changes.metadataUrl !== undefined || changes.certificate !== undefined || changes.useOAuthServer === true;
+    if (source.kind === 'metadata') {
+      // allowLoopback belongs to the URL: kept when only the URL changes, dropped with the source.
+      if (!replacesSource) base['metadataUrl'] = source.metadataUrl;
+      if (!replacesSource || changes.metadataUrl !== undefined) base['allowLoopback'] = source.allowLoopback ?? false;
+    } else if (!replacesSource) {
+      if (source.kind === 'certificate') base['certificate'] = source.certificates;
+      else base['useOAuthServer'] = true;
+    }
+    return { ...base, ...changes } as PartnerApplicationInput;
+  }
+
+  /**
+   * Checks every field of `input`; `applicationId`/`realm` may stay open for a metadata source.
+   * With `keptSource` the key source fields are not looked at and `keptSource` is used as is.
+   */
+  #validate(input: PartnerApplicationInput, keptSource?: PartnerKeySource): Registration {
+    for (const name of Object.keys(input)) {
+      if (!INPUT_FIELDS.has(name)) throw invalid(name, 'is not a field of a partner application');
+    }
+    const identity = checkIdentity(input.identity);
+    const keySource = keptSource ?? this.#validateKeySource(input);
+    const needsIds = keySource.kind !== 'metadata';
+    if (needsIds && input.applicationId === undefined) throw invalid('applicationId', 'is required with a certificate or an OAuth server');
+    if (needsIds && input.realm === undefined) throw invalid('realm', 'is required with a certificate or an OAuth server');
+    return {
+      identity,
+      applicationId: input.applicationId === undefined ? undefined : checkApplicationId(input.applicationId),
+      realm: input.realm === undefined ? undefined : checkRealm(input.realm),
+      keySource,
+      trustLevel: input.trustLevel === undefined ? 'full' : checkTrustLevel(input.trustLevel),
+      scopes: input.scopes === undefined ? [] : checkScopes(input.scopes),
+      enabled: optionalBoolean(input.enabled, 'enabled') ?? true,
+      acceptUnsignedUserContext: optionalBoolean(input.acceptUnsignedUserContext, 'acceptUnsignedUserContext') ?? false,
+    };
+  }
+
+  #validateKeySource(input: PartnerApplicationInput): PartnerKeySource {
+    const allowLoopback = optionalBoolean(input.allowLoopback, 'allowLoopback') ?? false;
+    const useOAuthServer = optionalBoolean(input.useOAuthServer, 'useOAuthServer') ?? false;
+    const sources = [input.metadataUrl !== undefined, input.certificate !== undefined, useOAuthServer].filter(Boolean).length;
+    if (sources !== 1) {
+      throw invalid('keySource', 'give exactly one of metadataUrl, certificate or useOAuthServer');
+    }
+    if (input.allowLoopback !== undefined && input.metadataUrl === undefined) {
+      throw invalid('allowLoopback', 'applies only to a metadataUrl');
+    }
+    if (input.metadataUrl !== undefined) {
+      const metadataUrl = checkMetadataUrl(input.metadataUrl, allowLoopback);
+      return allowLoopback ? { kind: 'metadata', metadataUrl, allowLoopback } : { kind: 'metadata', metadataUrl };
+    }
+    if (input.certificate !== undefined) {
+      return { kind: 'certificate', certificates: checkCertificates(input.certificate, this.#clock()) };
+    }
+    return { kind: 'oauthServer' };
+  }
+
+  /**
+   * For a metadata source, fetches and checks the document when `fetch` is set, filling in the
+   * application id and realm it names; every registration comes out with both.
+   */
+  async #completeWithMetadata(registration: Registration, fetch: boolean): Promise<Registration & { applicationId: string; realm: string }> {
+    let { applicationId, realm } = registration;
+    const source = registration.keySource;
+    if (source.kind === 'metadata' && fetch) {
+      const metadata = await this.#loadMetadata(source);
+      const issuer = metadata.issuer === undefined ? undefined : parseIssuerId(metadata.issuer);
+      if (metadata.issuer !== undefined && issuer === undefined) {
+        throw new PartnerRegistryError('metadata_invalid', 'metadataUrl: the document\'s issuer is not "<principal>@<realm>"', 'metadataUrl');
+      }
+      const documentApplicationId = applicationId ?? metadata.serviceName ?? issuer?.principal;
+      const documentRealm = realm ?? metadata.realm ?? issuer?.realm;
+      if (documentApplicationId === undefined || documentRealm === undefined) {
+        throw new PartnerRegistryError(
+          'metadata_invalid',
+          'metadataUrl: the document does not name its application and realm; give applicationId and realm',
+          'metadataUrl',
+        );
+      }
+      if (applicationId === undefined && !isPrincipalId(documentApplicationId)) {
+        throw new PartnerRegistryError('metadata_invalid', 'metadataUrl: the document\'s serviceName is not a principal id', 'metadataUrl');
+      }
+      if (realm === undefined && !isRealm(documentRealm)) {
+        throw new PartnerRegistryError('metadata_invalid', 'metadataUrl: the document\'s realm is not a valid realm', 'metadataUrl');
+      }
+      const problem = contradiction(metadata, documentApplicationId, documentRealm);
+      if (problem !== undefined) {
+        throw new PartnerRegistryError('metadata_contradicts', `metadataUrl: ${problem}, which contradicts the registration`, 'metadataUrl');
+      }
+      applicationId = documentApplicationId;
+      realm = documentRealm;
+    }
+    if (applicationId === undefined || realm === undefined) {
+      // Only reachable for a metadata source that was not refetched, which always has both.
+      throw invalid('applicationId', 'and realm are required');
+    }
+    return { ...registration, applicationId, realm };
+  }
+
+  /** Fetches and parses a metadata document, turning failures into registry errors. */
+  async #loadMetadata(source: Extract<PartnerKeySource, { kind: 'metadata' }>): Promise<ParsedMetadata> {
+    let body: Buffer;
+    try {
+      body = await fetchMetadata(source.metadataUrl, this.#fetchOptions(source));
+    } catch (error) {
+      if (error instanceof MetadataFetchError) {
+        throw new PartnerRegistryError('metadata_unavailable', `metadataUrl: the document could not be fetched: ${error.message}`, 'metadataUrl', {
+          cause: error,
+        });
+      }
+      throw error;
+    }
+    try {
+      return parseMetadataDocument(body, { now: this.#clock() });
+    } catch (error) {
+      if (error instanceof MetadataError) {
+        throw new PartnerRegistryError('metadata_invalid', `metadataUrl: ${error.message}`, 'metadataUrl', { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  #fetchOptions(source: Extract<PartnerKeySource, { kind: 'metadata' }>): MetadataFetchOptions {
+    return { ...this.#fetch, allowLoopback: source.allowLoopback === true };
+  }
+
+  #put(registration: Registration & { applicationId: string; realm: string }): PartnerApplication {
+    const revision = this.#revision;
+    let stored: PartnerApplication;
+    try {
+      stored = this.#store.put({
+        identity: registration.identity,
+        applicationId: registration.applicationId,
+        realm: registration.realm,
+        keySource: registration.keySource,
+        trustLevel: registration.trustLevel,
+        scopes: registration.scopes,
+        enabled: registration.enabled,
+        acceptUnsignedUserContext: registration.acceptUnsignedUserContext,
+      });
+    } catch (error) {
+      if (error instanceof StoreError && error.code === 'conflict') {
+        throw new PartnerRegistryError(
+          'conflict',
+          `applicationId: application ${registration.applicationId} in realm ${registration.realm} is already registered under another identity`,
+          'applicationId',
+          { cause: error },
+        );
+      }
+      throw error;
+    }
+    // Stores notify synchronously; one that does not must still not leave stale keys behind.
+    if (this.#revision === revision) this.#changed(stored.identity);
+    return stored;
+  }
+
+  #createKeySet(partner: PartnerApplication): KeySet {
+    const source = partner.keySource;
+    if (source.kind === 'certificate') {
+      const now = this.#clock();
+      const keys: SigningKey[] = [];
+      for (const pem of source.certificates) {
+        try {
+          keys.push(signingKeyFromCertificate(pem, now));
+        } catch {
+          // Expired (or no longer acceptable) since registration: it cannot verify anything now.
+        }
+      }
+      return keys.length === 0 ? NO_KEYS : new StaticKeySet(keys, { clock: this.#clock });
+    }
+    // resolve() never gets here with an oauthServer source; the cast documents that.
+    const metadataSource = source as Extract<PartnerKeySource, { kind: 'metadata' }>;
+    const load = async (): Promise<ParsedMetadata> => {
+      const body = await fetchMetadata(metadataSource.metadataUrl, this.#fetchOptions(metadataSource));
+      const metadata = parseMetadataDocument(body, { now: this.#clock() });
+      const problem = contradiction(metadata, partner.applicationId, partner.realm);
+      // A failed load keeps the last good keys up to the staleness bound (protocol.md section 4).
+      if (problem !== undefined) throw new PartnerRegistryError('metadata_contradicts', `metadataUrl: ${problem}`, 'metadataUrl');
+      return metadata;
+    };
+    return new RemoteKeySet(load, this.#keySetOptions);
+  }
+}

@@ -1,0 +1,346 @@
+/**
+ * 10,000 random and mutated tokens and headers through the Express middleware (s2sAuth, then a
+ * guard no token can satisfy), driven in-process with request/response stand-ins so that it runs
+ * in seconds. Whatever comes in, the answer is 400, 401, 403 or 503 with a challenge, the route
+ * never runs, no error escapes to Express, no promise is left rejected, and neither the answer nor
+ * the audit log repeats the token.
+ */
+import { randomBytes } from 'node:crypto';
+import { expect } from 'chai';
+import { after, before, describe, it } from 'mocha';
+import fc from 'fast-check';
+import type { NextFunction, Request, Response } from 'express';
+import { WellKnownPrincipal } from '@s2sauth/protocol';
+import { MemoryStore } from '@s2sauth/store';
+import { createCertificate, createPartner, type MetadataServer, type TestPartner } from '../../../test/support/partners.js';
+import type { AuditEvent } from '../src/audit.js';
+import { s2sAuth } from '../src/express.js';
+import { requireScope } from '../src/guards.js';
+import { PartnerRegistry } from '../src/registry.js';
+import { createVerifier, type Verifier } from '../src/verifier.js';
+
+const OWN = WellKnownPrincipal.exchange;
+const AUDIENCE = `${OWN}/mail.contoso.com@contoso.com`;
+const START = Date.UTC(2030, 0, 15, 12, 0, 0);
+const SEED = 20300115;
+const ALLOWED = [400, 401, 403, 503];
+
+interface Outcome {
+  readonly status: number;
+  readonly headers: ReadonlyMap<string, unknown>;
+  readonly body: string;
+  readonly passedOn: boolean;
+  readonly errorPassed: unknown;
+}
+
+/** The fields of a request the middleware reads. */
+interface FuzzRequest {
+  readonly rawHeaders: readonly string[];
+  readonly url?: string;
+  readonly body?: unknown;
+}
+
+const b64 = (text: string | Buffer): string => Buffer.from(text).toString('base64url');
+
+describe('fuzzing s2sAuth', function () {
+  // Generous for slow CI machines; locally the whole file takes a few seconds.
+  this.timeout(180_000);
+
+  const now = START;
+  let lync: TestPartner;
+  let sharepoint: TestPartner;
+  let legacy: TestPartner;
+  let down: TestPartner;
+  let sharepointMetadata: MetadataServer;
+  let downMetadata: MetadataServer;
+  let store: MemoryStore;
+  let registry: PartnerRegistry;
+  let verifier: Verifier;
+  let chain: (req: Request, res: Response, next: NextFunction) => void;
+  let seeds: string[];
+  let auditLeaks: string[];
+  let currentToken = '';
+  const statuses = new Map<number, number>();
+  const codes = new Map<string, number>();
+  const escaped: unknown[] = [];
+  const onEscape = (error: unknown): void => {
+    escaped.push(error);
+  };
+
+  before(async () => {
+    const options = { notBefore: new Date(START - 86_400_000), validityDays: 366 };
+    lync = await createPartner({ principal: WellKnownPrincipal.lync, identity: 'microsoft.lync', certificate: await createCertificate(['contoso.com'], options) });
+    sharepoint = await createPartner({ principal: WellKnownPrincipal.sharepoint, identity: 'microsoft.sharepoint', certificate: await createCertificate(['contoso.com'], options) });
+    legacy = await createPartner({ identity: 'legacy', certificate: await createCertificate(['contoso.com'], options) });
+    down = await createPartner({ identity: 'down', certificate: await createCertificate(['contoso.com'], options) });
+    sharepointMetadata = await sharepoint.serveMetadata();
+    downMetadata = await down.serveMetadata();
+    store = new MemoryStore({ clock: () => now });
+    registry = new PartnerRegistry({ store, clock: () => now });
+    await registry.add({ identity: lync.identity, applicationId: lync.principal, realm: 'contoso.com', certificate: lync.certificate.pem, scopes: ['contacts.read'] });
+    await registry.add({ identity: sharepoint.identity, metadataUrl: sharepointMetadata.url, allowLoopback: true, scopes: ['contacts.read'] });
+    await registry.add({ identity: legacy.identity, applicationId: legacy.principal, realm: 'contoso.com', certificate: legacy.certificate.pem, acceptUnsignedUserContext: true });
+    await registry.add({ identity: down.identity, metadataUrl: downMetadata.url, allowLoopback: true });
+    downMetadata.respondWith('down', 500);
+    auditLeaks = [];
+    verifier = createVerifier({
+      principal: OWN,
+      realms: 'contoso.com',
+      authorities: ['mail.contoso.com'],
+      registry,
+      clock: () => now,
+      audit: (event: AuditEvent) => {
+        codes.set(event.code ?? event.decision, (codes.get(event.code ?? event.decision) ?? 0) + 1);
+        const text = JSON.stringify(event);
+        const signature = currentToken.split('.')[2] ?? '';
+        if (signature.length >= 16 && text.includes(signature)) auditLeaks.push(text);
+      },
+    });
+    const auth = s2sAuth({ verifier });
+    const guard = requireScope('never.granted');
+    chain = (req, res, next) => auth(req, res, (error?: unknown) => (error === undefined ? guard(req, res, next) : next(error)));
+
+    const s = Math.floor(now / 1000);
+    const actor = (partner: TestPartner, extra: Record<string, unknown> = {}): string => partner.mint(partner.actorClaims(AUDIENCE, s, extra));
+    seeds = [
+      actor(lync),
+      actor(lync, { scp: 'contacts.read' }),
+      lync.mintUser(actor(lync, { trustedfordelegation: 'true' })),
+      legacy.mintUser(actor(legacy, { trustedfordelegation: 'true' }), {}, { sign: 'none' }),
+      actor(sharepoint),
+      actor(down),
+    ];
+    process.on('unhandledRejection', onEscape);
+    process.on('uncaughtException', onEscape);
+  });
+
+  after(async () => {
+    process.off('unhandledRejection', onEscape);
+    process.off('uncaughtException', onEscape);
+    verifier.close();
+    registry.close();
+    store.close();
+    await sharepointMetadata.close();
+    await downMetadata.close();
+  });
+
+  /** Runs one request through s2sAuth and the guard with stand-ins, until it is answered or passed on. */
+  function run(input: FuzzRequest): Promise<Outcome> {
+    return new Promise((resolve) => {
+      const headers = new Map<string, unknown>();
+      const parsed: Record<string, string> = {};
+      for (let i = 0; i + 1 < input.rawHeaders.length; i += 2) {
+        const name = (input.rawHeaders[i] as string).toLowerCase();
+        parsed[name] ??= input.rawHeaders[i + 1] as string;
+      }
+      const url = input.url ?? '/contacts';
+      const req = { method: 'GET', url, originalUrl: url, headers: parsed, rawHeaders: input.rawHeaders, query: {}, body: input.body };
+      let finished = false;
+      const finish = (passedOn: boolean, errorPassed: unknown, body = ''): void => {
+        if (finished) throw new Error('answered twice');
+        finished = true;
+        resolve({ status: res.statusCode, headers, body, passedOn, errorPassed });
+      };
+      const res = {
+        statusCode: 200,
+        headersSent: false,
+        setHeader(name: string, value: unknown) {
+          headers.set(name.toLowerCase(), value);
+          return res;
+        },
+        appendHeader(name: string, value: unknown) {
+          headers.set(name.toLowerCase(), value);
+          return res;
+        },
+        getHeader: (name: string) => headers.get(name.toLowerCase()),
+        removeHeader(name: string) {
+          headers.delete(name.toLowerCase());
+        },
+        writeHead() {
+          return res;
+        },
+        end(body?: string) {
+          res.headersSent = true;
+          finish(false, undefined, body ?? '');
+        },
+      };
+      chain(req as unknown as Request, res as unknown as Response, (error?: unknown) => finish(true, error));
+    });
+  }
+
+  async function check(input: FuzzRequest, token: string): Promise<void> {
+    currentToken = token;
+    const outcome = await run(input);
+    statuses.set(outcome.status, (statuses.get(outcome.status) ?? 0) + 1);
+    expect(outcome.passedOn, 'the route was reached').to.equal(false);
+    expect(outcome.errorPassed).to.equal(undefined);
+    expect(ALLOWED, `status ${outcome.status}`).to.include(outcome.status);
+    expect(String(outcome.headers.get('www-authenticate'))).to.match(/^Bearer realm="contoso\.com", client_id="/);
+    expect(outcome.headers.has('set-cookie')).to.equal(false);
+    const signature = token.split('.')[2] ?? '';
+    if (signature.length >= 16) expect(outcome.body).not.to.include(signature);
+  }
+
+  // ---- generators ----
+
+  const oddChars = fc.constantFrom('.', '=', '+', '/', '-', '_', ' ', '\t', ',', '"', '\\', '\u0000', '\u00ff', '\u00e9', '\ud800', '\u2028', '\ufeff', '%', 'A', 'z', '0');
+  const hugeNumbers = fc.constantFrom('1e400', '-1e400', '1e308', '123456789012345678901234567890', '-0', '0.0000001', '9999999999', '10000000000', '1.5', 'NaN', 'Infinity', '0x10', '01');
+  const oddStrings = fc.constantFrom('"\\ud800"', '"\\u0000"', '"\u00ff"', '""', '"a".repeat', '{"__proto__":{"x":1}}', '[]', 'null', 'true', '"true"', '"\\"', '"' + 'x'.repeat(5000) + '"');
+  const seed = fc.integer({ min: 0, max: 5 }).map((i) => i);
+
+  /** Textual mutations of a JSON document (the decoded header or payload). */
+  const jsonMutation = fc.oneof(
+    fc.tuple(hugeNumbers, fc.nat()).map(([value, at]) => (text: string) => {
+      const numbers = [...text.matchAll(/-?\d+(\.\d+)?([eE][+-]?\d+)?/g)];
+      const match = numbers[at % Math.max(1, numbers.length)];
+      return match?.index === undefined ? `${text}${value}` : `${text.slice(0, match.index)}${value}${text.slice(match.index + match[0].length)}`;
+    }),
+    fc.tuple(fc.constantFrom('aud', 'iss', 'nameid', 'exp', 'nbf', 'alg', 'x5t', 'kid', 'actortoken', 'trustedfordelegation', 'scp'), fc.oneof(hugeNumbers, oddStrings)).map(
+      ([name, value]) => (text: string) => text.replace(/^\{/, `{"${name}":${value},`),
+    ),
+    fc.tuple(fc.constantFrom('aud', 'iss', 'exp', 'alg', 'x5t', 'actortoken'), fc.oneof(hugeNumbers, oddStrings)).map(
+      ([name, value]) => (text: string) => text.replace(new RegExp(`"${name}":("[^"]*"|[^,}]*)`), `"${name}":${value}`),
+    ),
+    fc.tuple(fc.nat(), fc.string({ unit: 'binary', maxLength: 4 })).map(([at, insert]) => (text: string) => {
+      const i = at % (text.length + 1);
+      return `${text.slice(0, i)}${insert}${text.slice(i)}`;
+    }),
+    fc.constantFrom(
+      (text: string) => text.replace(/"alg":"[^"]*"/, '"alg":"none"'),
+      (text: string) => text.replace(/"alg":"[^"]*"/, '"alg":"HS256"'),
+      (text: string) => text.replace(/^\{/, '{"jku":"https://attacker.example/k",'),
+      (text: string) => text.replace(/^\{/, '{"x5c":["AAAA"],'),
+      (text: string) => text.replace(/^\{/, '{"crit":["exp"],'),
+      (text: string) => `[${text}]`,
+      (text: string) => text.slice(0, Math.floor(text.length / 2)),
+      (text: string) => `${text}${text}`,
+      (text: string) => text.replace(/}$/, ',"deep":' + '['.repeat(40) + ']'.repeat(40) + '}'),
+    ),
+  );
+
+  /** Mutations of the compact token text itself. */
+  const tokenMutation = fc.oneof(
+    fc.tuple(fc.nat(), oddChars).map(([at, char]) => (token: string) => {
+      const i = at % token.length;
+      return `${token.slice(0, i)}${char}${token.slice(i + 1)}`;
+    }),
+    fc.tuple(fc.nat(), fc.string({ unit: 'binary', maxLength: 8 })).map(([at, insert]) => (token: string) => {
+      const i = at % (token.length + 1);
+      return `${token.slice(0, i)}${insert}${token.slice(i)}`;
+    }),
+    fc.tuple(fc.nat(), fc.integer({ min: 1, max: 40 })).map(([at, length]) => (token: string) => {
+      const i = at % token.length;
+      return `${token.slice(0, i)}${token.slice(i + length)}`;
+    }),
+    fc.constantFrom<readonly number[]>([1, 0, 2], [0, 2, 1], [2, 1, 0], [0, 0, 2], [0, 1, 1], [0, 1], [0, 1, 2, 2], [1, 1, 1]).map(
+      (order) => (token: string) => {
+        const parts = token.split('.');
+        return order.map((i) => parts[i] ?? '').join('.');
+      },
+    ),
+    fc.constantFrom(
+      (token: string) => token.replace(/\.[^.]*$/, '.'),
+      (token: string) => `${token}=`,
+      (token: string) => token.replaceAll('-', '+').replaceAll('_', '/'),
+      (token: string) => token.repeat(3),
+      (token: string) => `${token}.${token}`,
+    ),
+  );
+
+  /** A seed token with its header or payload re-encoded after a JSON mutation, re-signed (so claims are reached) or not. */
+  const reencoded = fc.tuple(seed, fc.boolean(), jsonMutation, fc.boolean()).map(([index, payloadSide, mutate, resign]) => {
+    const token = seeds[index] as string;
+    const [h = '', p = '', s = ''] = token.split('.');
+    const header = Buffer.from(h, 'base64url').toString('utf8');
+    const payload = Buffer.from(p, 'base64url').toString('utf8');
+    const [newHeader, newPayload] = payloadSide ? [header, mutate(payload)] : [mutate(header), payload];
+    if (resign && /RS256/.test(newHeader)) return lync.mintRaw(newHeader, newPayload);
+    return `${b64(newHeader)}.${b64(newPayload)}.${s}`;
+  });
+
+  const mutated = fc.oneof(
+    fc.tuple(seed, fc.array(tokenMutation, { minLength: 1, maxLength: 3 })).map(([index, mutations]) =>
+      mutations.reduce((token, mutate) => mutate(token), seeds[index] as string),
+    ),
+    reencoded,
+  );
+
+  const schemeCase = fc.mixedCase(fc.constant('bearer'));
+  const nameCase = fc.mixedCase(fc.constant('authorization'));
+  const anyToken = fc.oneof(mutated, fc.string({ unit: 'binary', maxLength: 200 }), fc.stringMatching(/^[A-Za-z0-9\-._~+/]{0,300}=*$/));
+
+  /** One Authorization header value: a well-formed bearer credential most of the time, anything otherwise. */
+  const authorizationValue = fc.oneof(
+    { weight: 5, arbitrary: fc.tuple(schemeCase, fc.constantFrom(' ', '  ', '\t', ''), anyToken).map(([scheme, space, token]) => `${scheme}${space}${token}`) },
+    { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 100 }) },
+    { weight: 1, arbitrary: fc.constantFrom('Basic dXNlcjpwYXNz', 'Negotiate YII=', 'Bearer', 'Bearer ', '', ' ', 'Bearer a, Bearer b', `Bearer ${'a'.repeat(9000)}`) },
+  );
+
+  /** Random raw header lists: 0 to 3 Authorization headers in any case, among other headers. */
+  const headerSet = fc
+    .tuple(
+      fc.array(fc.tuple(nameCase, authorizationValue), { minLength: 0, maxLength: 3 }),
+      fc.array(fc.tuple(fc.constantFrom('Host', 'Cookie', 'X-Forwarded-For', 'Content-Type'), fc.string({ maxLength: 20 })), { maxLength: 2 }),
+      fc.constantFrom(undefined, '/contacts?access_token=x', '/contacts?a=1&access_token', '/contacts?access%5Ftoken=1', '/contacts?x=access_token'),
+      fc.constantFrom(undefined, { access_token: 'x' }, { other: 1 }, 'access_token=x', null),
+    )
+    .map(([authorizations, others, url, body]) => {
+      const rawHeaders = [...others.flat(), ...authorizations.flat()];
+      return { input: { rawHeaders, ...(url === undefined ? {} : { url }), body } as FuzzRequest, token: authorizations[0]?.[1] ?? '' };
+    });
+
+  /** Random JSON documents as header and payload, merged into plausible claims, signed with a registered key. */
+  const jsonDocuments = fc
+    .tuple(fc.dictionary(fc.constantFrom('alg', 'typ', 'x5t', 'kid', 'x5t#S256', 'zip', 'b64'), fc.jsonValue({ maxDepth: 2 })), fc.jsonValue({ maxDepth: 3 }), fc.boolean())
+    .map(([header, claims, signed]) => {
+      const base = lync.actorClaims(AUDIENCE, Math.floor(now / 1000));
+      const payload = typeof claims === 'object' && claims !== null && !Array.isArray(claims) ? { ...base, ...claims } : claims;
+      const headerText = JSON.stringify({ alg: 'RS256', x5t: lync.certificate.x5t, ...header });
+      const payloadText = JSON.stringify(payload) ?? 'null';
+      return signed ? lync.mintRaw(headerText, payloadText) : `${b64(headerText)}.${b64(payloadText)}.${b64(randomBytes(8))}`;
+    });
+
+  // ---- properties: 5,000 + 3,000 + 2,000 = 10,000 requests ----
+
+  it('answers 5,000 mutated tokens with 400, 401, 403 or 503 and never runs the route', async () => {
+    await fc.assert(
+      fc.asyncProperty(mutated, async (token) => {
+        await check({ rawHeaders: ['Host', 'mail.contoso.com', 'Authorization', `Bearer ${token}`] }, token);
+      }),
+      { seed: SEED, numRuns: 5000 },
+    );
+  });
+
+  it('answers 3,000 random header sets (values, cases, duplicates, query and body tokens) the same way', async () => {
+    await fc.assert(
+      fc.asyncProperty(headerSet, async ({ input, token }) => {
+        await check(input, token);
+      }),
+      { seed: SEED + 1, numRuns: 3000 },
+    );
+  });
+
+  it('answers 2,000 tokens with random JSON headers and claims, most of them validly signed, the same way', async () => {
+    await fc.assert(
+      fc.asyncProperty(jsonDocuments, async (token) => {
+        await check({ rawHeaders: ['Authorization', `Bearer ${token}`] }, token);
+      }),
+      { seed: SEED + 2, numRuns: 2000 },
+    );
+  });
+
+  it('let no promise rejection or exception escape, and the audit log never repeated a signature', async () => {
+    // Unhandled rejections are reported after a turn of the event loop.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(escaped).to.deep.equal([]);
+    expect(auditLeaks).to.deep.equal([]);
+  });
+
+  it('reached every kind of answer and many different failure codes (the inputs got past the first checks)', async () => {
+    if (process.env['S2S_FUZZ_STATS']) console.log(statuses, codes);
+    for (const status of ALLOWED) expect(statuses.get(status) ?? 0, `answers with ${status}`).to.be.greaterThan(0);
+    expect([...statuses.values()].reduce((a, b) => a + b, 0)).to.equal(10_000);
+    expect(codes.get('accept') ?? 0, 'valid tokens that reached the guard').to.be.greaterThan(0);
+    expect(codes.size).to.be.greaterThan(20);
+  });
+});
