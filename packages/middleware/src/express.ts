@@ -320,7 +320,7 @@ export function requestInfo(req: IncomingMessage & { originalUrl?: string }): Re
 
 /** Fails closed the way the verifier does for its own internal errors (a 401 that verified nothing). */
 function unexpectedFailure(): BearerError {
-  return new InvalidTokenError('signature_invalid', 'internal error in the Express adapter; the token could not be verified');
+  return new InvalidTokenError('verification_failed', 'internal error in the Express adapter; the token could not be verified');
 }
 
 /** The error as a BearerError; anything else is audited (the verifier did not) and becomes a 401. Internal. */

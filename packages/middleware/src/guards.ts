@@ -5,7 +5,8 @@
  *
  * A guard that finds no verified principal answers like `s2sAuth` does for a request without a
  * token (401 with the challenge), so that a route whose authentication was forgotten or skipped
- * still fails closed.
+ * still fails closed. A `req.s2s` that neither `s2sAuth` nor `S2SBearerStrategy` set is not a
+ * verified principal: guards trust only requests those two have seen.
  */
 import { BearerError, InsufficientScopeError, type ChallengeParams, type ErrorHeaders } from '@s2sauth/protocol';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';

@@ -349,7 +349,8 @@ describe('s2sAuth', () => {
       expect(res.body.error).to.equal('invalid_token');
       expect(res.text).not.to.include('bug');
       expect(audited).to.have.length(1);
-      expect(audited[0]).to.include({ decision: 'reject', code: 'signature_invalid', status: 401 });
+      expect(audited[0]).to.include({ decision: 'reject', code: 'verification_failed', status: 401 });
+      expect(res.headers['x-ms-diagnostics'], 'an internal error is not an invalid signature').to.equal(undefined);
     });
 
     it('answers a verifier that throws synchronously with 401', async () => {
