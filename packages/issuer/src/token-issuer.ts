@@ -270,7 +270,8 @@ export class TokenIssuer {
     this.#clock = clock;
     this.issuerId = `${principal}@${realm}`;
     // Fail at start-up, not on the first call, when the certificate cannot sign for this realm.
-    this.#signerFor(this.#certificates.signing(clock()));
+    const now = clock();
+    this.#signerFor(this.#certificates.signing(now), now);
   }
 
   /**
@@ -322,7 +323,7 @@ export class TokenIssuer {
     const extra = request.claims === undefined ? undefined : extraClaims(request.claims);
 
     const now = this.#clock();
-    const signer = this.#signerFor(this.#certificates.signing(now));
+    const signer = this.#signerFor(this.#certificates.signing(now), now);
     const nbf = Math.floor(now / 1000);
     const exp = nbf + lifetime;
     const jti = newJti();
@@ -384,15 +385,13 @@ export class TokenIssuer {
     return claims;
   }
 
-  #signerFor(certificate: OAuthCertificate): Rs256Signer {
+  #signerFor(certificate: OAuthCertificate, now: number): Rs256Signer {
     let signer = this.#signers.get(certificate);
     if (!signer) {
-      if (!certificate.realms.includes(this.#realm)) {
-        throw new CertificateError(
-          'certificate_realm_missing',
-          `The OAuth certificate ${certificate.x5t} does not cover the realm "${this.#realm}" (not among its DNS Subject Alternative Names).`,
-        );
-      }
+      // protocol.md section 2, checked once per certificate before its first signature: CN = the
+      // primary realm, listed among the SANs with this issuer's realm (validity is checked on every
+      // signature by CertificateSet.signing).
+      certificate.validate({ realms: [this.#realm], now });
       signer = new Rs256Signer(certificate.privateKey, { typ: 'JWT', alg: 'RS256', x5t: certificate.x5t, kid: certificate.x5t });
       this.#signers.set(certificate, signer);
     }

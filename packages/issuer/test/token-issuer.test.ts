@@ -1,4 +1,8 @@
 import { expect } from 'chai';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import { buildJwks, parseJws, readActorClaims, readOuterClaims, WellKnownPrincipal } from '@s2sauth/protocol';
 import { CertificateError, OAuthCertificate } from '../src/certificate.js';
@@ -404,6 +408,18 @@ describe('TokenIssuer', () => {
 
     it('refuses a certificate that does not cover the realm', () => {
       expectCertificateError(() => issuer({ certificates: fabrikam }), 'certificate_realm_missing');
+    });
+
+    it('refuses a certificate whose subject has no CN (protocol.md section 2: CN = the primary realm)', () => {
+      const dir = mkdtempSync(join(tmpdir(), 's2sauth-no-cn-'));
+      try {
+        execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem'),
+          '-days', '30', '-subj', '/O=Contoso', '-addext', 'subjectAltName=DNS:contoso.com'], { stdio: 'ignore' });
+        const noCn = OAuthCertificate.fromPem(readFileSync(join(dir, 'c.pem'), 'utf8'), readFileSync(join(dir, 'k.pem'), 'utf8'));
+        expectCertificateError(() => new TokenIssuer({ principal: LYNC, realm: 'contoso.com', certificates: noCn }), 'certificate_subject');
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     it('signs for an extra realm the certificate lists', () => {

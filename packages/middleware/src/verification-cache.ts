@@ -6,7 +6,9 @@
  * dump of the cache yields no usable credential. An entry remembers the registry revision, the
  * partner record's `updatedAt` and the key-set version it was verified under; the verifier uses it
  * only while all three are unchanged and the token has not expired, so a disabled, updated or
- * removed partner, or a changed key set, takes effect on the next request whatever is cached.
+ * removed partner, or a changed key set, takes effect on the next request whatever is cached. The
+ * verifier also asks the key set for the verifying key again on each hit (a map lookup, no fetch),
+ * so a certificate that expired, or keys past their staleness bound, end the entry too.
  * Only accepts are cached; a rejected token is verified again every time.
  */
 import { createHash } from 'node:crypto';
@@ -26,6 +28,13 @@ export interface CachedVerification {
   readonly partnerUpdatedAt: number;
   /** The partner key set's `version` when the token was verified. */
   readonly keySetVersion: number;
+  /** The key id the actor token named, looked up again on every hit. */
+  readonly keyId: string;
+  /**
+   * `x5t#S256` of the certificate that verified the signature: a hit counts only while the key
+   * set still yields this certificate as valid (not expired, keys not past their staleness).
+   */
+  readonly keyThumbprint: string;
 }
 
 /** Options of {@link VerificationCache}. */

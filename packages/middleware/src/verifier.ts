@@ -156,6 +156,8 @@ interface Verified {
   readonly principal: S2SPrincipal;
   readonly partnerUpdatedAt: number;
   readonly keySetVersion: number;
+  readonly keyId: string;
+  readonly keyThumbprint: string;
 }
 
 function fail(code: ConstructorParameters<typeof InvalidTokenError>[0], reason: string): never {
@@ -456,7 +458,13 @@ export function createVerifier(options: VerifierOptions): Verifier {
       trust: partner.keySource.kind === 'certificate' ? 'certificate' : 'metadata',
       expiresAt: Math.min(claims.exp, outer?.exp ?? claims.exp) * 1000,
     });
-    return { principal, partnerUpdatedAt: partner.updatedAt, keySetVersion: actor.keySetVersion };
+    return {
+      principal,
+      partnerUpdatedAt: partner.updatedAt,
+      keySetVersion: actor.keySetVersion,
+      keyId: actor.keyId,
+      keyThumbprint: actor.key.x5tS256,
+    };
   }
 
   /** A cached result, if it is still current: same registry revision, partner record and key set. */
@@ -473,6 +481,13 @@ export function createVerifier(options: VerifierOptions): Verifier {
     ) {
       return undefined;
     }
+    // The key must still be one the partner's key set vouches for now: protocol.md section 2 (an
+    // expired certificate never verifies) and section 4 (past the staleness bound, fail closed with
+    // 503 — KeysUnavailableError propagates). A map lookup while the keys are current.
+    const key = await found.keys.getKey(entry.keyId);
+    if (key === undefined || key.x5tS256 !== entry.keyThumbprint) return undefined;
+    const nowMs = clock();
+    if (nowMs < key.notBefore || nowMs > key.notAfter) return undefined;
     trail.partner = principal.partner;
     trail.applicationId = principal.applicationId;
     trail.audience = principal.audience;
@@ -516,6 +531,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
           registryRevision,
           partnerUpdatedAt: verified.partnerUpdatedAt,
           keySetVersion: verified.keySetVersion,
+          keyId: verified.keyId,
+          keyThumbprint: verified.keyThumbprint,
         });
       }
       audit({ decision: 'accept', status: 200, cached: false, ...trail, ...where });

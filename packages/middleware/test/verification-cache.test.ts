@@ -15,7 +15,7 @@ function entry(expiresAt: number, partner = 'microsoft.lync'): CachedVerificatio
     trust: 'metadata',
     expiresAt,
   };
-  return { principal, registryRevision: 1, partnerUpdatedAt: 1, keySetVersion: 1 };
+  return { principal, registryRevision: 1, partnerUpdatedAt: 1, keySetVersion: 1, keyId: 'x5t', keyThumbprint: 'x5t#S256' };
 }
 
 describe('VerificationCache', () => {

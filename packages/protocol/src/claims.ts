@@ -152,9 +152,22 @@ class ClaimReader {
     return date;
   }
 
-  optionalDate(name: string): number | undefined {
+  private optionalDate(name: string): number | undefined {
     const value = this.get(name);
     if (value === undefined) return undefined;
+    const date = readNumericDate(value);
+    if (date === undefined) this.wrongType(name, describeBadNumericDate(value));
+    return date;
+  }
+
+  /**
+   * `iat` as a JSON number only: protocol.md section 3 admits decimal-digit strings for `nbf` and
+   * `exp` alone (Microsoft servers send those), and every other type is rejected.
+   */
+  optionalNumberDate(name: string): number | undefined {
+    const value = this.get(name);
+    if (value === undefined) return undefined;
+    if (typeof value !== 'number') this.wrongType(name, describeBadNumericDate(value));
     const date = readNumericDate(value);
     if (date === undefined) this.wrongType(name, describeBadNumericDate(value));
     return date;
@@ -202,7 +215,7 @@ export function readActorClaims(payload: Readonly<Record<string, unknown>>): Act
   const nameid = claims.requiredString('nameid');
   const nbf = claims.requiredDate('nbf');
   const exp = claims.requiredDate('exp');
-  const iat = claims.optionalDate('iat');
+  const iat = claims.optionalNumberDate('iat');
   const jti = claims.optionalString('jti');
   const trustedfordelegation = claims.optionalString('trustedfordelegation');
   const scp = claims.optionalString('scp');
@@ -225,7 +238,7 @@ export function readActorClaims(payload: Readonly<Record<string, unknown>>): Act
 
 /**
  * Reads the claims of an outer token (protocol.md section 3.2): `aud`, `iss`, `actortoken`
- * (strings) and `nbf`, `exp` (NumericDate) are required; `iat` (NumericDate) and the user claims
+ * (strings) and `nbf`, `exp` (NumericDate) are required; `iat` (a JSON number NumericDate) and the user claims
  * `nameid`, `nii`, `smtp`, `sip`, `upn` (strings) are optional. Other claims are ignored. Whether a
  * user is identified, and the binding to the actor, are the middleware's checks.
  *
@@ -239,7 +252,7 @@ export function readOuterClaims(payload: Readonly<Record<string, unknown>>): Out
   const nbf = claims.requiredDate('nbf');
   const exp = claims.requiredDate('exp');
   const actortoken = claims.requiredString('actortoken');
-  const iat = claims.optionalDate('iat');
+  const iat = claims.optionalNumberDate('iat');
   const user: Record<string, string> = {};
   for (const name of ['nameid', 'nii', 'smtp', 'sip', 'upn'] as const) {
     const value = claims.optionalString(name);

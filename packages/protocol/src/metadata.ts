@@ -547,8 +547,13 @@ function isPkcs12(der: Buffer): boolean {
 function checkCertificate(certificate: X509Certificate, where: string): SigningKey {
   const publicKey = certificate.publicKey;
   const bits = publicKey.asymmetricKeyDetails?.modulusLength;
-  if (publicKey.asymmetricKeyType !== 'rsa' || bits === undefined || bits < 2048) {
-    throw new MetadataError('metadata_weak_key', `${where} is not an RSA key of at least 2048 bits.`);
+  // protocol.md section 2: RSA, 2048 to 4096 bits, public exponent 65537 — the same rule the
+  // issuer applies to its own certificate (larger moduli only make every verification slower).
+  if (publicKey.asymmetricKeyType !== 'rsa' || bits === undefined || bits < 2048 || bits > 4096) {
+    throw new MetadataError('metadata_weak_key', `${where} is not an RSA key of 2048 to 4096 bits.`);
+  }
+  if (publicKey.asymmetricKeyDetails?.publicExponent !== 65537n) {
+    throw new MetadataError('metadata_weak_key', `${where} has an RSA public exponent other than 65537.`);
   }
   const notBefore = Date.parse(certificate.validFrom);
   const notAfter = Date.parse(certificate.validTo);

@@ -421,3 +421,19 @@ describe('claims', () => {
     });
   });
 });
+
+describe('iat is a JSON number only (protocol.md section 3: digit strings for nbf and exp alone)', () => {
+  it('refuses an actor token whose iat is a string of digits', () => {
+    const error = thrownBy(() => readActorClaims(payloadOf(actor({}, ',"iat":"1700000000"'))));
+    expect(error.code).to.equal('claim_type');
+  });
+
+  it('refuses an outer token whose iat is a string of digits', () => {
+    const error = thrownBy(() => readOuterClaims(payloadOf(outer({}, ',"iat":"1700000000"'))));
+    expect(error.code).to.equal('claim_type');
+  });
+
+  it('still reads a numeric iat and string nbf/exp', () => {
+    expect(readOuterClaims(payloadOf(outer({}, ',"iat":1700000000')))).to.include({ iat: 1700000000, nbf: 1700000000, exp: 1700003600 });
+  });
+});

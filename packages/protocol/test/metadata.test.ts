@@ -519,3 +519,26 @@ describe('metadata', () => {
     });
   });
 });
+
+describe('partner keys outside protocol.md section 2', () => {
+  const rows: Array<[string, string]> = [
+    ['an RSA public exponent other than 65537', 'certificate-rsa-exponent3.pem'],
+    ['an RSA modulus above 4096 bits', 'certificate-rsa8192.pem'],
+  ];
+  for (const [what, file] of rows) {
+    const certificate = new X509Certificate(fixture(file));
+    it(`refuses a pinned certificate with ${what}`, () => {
+      expect(() => signingKeyFromCertificate(certificate, NOW))
+        .to.throw(MetadataError)
+        .with.property('code', 'metadata_weak_key');
+    });
+    it(`refuses a metadata document whose certificate has ${what}`, () => {
+      const document = JSON.stringify({
+        keys: [{ usage: 'signing', keyvalue: { type: 'x509Certificate', value: certificate.raw.toString('base64') } }],
+      });
+      expect(() => parseMetadataDocument(document, { now: NOW }))
+        .to.throw(MetadataError)
+        .with.property('code', 'metadata_weak_key');
+    });
+  }
+});
