@@ -4,3 +4,5 @@ export * from './certificate-set.js';
 export * from './jws-signer.js';
 export * from './token-issuer.js';
 export * from './metadata-router.js';
+export * from './token-cache.js';
+export * from './s2s-client.js';
