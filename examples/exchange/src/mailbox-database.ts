@@ -1,0 +1,79 @@
+/**
+ * Exchange's own data (people, their contacts and archived mail, web sessions) in one SQLite file
+ * in the data folder, `exchange.sqlite`. The partner registrations live in `@s2sauth/store`'s own
+ * file beside it (`s2sauth.sqlite`): the library owns that schema, the example owns this one.
+ */
+import Database from 'better-sqlite3';
+
+/** The better-sqlite3 connection type, so other files need not import the driver. */
+export type MailboxDatabase = Database.Database;
+
+/** Schema migrations, in order; `PRAGMA user_version` is how many have run. Append, never edit. */
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE users (
+    id INTEGER PRIMARY KEY,
+    -- the sign-in name and primary SMTP address; unique whatever its letter case
+    username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    display_name TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE contacts (
+    id TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    display_name TEXT NOT NULL,
+    email TEXT NOT NULL,
+    sip TEXT,
+    phone TEXT,
+    created_at INTEGER NOT NULL,
+    seq INTEGER NOT NULL
+  );
+  CREATE INDEX contacts_by_user ON contacts(user_id, seq);
+  CREATE TABLE mail_items (
+    id TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    conversation_id TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    participants TEXT NOT NULL,
+    messages TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    -- idempotent delivery: one item per conversation per mailbox
+    UNIQUE (user_id, conversation_id)
+  );
+  CREATE TABLE sessions (
+    sid TEXT PRIMARY KEY,
+    data TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+  CREATE INDEX sessions_by_expiry ON sessions(expires_at);
+  `,
+];
+
+/**
+ * Opens (creating it if missing) the SQLite file and brings its schema up to date, in one
+ * transaction per migration. WAL journaling so readers never wait for the writer.
+ * @throws TypeError when the file was written by a newer version of this server.
+ */
+export function openMailboxDatabase(path: string): MailboxDatabase {
+  const db = new Database(path);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('foreign_keys = ON');
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version > MIGRATIONS.length) {
+      throw new TypeError(`${path} has schema version ${version}, newer than this server's ${MIGRATIONS.length}; use a newer version of the server.`);
+    }
+    for (let next = version; next < MIGRATIONS.length; next += 1) {
+      db.transaction(() => {
+        db.exec(MIGRATIONS[next] as string);
+        db.pragma(`user_version = ${next + 1}`);
+      })();
+    }
+    return db;
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * Starts the Exchange demo server: data folder, OAuth certificate, databases, partner registry,
+ * then the HTTP server. The listening port is only known after binding, and it is part of the
+ * audience partners address us by, so the server binds first and builds the Express application
+ * (with its verifier) once it knows its authority.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express, { type Express } from 'express';
+import { pino, type Logger } from 'pino';
+import { CertificateSet, metadataRouter, S2SClient, TokenIssuer } from '@s2sauth/issuer';
+import { PartnerRegistry, pinoAuditSink, s2sAuth, s2sErrorHandler, type S2SAuthMiddleware } from '@s2sauth/middleware';
+import { WellKnownPrincipal } from '@s2sauth/protocol';
+import { SqliteStore } from '@s2sauth/store';
+import { Accounts } from './accounts.js';
+import { loadOrCreateCertificate, loadOrCreateSessionSecret, openDataFolder } from './data-folder.js';
+import { errorHandler, notFound } from './error-handler.js';
+import { resolveExchangeOptions, type ExchangeOptions, type ExchangeServer } from './exchange-options.js';
+import { LyncMeetings } from './lync-meetings.js';
+import { openMailboxDatabase, type MailboxDatabase } from './mailbox-database.js';
+import { MailboxStore } from './mailbox-store.js';
+import { partnerRoutes } from './partner-routes.js';
+import { peopleRoutes } from './people-routes.js';
+import { SqliteSessionStore } from './sqlite-session-store.js';
+
+/** Exchange's principal id (protocol.md section 1). */
+const PRINCIPAL = WellKnownPrincipal.exchange;
+
+/** `host:port` for a URL: IPv6 literals in brackets, a wildcard address as the loopback one. */
+function urlHost(host: string): string {
+  if (host === '0.0.0.0') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host.toLowerCase();
+}
+
+function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+/**
+ * Starts an Exchange server (principal `00000002-0000-0ff1-ce00-000000000000`) and resolves once
+ * it answers `GET /healthz` with 200. See {@link ExchangeOptions} for what the data folder holds.
+ *
+ * @throws TypeError for bad options or an unusable data folder (a certificate that expired or does
+ *   not cover the realms, half a key pair); the error of `listen` when the port is taken.
+ */
+export async function startExchange(options: ExchangeOptions): Promise<ExchangeServer> {
+  const config = resolveExchangeOptions(options);
+  const logger = config.logger ?? pino({ name: 'exchange' });
+  const folder = await openDataFolder(config.dataDir);
+  const { certificate, created } = await loadOrCreateCertificate(folder, config.realms);
+  logger.info({ x5t: certificate.x5t, created, dataDir: folder.path }, 'OAuth certificate ready');
+  const secret = await loadOrCreateSessionSecret(folder);
+
+  const opened: { close(): void }[] = [];
+  const closeAll = (): void => {
+    for (const resource of opened.reverse()) {
+      try {
+        resource.close();
+      } catch (error) {
+        logger.warn({ err: error }, 'closing a resource failed');
+      }
+    }
+  };
+  let server: Server | undefined;
+  try {
+    const db: MailboxDatabase = openMailboxDatabase(folder.mailboxDatabase);
+    opened.push(db);
+    const store = SqliteStore.open(folder.registryDatabase);
+    opened.push(store);
+    const registry = new PartnerRegistry({ store });
+    opened.push(registry);
+    const sessions = new SqliteSessionStore(db);
+    opened.push(sessions);
+    const accounts = new Accounts(db);
+    const added = await accounts.seed(config.users);
+    if (added > 0) logger.info({ added }, 'users seeded');
+    const mailboxes = new MailboxStore(db);
+
+    const realm = config.realms[0] as string;
+    const certificates = new CertificateSet({ current: certificate });
+    const issuer = new TokenIssuer({ principal: PRINCIPAL, realm, certificates });
+    const meetings =
+      config.lync === undefined
+        ? undefined
+        : new LyncMeetings(new S2SClient({ issuer }).partner({ principal: config.lync.principal, baseUrl: config.lync.url, realm }));
+
+    // Bind first: the port is part of our authority, which the verifier needs.
+    let app: Express | undefined;
+    server = createServer((req: IncomingMessage, res: ServerResponse) => {
+      if (app !== undefined) {
+        app(req, res);
+        return;
+      }
+      res.statusCode = 503;
+      res.setHeader('Retry-After', '1');
+      res.end();
+    });
+    const port = await listen(server, config.port, config.host);
+    const host = urlHost(config.host);
+    const authority = `${host}:${port}`;
+
+    const auth: S2SAuthMiddleware = s2sAuth({
+      principal: PRINCIPAL,
+      realms: config.realms,
+      authorities: [...new Set([authority, `localhost:${port}`])],
+      registry,
+      audit: config.audit ?? pinoAuditSink(logger.child({ name: 's2sauth-audit' })),
+      // The token's user must have a mailbox here; otherwise the call is refused as user_invalid.
+      resolveUser: (user) => accounts.forPartnerUser(user) !== undefined,
+    });
+    opened.push(auth.verifier);
+
+    app = express();
+    app.disable('x-powered-by');
+    app.get('/healthz', (_req, res) => {
+      res.json({ status: 'ok' });
+    });
+    app.use(metadataRouter({ principal: PRINCIPAL, realm, name: 'Exchange', certificates }));
+    // The /api 404 ends every /api request here, so the session middleware below never sees one.
+    app.use('/api', auth, partnerRoutes({ accounts, mailboxes }), notFound());
+    app.use(peopleRoutes({ accounts, mailboxes, secret, store: sessions, meetings }));
+    app.use(notFound());
+    app.use(s2sErrorHandler());
+    app.use(errorHandler(logger));
+
+    const url = `http://${authority}`;
+    logger.info({ url, principal: PRINCIPAL, realms: config.realms }, 'Exchange listening');
+    const running = server;
+    let closing: Promise<void> | undefined;
+    return {
+      url,
+      authority,
+      registry,
+      close: () => {
+        closing ??= new Promise<void>((resolve) => {
+          running.close(() => {
+            closeAll();
+            resolve();
+          });
+          // Keep-alive connections with no request in flight would hold close() open.
+          running.closeIdleConnections();
+        });
+        return closing;
+      },
+    };
+  } catch (error) {
+    server?.close();
+    closeAll();
+    throw error;
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * An express-session store in the server's SQLite file, so sessions survive a restart and memory
+ * does not grow with every visitor (express-session's own `MemoryStore` is documented as "not
+ * designed for a production environment": it leaks and forgets everything on restart).
+ *
+ * Expired sessions are never returned, and are deleted lazily on reads and by a periodic sweep.
+ */
+import session from 'express-session';
+import type { MailboxDatabase } from './mailbox-database.js';
+
+/** Lifetime of a session without a cookie expiry (one day), in ms. */
+const DEFAULT_TTL_MS = 86_400_000;
+/** How often expired sessions are swept, in ms. */
+const SWEEP_INTERVAL_MS = 15 * 60_000;
+
+type Callback<T = void> = (error: unknown, value?: T) => void;
+
+function expiryOf(data: session.SessionData, now: number): number {
+  const expires = data.cookie?.expires;
+  const at = expires === undefined || expires === null ? Number.NaN : new Date(expires).getTime();
+  return Number.isFinite(at) ? at : now + DEFAULT_TTL_MS;
+}
+
+/** Sessions in the `sessions` table of the mailbox database. */
+export class SqliteSessionStore extends session.Store {
+  readonly #db: MailboxDatabase;
+  readonly #sweeper: NodeJS.Timeout;
+
+  constructor(db: MailboxDatabase) {
+    super();
+    this.#db = db;
+    this.#sweeper = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
+    // The sweep must not keep the process alive on its own.
+    this.#sweeper.unref();
+  }
+
+  /** Deletes every expired session. */
+  sweep(now: number = Date.now()): number {
+    return this.#db.prepare('DELETE FROM sessions WHERE expires_at <= ?').run(now).changes;
+  }
+
+  override get(sid: string, callback: Callback<session.SessionData | null>): void {
+    this.#run(callback, () => {
+      const row = this.#db.prepare('SELECT data, expires_at FROM sessions WHERE sid = ?').get(sid) as { data: string; expires_at: number } | undefined;
+      if (row === undefined) return null;
+      if (row.expires_at <= Date.now()) {
+        this.#db.prepare('DELETE FROM sessions WHERE sid = ?').run(sid);
+        return null;
+      }
+      return JSON.parse(row.data) as session.SessionData;
+    });
+  }
+
+  override set(sid: string, data: session.SessionData, callback?: Callback): void {
+    this.#run(callback, () => {
+      this.#db
+        .prepare('INSERT INTO sessions (sid, data, expires_at) VALUES (?, ?, ?) ON CONFLICT (sid) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at')
+        .run(sid, JSON.stringify(data), expiryOf(data, Date.now()));
+    });
+  }
+
+  override touch(sid: string, data: session.SessionData, callback?: () => void): void {
+    this.#run(callback, () => {
+      this.#db.prepare('UPDATE sessions SET expires_at = ? WHERE sid = ?').run(expiryOf(data, Date.now()), sid);
+    });
+  }
+
+  override destroy(sid: string, callback?: Callback): void {
+    this.#run(callback, () => {
+      this.#db.prepare('DELETE FROM sessions WHERE sid = ?').run(sid);
+    });
+  }
+
+  /** Stops the sweep (the database is closed by its owner). */
+  close(): void {
+    clearInterval(this.#sweeper);
+  }
+
+  /** Runs a synchronous SQLite operation and reports to an express-session callback. */
+  #run<T>(callback: ((error: unknown, value?: T) => void) | undefined, operation: () => T): void {
+    let value: T;
+    try {
+      value = operation();
+    } catch (error) {
+      callback?.(error);
+      return;
+    }
+    callback?.(null, value);
+  }
+}

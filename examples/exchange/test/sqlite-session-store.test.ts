@@ -1,0 +1,71 @@
+import { expect } from 'chai';
+import type { SessionData } from 'express-session';
+import { openMailboxDatabase, type MailboxDatabase } from '../src/mailbox-database.js';
+import { SqliteSessionStore } from '../src/sqlite-session-store.js';
+
+function call<T>(run: (callback: (error: unknown, value?: T) => void) => void): Promise<T | undefined> {
+  return new Promise((resolve, reject) => run((error, value) => (error ? reject(error as Error) : resolve(value))));
+}
+
+function data(expires: Date | undefined, userId = 1): SessionData {
+  return { cookie: { originalMaxAge: null, ...(expires === undefined ? {} : { expires }) }, userId } as unknown as SessionData;
+}
+
+describe('SqliteSessionStore', () => {
+  let db: MailboxDatabase;
+  let store: SqliteSessionStore;
+
+  beforeEach(() => {
+    db = openMailboxDatabase(':memory:');
+    store = new SqliteSessionStore(db);
+  });
+
+  afterEach(() => {
+    store.close();
+    db.close();
+  });
+
+  it('returns a session it stored until it expires', async () => {
+    await call((cb) => store.set('a', data(new Date(Date.now() + 60_000)), cb));
+    const got = await call<SessionData | null>((cb) => store.get('a', cb));
+    expect(got).to.have.property('userId', 1);
+    expect(await call<SessionData | null>((cb) => store.get('missing', cb))).to.equal(null);
+  });
+
+  it('never returns an expired session, and deletes it when asked for it', async () => {
+    await call((cb) => store.set('old', data(new Date(Date.now() - 1000)), cb));
+    expect(await call<SessionData | null>((cb) => store.get('old', cb))).to.equal(null);
+    expect(db.prepare("SELECT COUNT(*) AS n FROM sessions WHERE sid = 'old'").get()).to.deep.equal({ n: 0 });
+  });
+
+  it('gives a session without a cookie expiry a day, and touch moves its expiry', async () => {
+    await call((cb) => store.set('b', data(undefined), cb));
+    const before = (db.prepare("SELECT expires_at FROM sessions WHERE sid = 'b'").get() as { expires_at: number }).expires_at;
+    expect(before).to.be.greaterThan(Date.now() + 86_000_000);
+    const later = new Date(Date.now() + 2 * 86_400_000);
+    await new Promise<void>((resolve) => store.touch('b', data(later), () => resolve()));
+    expect(db.prepare("SELECT expires_at FROM sessions WHERE sid = 'b'").get()).to.deep.equal({ expires_at: later.getTime() });
+  });
+
+  it('destroys a session, and sweeps the expired ones', async () => {
+    await call((cb) => store.set('c', data(new Date(Date.now() + 60_000)), cb));
+    await call((cb) => store.destroy('c', cb));
+    expect(await call<SessionData | null>((cb) => store.get('c', cb))).to.equal(null);
+    await call((cb) => store.set('d', data(new Date(Date.now() + 1000)), cb));
+    expect(store.sweep(Date.now() + 2000)).to.equal(1);
+  });
+
+  it('reports a database failure to the callback instead of throwing', async () => {
+    db.close();
+    let failure: unknown;
+    try {
+      await call((cb) => store.set('e', data(undefined), cb));
+    } catch (error) {
+      failure = error;
+    }
+    expect(failure).to.be.instanceOf(Error);
+    // Without a callback the failure is dropped, as express-session's own stores do.
+    expect(() => store.destroy('e')).not.to.throw();
+    db = openMailboxDatabase(':memory:');
+  });
+});
