@@ -1,0 +1,83 @@
+/**
+ * The routes partner applications call (Exchange scheduling a meeting for a user), authenticated
+ * through Passport with `S2SBearerStrategy`, to show the Passport integration beside the plain
+ * `s2sAuth` middleware Exchange uses. The Passport instance is this app's own (`new Passport()`),
+ * so two servers in one process never share strategies.
+ *
+ * - `POST /api/conferences`: scope `conferences.write` and a user context; the organizer is the
+ *   token's user, who must be a Lync user.
+ * - `GET /api/conferences`: scope `conferences.read`; with a user context, that user's conferences,
+ *   app-only, every conference.
+ */
+import { requireScope, requireUser, S2SBearerStrategy, s2sErrorHandler, type S2SPrincipal, type S2SUser, type Verifier } from '@s2sauth/middleware';
+import express, { type Router } from 'express';
+import { Passport } from 'passport';
+import type { Accounts } from './accounts.js';
+import { ApiError, invalidInput } from './api-error.js';
+import type { Conferences } from './conferences.js';
+import { bodyObject, dateTime, emailList, requiredText } from './request-body.js';
+
+/** The scopes of Lync's partner routes. */
+export const LYNC_SCOPES = { conferencesRead: 'conferences.read', conferencesWrite: 'conferences.write' } as const;
+
+/** The longest conference accepted: a day (it bounds nonsense input, not real meetings). */
+const MAX_CONFERENCE_MS = 24 * 60 * 60_000;
+
+/** What the partner routes need. */
+export interface PartnerRoutesOptions {
+  readonly verifier: Verifier;
+  readonly accounts: Accounts;
+  readonly conferences: Conferences;
+}
+
+/** The Lync user a token's user claims name: its SIP address, SMTP address, UPN or name id. */
+function lyncUsernameOf(user: S2SUser): string | undefined {
+  for (const claim of [user.sip, user.smtp, user.upn, user.nameid]) {
+    if (typeof claim === 'string' && claim !== '') return claim.toLowerCase().replace(/^sip:/, '');
+  }
+  return undefined;
+}
+
+/** The `/api` router (mount it at `/api`). */
+export function partnerRoutes(options: PartnerRoutesOptions): Router {
+  const { accounts, conferences } = options;
+  const passport = new Passport();
+  passport.use('s2s', new S2SBearerStrategy({ verifier: options.verifier, name: 's2s' }));
+  const authenticate = passport.authenticate('s2s', { session: false }) as express.RequestHandler;
+
+  const router = express.Router();
+  // Parsed before authentication, so that a token smuggled in a JSON body is found and refused.
+  router.use(express.json({ limit: '64kb' }));
+
+  router.post('/conferences', authenticate, requireUser(), requireScope(LYNC_SCOPES.conferencesWrite), (req, res) => {
+    const principal = req.s2s as S2SPrincipal;
+    const username = lyncUsernameOf(principal.user ?? {});
+    const organizer = username === undefined ? undefined : accounts.findByUsername(username);
+    if (organizer === undefined) {
+      throw new ApiError(403, 'unknown_user', 'The user the token acts for is not a Lync user, so they cannot organize a conference here.');
+    }
+    const body = bodyObject(req.body);
+    const subject = requiredText(body, 'subject', 200);
+    const start = dateTime(body, 'start');
+    const end = dateTime(body, 'end');
+    const length = Date.parse(end) - Date.parse(start);
+    if (length <= 0) throw invalidInput('"end" must be after "start".');
+    if (length > MAX_CONFERENCE_MS) throw invalidInput('A conference lasts at most 24 hours.');
+    const attendees = emailList(body, 'attendees', 250);
+    res.status(201).json(conferences.create({ subject, organizer: organizer.username, start, end, attendees, createdBy: principal.partner }));
+  });
+
+  router.get('/conferences', authenticate, requireScope(LYNC_SCOPES.conferencesRead), (req, res) => {
+    const principal = req.s2s as S2SPrincipal;
+    if (principal.user === undefined) {
+      res.json(conferences.listAll());
+      return;
+    }
+    const username = lyncUsernameOf(principal.user);
+    res.json(username === undefined ? [] : conferences.listFor(username));
+  });
+
+  // Answers the BearerErrors Passport's error() path carries, exactly as s2sAuth would.
+  router.use(s2sErrorHandler());
+  return router;
+}

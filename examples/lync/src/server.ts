@@ -1,0 +1,259 @@
+/**
+ * Starting and stopping the Lync server: the data folder, the OAuth certificate and token issuer,
+ * the partner registry and verifier, the S2S client to Exchange when one is configured, the
+ * archiving outbox worker, and the HTTP server with its routes.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { CertificateSet, metadataRouter, S2SClient, S2SClientError, TokenIssuer, type PartnerEndpoint } from '@s2sauth/issuer';
+import { createVerifier, PartnerRegistry, pinoAuditSink, type AuditSink } from '@s2sauth/middleware';
+import { authorityOf, isPrincipalId, isRealm, WellKnownPrincipal } from '@s2sauth/protocol';
+import { SqliteStore } from '@s2sauth/store';
+import express from 'express';
+import { pino, type Logger } from 'pino';
+import { Accounts } from './accounts.js';
+import { apiErrorHandler, notFound } from './api-error.js';
+import { Conferences } from './conferences.js';
+import { LocalContactStore, UnifiedContactStore, type ContactStore } from './contact-store.js';
+import { Conversations } from './conversations.js';
+import { DATA_FILES, ensureDataFolder, loadOrCreateCertificate, loadOrCreateSessionSecret } from './data-folder.js';
+import { openLyncDatabase } from './database.js';
+import { ExchangePartner } from './exchange-partner.js';
+import { Outbox } from './outbox.js';
+import { partnerRoutes } from './partner-routes.js';
+import { peopleRoutes } from './people-routes.js';
+import { SqliteSessionStore } from './session-store.js';
+
+/** Options of {@link startLync}. */
+export interface LyncOptions {
+  /** The data folder: created on first start (mode 0700), reused afterwards. */
+  readonly dataDir: string;
+  /** The primary realm (the default SIP domain), e.g. `contoso.com`: the certificate's CN and the tokens' realm. */
+  readonly realm: string;
+  /** Extra SIP domains this server serves, added to the certificate's Subject Alternative Names and accepted as realms. */
+  readonly realms?: readonly string[];
+  /** The address to listen on. Default `127.0.0.1`. */
+  readonly host?: string;
+  /** The port; 0 picks a free one. */
+  readonly port: number;
+  /** Users created on the first start only (a later start never re-creates them). */
+  readonly users?: readonly { readonly username: string; readonly password: string; readonly displayName?: string }[];
+  /**
+   * The Exchange server Lync keeps contacts in and archives transcripts to. Absent: contacts stay in
+   * Lync and ended conversations are kept locally (server-to-server authentication is not needed).
+   */
+  readonly exchange?: {
+    /** Exchange's base URL: `https:`, or `http:` to a loopback address. */
+    readonly url: string;
+    /** Exchange's principal id. Default `00000002-0000-0ff1-ce00-000000000000`. */
+    readonly principal?: string;
+  };
+  /** The archiving outbox worker. */
+  readonly outbox?: {
+    /** First retry delay in ms. Default 1000. */
+    readonly retryBaseMs?: number;
+    /** Longest retry delay in ms. Default 60000. */
+    readonly retryMaxMs?: number;
+    /** Longest sleep between passes in ms. Default 30000. */
+    readonly pollMs?: number;
+  };
+  /** Where the verifier's accept/reject decisions go; `false` for nowhere. Default: the logger. */
+  readonly audit?: AuditSink | false;
+  /** Default `pino({ name: 'lync' })` to standard output. */
+  readonly logger?: Logger;
+}
+
+/** A running Lync server. */
+export interface LyncServer {
+  /** `http://host:port`, the actual port. */
+  readonly url: string;
+  /** `host:port` as it appears in audiences addressed to this server. */
+  readonly authority: string;
+  /** The partner applications Lync trusts (register Exchange here: `registry.add({ identity, metadataUrl, ... })`). */
+  readonly registry: PartnerRegistry;
+  /** Runs one delivery pass over every transcript in the outbox now (for tests). @returns how many were delivered. */
+  deliverOutbox(): Promise<number>;
+  /** Stops the outbox worker, the HTTP server (dropping open connections) and closes the stores. Idempotent. */
+  close(): Promise<void>;
+}
+
+const OPTION_NAMES = new Set(['dataDir', 'realm', 'realms', 'host', 'port', 'users', 'exchange', 'outbox', 'audit', 'logger']);
+
+function checkOptions(options: LyncOptions): void {
+  if (typeof options !== 'object' || options === null) throw new TypeError('startLync needs options: { dataDir, realm, port }.');
+  for (const name of Object.keys(options)) {
+    if (!OPTION_NAMES.has(name)) throw new TypeError(`startLync has no option "${name}".`);
+  }
+  if (typeof options.dataDir !== 'string' || options.dataDir === '') throw new TypeError('options.dataDir must be a folder path.');
+  if (typeof options.realm !== 'string' || !isRealm(options.realm)) throw new TypeError('options.realm must be a lowercase DNS name like contoso.com.');
+  if (options.realms !== undefined && (!Array.isArray(options.realms) || !options.realms.every((realm) => typeof realm === 'string' && isRealm(realm)))) {
+    throw new TypeError('options.realms must be an array of lowercase DNS names.');
+  }
+  if (options.host !== undefined && (typeof options.host !== 'string' || options.host === '')) throw new TypeError('options.host must be a host name or address.');
+  if (typeof options.port !== 'number' || !Number.isInteger(options.port) || options.port < 0 || options.port > 65535) {
+    throw new TypeError('options.port must be a port number (0 for a free one).');
+  }
+  if (options.users !== undefined && !Array.isArray(options.users)) throw new TypeError('options.users must be an array of { username, password, displayName? }.');
+  if (options.exchange !== undefined) {
+    if (typeof options.exchange !== 'object' || options.exchange === null || typeof options.exchange.url !== 'string') {
+      throw new TypeError('options.exchange must be { url, principal? }.');
+    }
+    if (options.exchange.principal !== undefined && !isPrincipalId(options.exchange.principal)) {
+      throw new TypeError('options.exchange.principal must be a lowercase GUID.');
+    }
+  }
+  if (options.audit !== undefined && options.audit !== false && typeof options.audit !== 'function') throw new TypeError('options.audit must be a function or false.');
+}
+
+function listen(server: Server, port: number, host: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    const failed = (error: Error): void => reject(error);
+    server.once('error', failed);
+    server.listen(port, host, () => {
+      server.off('error', failed);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+function exchangeEndpoint(client: S2SClient, exchange: NonNullable<LyncOptions['exchange']>, realm: string): PartnerEndpoint {
+  try {
+    // A self-issued token is always in Lync's own realm (protocol.md 3.3 step 4): no discovery needed to mint.
+    return client.partner({ principal: exchange.principal ?? WellKnownPrincipal.exchange, baseUrl: exchange.url, realm });
+  } catch (error) {
+    if (error instanceof S2SClientError || error instanceof TypeError) {
+      throw new TypeError(`options.exchange.url: ${error.message} (https:, or http: to a loopback address).`, { cause: error });
+    }
+    throw error;
+  }
+}
+
+/**
+ * Starts a Lync server. The first start creates the data folder, the database, the OAuth
+ * certificate (`oauth-cert.pem`, `oauth-key.pem`, mode 0600) and the session secret; later starts
+ * reuse them. Transcripts left in the outbox by an earlier run are delivered once Exchange answers.
+ *
+ * @throws TypeError for bad options; the error of a port in use or an unwritable data folder.
+ */
+export async function startLync(options: LyncOptions): Promise<LyncServer> {
+  checkOptions(options);
+  const logger = options.logger ?? pino({ name: 'lync' });
+  const host = options.host ?? '127.0.0.1';
+  const realms = [...new Set([options.realm, ...(options.realms ?? [])])];
+
+  await ensureDataFolder(options.dataDir);
+  const { certificate, created } = await loadOrCreateCertificate(options.dataDir, realms);
+  if (created) logger.info({ x5t: certificate.x5t, realms }, 'created the OAuth certificate');
+  const sessionSecret = await loadOrCreateSessionSecret(options.dataDir);
+
+  const db = openLyncDatabase(join(options.dataDir, DATA_FILES.database));
+  const cleanup: (() => unknown)[] = [() => db.close()];
+  const runCleanup = async (): Promise<void> => {
+    for (const step of cleanup.splice(0).reverse()) {
+      try {
+        await step();
+      } catch (error) {
+        logger.warn({ err: error }, 'error while closing');
+      }
+    }
+  };
+  try {
+    const accounts = new Accounts(db);
+    await accounts.seedOnce(options.users ?? []);
+
+    const store = SqliteStore.open(join(options.dataDir, DATA_FILES.partners));
+    cleanup.push(() => store.close());
+    const registry = new PartnerRegistry({ store });
+    cleanup.push(() => registry.close());
+
+    const certificates = new CertificateSet({ current: certificate });
+    const issuer = new TokenIssuer({ principal: WellKnownPrincipal.lync, realm: options.realm, certificates });
+    let exchange: ExchangePartner | undefined;
+    if (options.exchange !== undefined) {
+      const client = new S2SClient({ issuer });
+      exchange = new ExchangePartner(exchangeEndpoint(client, options.exchange, options.realm));
+    }
+
+    const sessionStore = new SqliteSessionStore(db);
+    cleanup.push(() => sessionStore.close());
+    const outbox = new Outbox({
+      db,
+      logger: logger.child({ component: 'outbox' }),
+      deliver: async (entry, signal) => {
+        // Without Exchange nothing is ever queued; rows from a run that had Exchange wait for it.
+        if (exchange === undefined) throw new Error('No Exchange partner is configured; the transcript waits until one is.');
+        await exchange.archive({ username: entry.organizer }, entry.transcript, signal);
+      },
+      ...(options.outbox?.retryBaseMs === undefined ? {} : { retryBaseMs: options.outbox.retryBaseMs }),
+      ...(options.outbox?.retryMaxMs === undefined ? {} : { retryMaxMs: options.outbox.retryMaxMs }),
+      ...(options.outbox?.pollMs === undefined ? {} : { pollMs: options.outbox.pollMs }),
+    });
+    cleanup.push(() => outbox.close());
+
+    const server = createServer();
+    const address = await listen(server, options.port, host);
+    cleanup.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        }),
+    );
+    const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : host}:${address.port}`;
+    const authority = authorityOf(url);
+
+    const audit = options.audit ?? pinoAuditSink(logger.child({ component: 's2sauth-audit' }));
+    const verifier = createVerifier({
+      principal: WellKnownPrincipal.lync,
+      realms,
+      authorities: [...new Set([authority, `localhost:${address.port}`])],
+      registry,
+      audit,
+    });
+    cleanup.push(() => verifier.close());
+
+    const conversations = new Conversations(db);
+    const conferences = new Conferences(db, url);
+    const contacts: ContactStore = exchange === undefined ? new LocalContactStore(db) : new UnifiedContactStore(db, exchange);
+
+    const app = express();
+    app.disable('x-powered-by');
+    app.get('/healthz', (_req, res) => {
+      res.json({ status: 'ok' });
+    });
+    app.use(metadataRouter({ principal: WellKnownPrincipal.lync, realm: options.realm, name: 'Lync', certificates }));
+    app.use('/api', partnerRoutes({ verifier, accounts, conferences }));
+    app.use('/api', notFound());
+    app.use(
+      peopleRoutes({
+        accounts,
+        contacts,
+        conversations,
+        conferences,
+        sessionSecret,
+        sessionStore,
+        archiving: exchange !== undefined,
+        onTranscriptQueued: () => outbox.wake(),
+      }),
+    );
+    app.use(notFound());
+    app.use(apiErrorHandler(logger));
+    server.on('request', app);
+
+    outbox.start();
+    logger.info({ url, realms, exchange: exchange?.origin ?? null }, 'Lync is ready');
+
+    let closing: Promise<void> | undefined;
+    return {
+      url,
+      authority,
+      registry,
+      deliverOutbox: () => outbox.deliverNow(),
+      close: () => (closing ??= runCleanup()),
+    };
+  } catch (error) {
+    await runCleanup();
+    throw error;
+  }
+}

@@ -1,0 +1,156 @@
+import { OAuthCertificate, TokenIssuer } from '@s2sauth/issuer';
+import { WellKnownPrincipal } from '@s2sauth/protocol';
+import { expect } from 'chai';
+import type { LyncServer } from '../src/index.js';
+import { call, signIn } from './lync-session.js';
+import { dataFolder, PASSWORD, removeDataFolders, start } from './support.js';
+
+describe('partner routes (Passport strategy)', () => {
+  let lync: LyncServer;
+  let exchange: TokenIssuer;
+  let audience: string;
+
+  const alice = { nameid: 'alice@contoso.com', smtp: 'alice@contoso.com' };
+
+  function userToken(scopes: string[], user: { nameid: string; smtp?: string } = alice, to = audience): string {
+    return exchange.issueForUser({ audience: to, scopes }, user).token;
+  }
+
+  function bearer(token: string): Record<string, string> {
+    return { authorization: `Bearer ${token}` };
+  }
+
+  const meeting = { subject: 'Quarterly review', start: '2026-05-04T09:00:00Z', end: '2026-05-04T10:00:00+00:00', attendees: ['bob@contoso.com'] };
+
+  before(async () => {
+    lync = await start(await dataFolder());
+    const certificate = await OAuthCertificate.create({ realms: ['contoso.com'] });
+    exchange = new TokenIssuer({ principal: WellKnownPrincipal.exchange, realm: 'contoso.com', certificates: certificate });
+    await lync.registry.add({
+      identity: 'microsoft.exchange',
+      applicationId: WellKnownPrincipal.exchange,
+      realm: 'contoso.com',
+      certificate: certificate.pem,
+      scopes: ['conferences.read', 'conferences.write'],
+    });
+    audience = `${WellKnownPrincipal.lync}/${lync.authority}@contoso.com`;
+  });
+
+  after(async () => {
+    await lync.close();
+    await removeDataFolders();
+  });
+
+  it('creates a conference whose organizer is the token user, with a join URL, and no cookie', async () => {
+    const response = await call(lync.url, 'POST', '/api/conferences', meeting, bearer(userToken(['conferences.write'])));
+    expect(response.status).to.equal(201);
+    expect(response.body).to.deep.include({
+      subject: 'Quarterly review',
+      organizer: 'alice@contoso.com',
+      start: '2026-05-04T09:00:00.000Z',
+      end: '2026-05-04T10:00:00.000Z',
+      attendees: ['bob@contoso.com'],
+    });
+    const conference = response.body as { id: string; joinUrl: string };
+    expect(conference.joinUrl).to.equal(`${lync.url}/meet/alice/${conference.id}`);
+    expect(response.headers.get('set-cookie')).to.equal(null);
+
+    const mine = await (await signIn(lync.url, 'alice@contoso.com', PASSWORD)).call('GET', '/me/conferences');
+    expect((mine.body as { id: string }[]).map((c) => c.id)).to.include(conference.id);
+    const bobs = await (await signIn(lync.url, 'bob@contoso.com', PASSWORD)).call('GET', '/me/conferences');
+    expect((bobs.body as { id: string }[]).map((c) => c.id)).to.include(conference.id);
+    const carols = await (await signIn(lync.url, 'carol@contoso.com', PASSWORD)).call('GET', '/me/conferences');
+    expect(carols.body).to.deep.equal([]);
+  });
+
+  it('ignores an organizer named in the body: the token user organizes', async () => {
+    const response = await call(lync.url, 'POST', '/api/conferences', { ...meeting, organizer: 'bob@contoso.com' }, bearer(userToken(['conferences.write'])));
+    expect((response.body as { organizer: string }).organizer).to.equal('alice@contoso.com');
+  });
+
+  it('accepts a token addressed to localhost:<port>', async () => {
+    const port = lync.authority.split(':')[1] as string;
+    const token = userToken(['conferences.write'], alice, `${WellKnownPrincipal.lync}/localhost:${port}@contoso.com`);
+    expect((await call(lync.url, 'POST', '/api/conferences', meeting, bearer(token))).status).to.equal(201);
+  });
+
+  it('refuses to create a conference without the conferences.write scope (403)', async () => {
+    const response = await call(lync.url, 'POST', '/api/conferences', meeting, bearer(userToken(['conferences.read'])));
+    expect(response.status).to.equal(403);
+    expect(response.body).to.deep.include({ error: 'insufficient_scope' });
+    expect(response.headers.get('www-authenticate')).to.include('scope="conferences.write"');
+  });
+
+  it('refuses an app-only call to create a conference (403)', async () => {
+    const token = exchange.issueAppOnly({ audience, scopes: ['conferences.write'] }).token;
+    const response = await call(lync.url, 'POST', '/api/conferences', meeting, bearer(token));
+    expect(response.status).to.equal(403);
+  });
+
+  it('refuses a call without a token with 401 and the challenge', async () => {
+    const response = await call(lync.url, 'POST', '/api/conferences', meeting);
+    expect(response.status).to.equal(401);
+    const challenge = response.headers.get('www-authenticate') ?? '';
+    expect(challenge).to.match(/^Bearer realm="contoso.com"/).and.include(`client_id="${WellKnownPrincipal.lync}"`).and.include(`${WellKnownPrincipal.exchange}@contoso.com`);
+  });
+
+  it('refuses a malformed token and a token for another audience with 401 invalid_token', async () => {
+    for (const token of ['abc.def.ghi', userToken(['conferences.write'], alice, `${WellKnownPrincipal.lync}/lync.example.com@contoso.com`)]) {
+      const response = await call(lync.url, 'POST', '/api/conferences', meeting, bearer(token));
+      expect(response.status).to.equal(401);
+      expect(response.body).to.deep.include({ error: 'invalid_token' });
+    }
+  });
+
+  it('refuses a user who is not a Lync user as organizer (403)', async () => {
+    const token = userToken(['conferences.write'], { nameid: 'mallory@contoso.com', smtp: 'mallory@contoso.com' });
+    const response = await call(lync.url, 'POST', '/api/conferences', meeting, bearer(token));
+    expect(response.status).to.equal(403);
+    expect(response.body).to.deep.include({ error: 'unknown_user' });
+  });
+
+  it('refuses a bad conference with 400', async () => {
+    const token = userToken(['conferences.write']);
+    for (const body of [
+      { ...meeting, subject: '' },
+      { ...meeting, start: 'tomorrow' },
+      { ...meeting, end: '2026-05-04T08:00:00Z' },
+      { ...meeting, end: '2026-05-06T08:00:00Z' },
+      { ...meeting, attendees: ['not an address'] },
+      [meeting],
+    ]) {
+      const response = await call(lync.url, 'POST', '/api/conferences', body, bearer(token));
+      expect(response.status, JSON.stringify(body)).to.equal(400);
+      expect(response.body).to.have.property('error', 'invalid_request');
+    }
+    const broken = await call(lync.url, 'POST', '/api/conferences', '{"subject":', bearer(token));
+    expect(broken.status).to.equal(400);
+  });
+
+  it("lists the token user's conferences with conferences.read, and every conference app-only", async () => {
+    const mine = await call(lync.url, 'GET', '/api/conferences', undefined, bearer(userToken(['conferences.read'])));
+    expect(mine.status).to.equal(200);
+    expect((mine.body as { organizer: string }[]).every((c) => c.organizer === 'alice@contoso.com')).to.equal(true);
+    expect(mine.body).to.have.length.greaterThan(0);
+    const carol = await call(lync.url, 'GET', '/api/conferences', undefined, bearer(userToken(['conferences.read'], { nameid: 'carol@contoso.com' })));
+    expect(carol.body).to.deep.equal([]);
+    const all = await call(lync.url, 'GET', '/api/conferences', undefined, bearer(exchange.issueAppOnly({ audience, scopes: ['conferences.read'] }).token));
+    expect(all.status).to.equal(200);
+    expect(all.body).to.have.length((mine.body as unknown[]).length);
+  });
+
+  it('refuses to list conferences without conferences.read (403)', async () => {
+    const response = await call(lync.url, 'GET', '/api/conferences', undefined, bearer(userToken(['conferences.write'])));
+    expect(response.status).to.equal(403);
+  });
+
+  it('refuses every call once the partner is disabled', async () => {
+    await lync.registry.disable('microsoft.exchange');
+    try {
+      const response = await call(lync.url, 'GET', '/api/conferences', undefined, bearer(userToken(['conferences.read'])));
+      expect(response.status).to.equal(401);
+    } finally {
+      await lync.registry.enable('microsoft.exchange');
+    }
+  });
+});
