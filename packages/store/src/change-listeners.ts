@@ -1,9 +1,10 @@
 /**
  * Which registry a change notification is about. Partner applications and OAuth servers have
  * separate identity namespaces (as `Get-CsPartnerApplication` and `Get-CsOAuthServer` do in Lync),
- * so an identity alone does not say which record changed.
+ * so an identity alone does not say which record changed. `client` is an STS client (service
+ * principal), whose identity in a notification is `<principal>@<realm>`.
  */
-export type RegistryEntryKind = 'partnerApplication' | 'oauthServer';
+export type RegistryEntryKind = 'partnerApplication' | 'oauthServer' | 'client';
 
 /**
  * Called after the registry changed. `identity` and `kind` name the record written by this store

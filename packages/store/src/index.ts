@@ -1,10 +1,11 @@
 /**
  * `@s2sauth/store`: persistence behind small interfaces (architecture.md, "Persistence"): the
- * partner application and OAuth server registries and the replay store, in SQLite
+ * partner application, OAuth server and STS client registries and the replay store, in SQLite
  * (`SqliteStore`, the embedded default) or in memory (`MemoryStore`, for tests).
  * @packageDocumentation
  */
 export type { ChangeListener, RegistryEntryKind } from './change-listeners.js';
+export type { ClientGrant, ClientInput, ClientRecord, ClientStore } from './client.js';
 export { MemoryStore, type MemoryStoreOptions } from './memory-store.js';
 export { SCHEMA_VERSION } from './migrations.js';
 export type { OAuthServerInput, OAuthServerRecord, OAuthServerStore } from './oauth-server.js';

@@ -1,5 +1,6 @@
 import { systemClock, type Clock } from '@s2sauth/protocol';
 import { ChangeListeners, type ChangeListener } from './change-listeners.js';
+import { byClientKey, clientIdentity, clientRecord, type ClientInput, type ClientRecord, type ClientStore } from './client.js';
 import { oauthServerRecord, type OAuthServerInput, type OAuthServerRecord, type OAuthServerStore } from './oauth-server.js';
 import {
   partnerApplicationRecord,
@@ -30,10 +31,12 @@ export interface MemoryStoreOptions {
  *   trustLevel: 'full', scopes: [], enabled: true });
  * ```
  */
-export class MemoryStore implements PartnerStore, OAuthServerStore, ReplayStore {
+export class MemoryStore implements PartnerStore, OAuthServerStore, ClientStore, ReplayStore {
   readonly #clock: Clock;
   readonly #partners = new Map<string, PartnerApplication>();
   readonly #servers = new Map<string, OAuthServerRecord>();
+  /** principal → realm → client; nested so that no separator can make two keys collide. */
+  readonly #clients = new Map<string, Map<string, ClientRecord>>();
   /** issuer → jti → expiresAt (ms); nested so that no separator can make two pairs collide. */
   readonly #claims = new Map<string, Map<string, number>>();
   readonly #listeners = new ChangeListeners();
@@ -114,6 +117,41 @@ export class MemoryStore implements PartnerStore, OAuthServerStore, ReplayStore 
     this.#checkOpen();
     if (!this.#servers.delete(identity)) return false;
     this.#listeners.notify(identity, 'oauthServer');
+    return true;
+  }
+
+  getClient(principal: string, realm: string): ClientRecord | undefined {
+    this.#checkOpen();
+    return this.#clients.get(principal)?.get(realm);
+  }
+
+  listClients(): ClientRecord[] {
+    this.#checkOpen();
+    return [...this.#clients.values()].flatMap((byRealm) => [...byRealm.values()]).sort(byClientKey);
+  }
+
+  putClient(client: ClientInput): ClientRecord {
+    this.#checkOpen();
+    const now = Math.floor(this.#clock());
+    const checked = clientRecord(client, now, now);
+    let byRealm = this.#clients.get(checked.principal);
+    if (byRealm === undefined) {
+      byRealm = new Map();
+      this.#clients.set(checked.principal, byRealm);
+    }
+    const createdAt = byRealm.get(checked.realm)?.createdAt ?? now;
+    const record = createdAt === now ? checked : Object.freeze({ ...checked, createdAt });
+    byRealm.set(record.realm, record);
+    this.#listeners.notify(clientIdentity(record), 'client');
+    return record;
+  }
+
+  removeClient(principal: string, realm: string): boolean {
+    this.#checkOpen();
+    const byRealm = this.#clients.get(principal);
+    if (byRealm === undefined || !byRealm.delete(realm)) return false;
+    if (byRealm.size === 0) this.#clients.delete(principal);
+    this.#listeners.notify(clientIdentity({ principal, realm }), 'client');
     return true;
   }
 

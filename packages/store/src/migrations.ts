@@ -74,6 +74,32 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
         BEGIN UPDATE registry_version SET version = version + 1; END;
     `,
   },
+  {
+    description: 'STS clients (service principals) keyed by principal and realm, counted as registry writes',
+    sql: `
+      CREATE TABLE clients (
+        principal TEXT NOT NULL,
+        realm TEXT NOT NULL,
+        display_name TEXT,
+        certificates TEXT NOT NULL CHECK (json_valid(certificates)),
+        metadata_url TEXT,
+        allow_loopback INTEGER CHECK (allow_loopback IN (0, 1)),
+        host_names TEXT NOT NULL CHECK (json_valid(host_names)),
+        grants TEXT NOT NULL CHECK (json_valid(grants)),
+        enabled INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (principal, realm)
+      ) STRICT;
+
+      CREATE TRIGGER clients_inserted AFTER INSERT ON clients
+        BEGIN UPDATE registry_version SET version = version + 1; END;
+      CREATE TRIGGER clients_updated AFTER UPDATE ON clients
+        BEGIN UPDATE registry_version SET version = version + 1; END;
+      CREATE TRIGGER clients_deleted AFTER DELETE ON clients
+        BEGIN UPDATE registry_version SET version = version + 1; END;
+    `,
+  },
 ]);
 
 /** The schema version this package writes: the number of {@link MIGRATIONS}. */

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { systemClock, type Clock } from '@s2sauth/protocol';
 import { ChangeListeners, type ChangeListener } from './change-listeners.js';
+import { byClientKey, clientIdentity, clientRecord, type ClientInput, type ClientRecord, type ClientStore } from './client.js';
 import { migrate } from './migrations.js';
 import { oauthServerRecord, type OAuthServerInput, type OAuthServerRecord, type OAuthServerStore } from './oauth-server.js';
 import {
@@ -51,6 +52,33 @@ interface OAuthServerRow {
   readonly created_at: unknown;
   readonly updated_at: unknown;
 }
+
+interface ClientRow {
+  readonly principal: string;
+  readonly realm: string;
+  readonly display_name: unknown;
+  readonly certificates: unknown;
+  readonly metadata_url: unknown;
+  readonly allow_loopback: unknown;
+  readonly host_names: unknown;
+  readonly grants: unknown;
+  readonly enabled: unknown;
+  readonly created_at: unknown;
+  readonly updated_at: unknown;
+}
+
+type ClientParameters = {
+  readonly principal: string;
+  readonly realm: string;
+  readonly display_name: string | null;
+  readonly certificates: string;
+  readonly metadata_url: string | null;
+  readonly allow_loopback: number | null;
+  readonly host_names: string;
+  readonly grants: string;
+  readonly enabled: number;
+  readonly now: number;
+};
 
 type PartnerParameters = {
   readonly identity: string;
@@ -111,6 +139,19 @@ function prepareStatements(db: Database.Database) {
           updated_at = excluded.updated_at
         RETURNING created_at`),
     deleteServer: db.prepare<[string]>('DELETE FROM oauth_servers WHERE identity = ?'),
+    client: db.prepare<[string, string], ClientRow>('SELECT * FROM clients WHERE principal = ? AND realm = ?'),
+    clients: db.prepare<[], ClientRow>('SELECT * FROM clients'),
+    upsertClient: db.prepare<[ClientParameters], { readonly created_at: number }>(`
+      INSERT INTO clients (principal, realm, display_name, certificates, metadata_url, allow_loopback, host_names,
+          grants, enabled, created_at, updated_at)
+        VALUES (@principal, @realm, @display_name, @certificates, @metadata_url, @allow_loopback, @host_names,
+          @grants, @enabled, @now, @now)
+        ON CONFLICT (principal, realm) DO UPDATE SET display_name = excluded.display_name,
+          certificates = excluded.certificates, metadata_url = excluded.metadata_url,
+          allow_loopback = excluded.allow_loopback, host_names = excluded.host_names, grants = excluded.grants,
+          enabled = excluded.enabled, updated_at = excluded.updated_at
+        RETURNING created_at`),
+    deleteClient: db.prepare<[string, string]>('DELETE FROM clients WHERE principal = ? AND realm = ?'),
     // One statement, so the check and the write are atomic across connections: a new pair is
     // inserted, an expired claim is taken over, an unexpired one is left alone (changes = 0).
     claim: db.prepare<[ClaimParameters]>(`
@@ -164,7 +205,7 @@ function positiveInteger(value: number, option: string): number {
  * const stop = store.onChange((identity) => console.log('registry changed', identity ?? '(elsewhere)'));
  * ```
  */
-export class SqliteStore implements PartnerStore, OAuthServerStore, ReplayStore {
+export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore, ReplayStore {
   /** The database file, as given to {@link SqliteStore.open}. */
   readonly path: string;
   readonly #db: Database.Database;
@@ -174,6 +215,8 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ReplayStore 
   readonly #listeners = new ChangeListeners();
   readonly #put: (params: PartnerParameters) => number;
   readonly #putServer: (params: OAuthServerParameters) => number;
+  readonly #putClient: (params: ClientParameters) => number;
+  readonly #removeClient: (principal: string, realm: string) => boolean;
   readonly #remove: (identity: string, statement: Database.Statement<[string]>) => boolean;
   #timer: NodeJS.Timeout | undefined;
   /** What this connection last saw of `PRAGMA data_version` and of the registry counter. */
@@ -233,6 +276,18 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ReplayStore 
       return createdAt;
     });
     this.#putServer = (params) => putServer.immediate(params);
+    const putClient = db.transaction((params: ClientParameters) => {
+      const { created_at: createdAt } = statements.upsertClient.get(params) as { readonly created_at: number };
+      this.#registryVersion = statements.registryVersion.get() as number;
+      return createdAt;
+    });
+    this.#putClient = (params) => putClient.immediate(params);
+    const removeClient = db.transaction((principal: string, realm: string) => {
+      if (statements.deleteClient.run(principal, realm).changes === 0) return false;
+      this.#registryVersion = statements.registryVersion.get() as number;
+      return true;
+    });
+    this.#removeClient = (principal, realm) => removeClient.immediate(principal, realm);
     const remove = db.transaction((identity: string, statement: Database.Statement<[string]>) => {
       if (statement.run(identity).changes === 0) return false;
       this.#registryVersion = statements.registryVersion.get() as number;
@@ -332,6 +387,45 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ReplayStore 
     return true;
   }
 
+  getClient(principal: string, realm: string): ClientRecord | undefined {
+    this.#checkOpen();
+    const row = this.#statements.client.get(principal, realm);
+    return row === undefined ? undefined : this.#clientFromRow(row);
+  }
+
+  listClients(): ClientRecord[] {
+    this.#checkOpen();
+    return this.#statements.clients.all().map((row) => this.#clientFromRow(row)).sort(byClientKey);
+  }
+
+  putClient(client: ClientInput): ClientRecord {
+    this.#checkOpen();
+    const now = Math.floor(this.#clock());
+    const checked = clientRecord(client, now, now);
+    const createdAt = this.#putClient({
+      principal: checked.principal,
+      realm: checked.realm,
+      display_name: checked.displayName ?? null,
+      certificates: JSON.stringify(checked.certificates),
+      metadata_url: checked.metadataUrl ?? null,
+      allow_loopback: checked.allowLoopback === undefined ? null : sqliteBoolean(checked.allowLoopback),
+      host_names: JSON.stringify(checked.hostNames),
+      grants: JSON.stringify(checked.grants),
+      enabled: sqliteBoolean(checked.enabled),
+      now,
+    });
+    const record = createdAt === now ? checked : Object.freeze({ ...checked, createdAt });
+    this.#listeners.notify(clientIdentity(record), 'client');
+    return record;
+  }
+
+  removeClient(principal: string, realm: string): boolean {
+    this.#checkOpen();
+    if (!this.#removeClient(principal, realm)) return false;
+    this.#listeners.notify(clientIdentity({ principal, realm }), 'client');
+    return true;
+  }
+
   claim(issuer: string, jti: string, expiresAt: number): boolean {
     this.#checkOpen();
     checkClaim(issuer, jti, expiresAt);
@@ -428,6 +522,27 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ReplayStore 
           issuer: row.issuer,
           realm: row.realm,
           allowLoopback: row.allow_loopback === null ? undefined : storedBoolean(row.allow_loopback),
+          enabled: storedBoolean(row.enabled),
+        },
+        row.created_at as number,
+        row.updated_at as number,
+      ),
+    );
+  }
+
+  #clientFromRow(row: ClientRow): ClientRecord {
+    const subject = `client "${row.principal}@${row.realm}"`;
+    return this.#readRow(() =>
+      clientRecord(
+        {
+          principal: row.principal,
+          realm: row.realm,
+          displayName: row.display_name === null ? undefined : row.display_name,
+          certificates: storedJson(row.certificates, 'certificates', subject),
+          metadataUrl: row.metadata_url === null ? undefined : row.metadata_url,
+          allowLoopback: row.allow_loopback === null ? undefined : storedBoolean(row.allow_loopback),
+          hostNames: storedJson(row.host_names, 'host_names', subject),
+          grants: storedJson(row.grants, 'grants', subject),
           enabled: storedBoolean(row.enabled),
         },
         row.created_at as number,

@@ -35,7 +35,7 @@ describe('migrations', () => {
   it('creates the whole schema in a new database', () => {
     migrate(db, 'test');
     expect(version(db)).to.equal(SCHEMA_VERSION);
-    expect(tables(db)).to.include.members(['partner_applications', 'oauth_servers', 'replay_claims', 'registry_version']);
+    expect(tables(db)).to.include.members(['partner_applications', 'oauth_servers', 'clients', 'replay_claims', 'registry_version']);
   });
 
   it('counts registry writes, and only those, in registry_version', () => {
@@ -46,6 +46,25 @@ describe('migrations', () => {
     db.exec(`DELETE FROM oauth_servers`);
     db.exec(`INSERT INTO replay_claims VALUES ('i', 'j', 1)`);
     expect(count()).to.equal(3);
+  });
+
+  it('counts client writes in registry_version like partner writes', () => {
+    migrate(db, 'test');
+    const count = () => db.prepare('SELECT version FROM registry_version').pluck().get();
+    db.exec(`INSERT INTO clients VALUES ('p', 'r', NULL, '[]', NULL, NULL, '[]', '[]', 1, 0, 0)`);
+    db.exec(`UPDATE clients SET enabled = 0`);
+    db.exec(`DELETE FROM clients`);
+    expect(count()).to.equal(3);
+  });
+
+  it('adds the clients table to a database at schema 1 without touching its rows', () => {
+    migrate(db, 'test', MIGRATIONS.slice(0, 1));
+    db.exec(`INSERT INTO oauth_servers VALUES ('s', 'https://s/', 'i', '*', NULL, 1, 0, 0)`);
+    expect(tables(db)).to.not.include('clients');
+    migrate(db, 'test');
+    expect(version(db)).to.equal(2);
+    expect(tables(db)).to.include('clients');
+    expect(db.prepare('SELECT identity FROM oauth_servers').pluck().all()).to.deep.equal(['s']);
   });
 
   it('applies only the steps a database lacks', () => {

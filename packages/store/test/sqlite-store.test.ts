@@ -8,7 +8,8 @@ import Database from 'better-sqlite3';
 import { expect } from 'chai';
 import { WellKnownPrincipal } from '@s2sauth/protocol';
 import { SCHEMA_VERSION, SqliteStore, StoreError, type RegistryEntryKind } from '@s2sauth/store';
-import { exchange, sharepoint, START, storeBehaviour, sts } from './store-behaviour.js';
+import { migrate, MIGRATIONS } from '../src/migrations.js';
+import { exchange, exchangeClient, sharepoint, START, storeBehaviour, sts, TENANT } from './store-behaviour.js';
 
 const run = promisify(execFile);
 const repositoryRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -106,6 +107,45 @@ describe('SqliteStore', () => {
       expect(second.claim('client', 'jti', Number.MAX_SAFE_INTEGER)).to.equal(false);
     });
 
+    it('keeps a client when the file is opened again', () => {
+      const path = newPath();
+      const first = open(path, { clock: () => START });
+      const stored = first.putClient({ ...exchangeClient, metadataUrl: 'https://mail.contoso.com/metadata/json/1' });
+      first.close();
+      expect(open(path).getClient(WellKnownPrincipal.exchange, TENANT)).to.deep.equal(stored);
+    });
+
+    it('brings a schema 1 file to schema 2, keeping its partners, servers and claims', () => {
+      const path = newPath();
+      const raw = new Database(path);
+      migrate(raw, 'old', MIGRATIONS.slice(0, 1));
+      raw
+        .prepare(
+          `INSERT INTO partner_applications VALUES ('microsoft.exchange', ?, 'contoso.com',
+             '{"kind":"oauthServer"}', 'full', '["contacts.read"]', 1, 0, ?, ?)`,
+        )
+        .run(WellKnownPrincipal.exchange, START, START);
+      raw.prepare(`INSERT INTO replay_claims VALUES ('client', 'jti', ?)`).run(Number.MAX_SAFE_INTEGER);
+      expect(raw.pragma('user_version', { simple: true })).to.equal(1);
+      const versionBefore = raw.prepare('SELECT version FROM registry_version').pluck().get() as number;
+      raw.close();
+
+      const store = open(path, { clock: () => START });
+      expect(store.get('microsoft.exchange')).to.include({ trustLevel: 'full', createdAt: START });
+      expect(store.claim('client', 'jti', Number.MAX_SAFE_INTEGER)).to.equal(false);
+      expect(store.listClients()).to.deep.equal([]);
+      store.putClient(exchangeClient);
+      expect(store.getClient(WellKnownPrincipal.exchange, TENANT)?.displayName).to.equal(exchangeClient.displayName);
+
+      const check = new Database(path, { readonly: true });
+      try {
+        expect(check.pragma('user_version', { simple: true })).to.equal(2);
+        expect(check.prepare('SELECT version FROM registry_version').pluck().get()).to.equal(versionBefore + 1);
+      } finally {
+        check.close();
+      }
+    });
+
     it('opens a private in-memory database for :memory:', () => {
       const store = open(':memory:');
       store.put(exchange);
@@ -192,6 +232,30 @@ describe('SqliteStore', () => {
       admin.putOAuthServer({ ...sts, enabled: false });
       expect(await changed).to.deep.equal([undefined, undefined]);
       expect(verifier.getOAuthServer('microsoft.sts')?.enabled).to.equal(false);
+    });
+
+    it('notifies when another store puts or removes a client', async () => {
+      const path = newPath();
+      const sts = open(path, { pollIntervalMs: 10 });
+      const admin = open(path);
+      const put = nextChange(sts);
+      admin.putClient(exchangeClient);
+      expect(await put).to.deep.equal([undefined, undefined]);
+      expect(sts.getClient(WellKnownPrincipal.exchange, TENANT)?.enabled).to.equal(true);
+      const removed = nextChange(sts);
+      admin.removeClient(WellKnownPrincipal.exchange, TENANT);
+      expect(await removed).to.deep.equal([undefined, undefined]);
+      expect(sts.getClient(WellKnownPrincipal.exchange, TENANT)).to.equal(undefined);
+    });
+
+    it('does not report its own client writes a second time', () => {
+      const store = open(newPath());
+      const changes: unknown[] = [];
+      store.onChange((identity, kind) => changes.push([identity, kind]));
+      store.putClient(exchangeClient);
+      store.removeClient(WellKnownPrincipal.exchange, TENANT);
+      expect(store.checkForChanges()).to.equal(false);
+      expect(changes).to.have.length(2);
     });
 
     it('notifies when a partner is written by a separate Node process', async function () {
@@ -359,6 +423,34 @@ describe('SqliteStore', () => {
         expect(store.get('microsoft.sharepoint')?.identity).to.equal('microsoft.sharepoint');
         expect(store.remove('microsoft.exchange')).to.equal(true);
         expect(store.list().map((app) => app.identity)).to.deep.equal(['microsoft.sharepoint']);
+      });
+    }
+
+    const clientCorruptions: readonly (readonly [string, string, RegExp])[] = [
+      ['certificates that are not JSON', `certificates = '["MIIB...SECRET'`, /certificates is not valid JSON/],
+      ['host names that are not a list', `host_names = '"mail.contoso.com"'`, /hostNames must be an array/],
+      ['grants that are not a list', `grants = '{}'`, /grants must be an array/],
+      ['a grant whose delegation is not a boolean', `grants = '[{"resource":"r","scopes":[],"delegation":1}]'`, /grants\[0\]\.delegation must be a boolean/],
+      ['an enabled flag that is neither 0 nor 1', `enabled = 2`, /enabled must be a boolean/],
+      ['an allowLoopback flag that is neither 0 nor 1', `allow_loopback = 3`, /allowLoopback must be a boolean/],
+      ['an empty display name', `display_name = ''`, /displayName must be a non-empty string/],
+    ];
+    for (const [name, assignment, reason] of clientCorruptions) {
+      it(`raises a corrupt error naming the client for ${name}`, () => {
+        const path = newPath();
+        const store = open(path);
+        store.putClient(exchangeClient);
+        store.putClient({ ...exchangeClient, realm: 'contoso.com' });
+        corrupt(path, `UPDATE clients SET ${assignment} WHERE realm = '${TENANT}'`);
+        for (const read of [() => store.getClient(WellKnownPrincipal.exchange, TENANT), () => store.listClients()]) {
+          expect(read)
+            .to.throw(StoreError, new RegExp(`client "${WellKnownPrincipal.exchange}@${TENANT}"`))
+            .with.property('code', 'corrupt');
+          expect(read).to.throw(reason);
+          expect(read).to.throw(StoreError).with.property('message').that.does.not.include('SECRET');
+        }
+        expect(store.getClient(WellKnownPrincipal.exchange, 'contoso.com')?.realm).to.equal('contoso.com');
+        expect(store.removeClient(WellKnownPrincipal.exchange, TENANT)).to.equal(true);
       });
     }
 

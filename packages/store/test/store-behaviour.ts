@@ -4,6 +4,8 @@ import { expect } from 'chai';
 import { WellKnownPrincipal, type Clock } from '@s2sauth/protocol';
 import {
   StoreError,
+  type ClientInput,
+  type ClientStore,
   type OAuthServerInput,
   type OAuthServerStore,
   type PartnerApplicationInput,
@@ -13,7 +15,7 @@ import {
 } from '@s2sauth/store';
 
 /** Everything a store implements. */
-export type Store = PartnerStore & OAuthServerStore & ReplayStore;
+export type Store = PartnerStore & OAuthServerStore & ClientStore & ReplayStore;
 
 /** Opens an empty store reading time from `clock`. */
 export type OpenStore = (clock: Clock) => Store;
@@ -47,6 +49,17 @@ export const sts: OAuthServerInput = {
   issuer: `${WellKnownPrincipal.sts}@*`,
   realm: '*',
   enabled: true,
+};
+
+export const TENANT = '9188040d-6c67-4c5b-b112-36a304b66dad';
+
+export const exchangeClient: ClientInput = {
+  principal: WellKnownPrincipal.exchange,
+  realm: TENANT,
+  displayName: 'Exchange on premises',
+  certificates: ['MIIBszCCAVmgAwIBAgIU'],
+  hostNames: ['mail.contoso.com', '*.contoso.com'],
+  grants: [{ resource: WellKnownPrincipal.lync, scopes: ['meetings.write'], delegation: true }],
 };
 
 const CERTIFICATE = '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUSECRET\n-----END CERTIFICATE-----\n';
@@ -307,6 +320,187 @@ function sharedBehaviour(open: OpenStore): void {
     }
   });
 
+  describe('STS clients', () => {
+    it('stores a client with its defaults and returns it by principal and realm, stamped with the time', () => {
+      const stored = store.putClient(exchangeClient);
+      const expected = { ...exchangeClient, enabled: true, createdAt: START, updatedAt: START };
+      expect(stored).to.deep.equal(expected);
+      expect(store.getClient(WellKnownPrincipal.exchange, TENANT)).to.deep.equal(expected);
+    });
+
+    it('fills absent lists with empty ones and leaves absent optional fields out', () => {
+      const stored = store.putClient({ principal: WellKnownPrincipal.lync, realm: TENANT });
+      expect(stored).to.deep.equal({
+        principal: WellKnownPrincipal.lync,
+        realm: TENANT,
+        certificates: [],
+        hostNames: [],
+        grants: [],
+        enabled: true,
+        createdAt: START,
+        updatedAt: START,
+      });
+      expect(store.getClient(WellKnownPrincipal.lync, TENANT)).to.deep.equal(stored);
+    });
+
+    it('round-trips a metadata URL, allowLoopback both ways, and a disabled client', () => {
+      store.putClient({ ...exchangeClient, metadataUrl: 'http://127.0.0.1:9/metadata/json/1', allowLoopback: true, enabled: false });
+      store.putClient({ ...exchangeClient, realm: 'contoso.com', allowLoopback: false });
+      expect(store.getClient(WellKnownPrincipal.exchange, TENANT)).to.include({
+        metadataUrl: 'http://127.0.0.1:9/metadata/json/1',
+        allowLoopback: true,
+        enabled: false,
+      });
+      expect(store.getClient(WellKnownPrincipal.exchange, 'contoso.com')?.allowLoopback).to.equal(false);
+    });
+
+    it('finds a client only by its exact principal and realm', () => {
+      store.putClient(exchangeClient);
+      expect(store.getClient(WellKnownPrincipal.exchange, 'contoso.com')).to.equal(undefined);
+      expect(store.getClient(WellKnownPrincipal.lync, TENANT)).to.equal(undefined);
+      expect(store.getClient(WellKnownPrincipal.exchange.toUpperCase(), TENANT)).to.equal(undefined);
+      expect(store.getClient(WellKnownPrincipal.exchange, TENANT.toUpperCase())).to.equal(undefined);
+    });
+
+    it('lists clients ordered by principal, then realm', () => {
+      store.putClient({ ...exchangeClient, principal: WellKnownPrincipal.lync, realm: 'b.com' });
+      store.putClient({ ...exchangeClient, realm: 'b.com' });
+      store.putClient({ ...exchangeClient, realm: 'a.com' });
+      store.putClient({ ...exchangeClient, principal: WellKnownPrincipal.lync, realm: 'a.com' });
+      expect(store.listClients().map((client) => `${client.principal}@${client.realm}`)).to.deep.equal([
+        `${WellKnownPrincipal.exchange}@a.com`,
+        `${WellKnownPrincipal.exchange}@b.com`,
+        `${WellKnownPrincipal.lync}@a.com`,
+        `${WellKnownPrincipal.lync}@b.com`,
+      ]);
+      expect(store.listClients().every((client) => Object.isFrozen(client))).to.equal(true);
+    });
+
+    it('does not confuse keys that would read the same if joined', () => {
+      store.putClient({ ...exchangeClient, principal: 'a@b', realm: 'c' });
+      store.putClient({ ...exchangeClient, principal: 'a', realm: 'b@c' });
+      expect(store.listClients()).to.have.length(2);
+      expect(store.removeClient('a', 'b@c')).to.equal(true);
+      expect(store.getClient('a@b', 'c')?.principal).to.equal('a@b');
+    });
+
+    it('replaces a client with the same principal and realm, keeping createdAt and moving updatedAt', () => {
+      store.putClient(exchangeClient);
+      now += 60_000;
+      const stored = store.putClient({ ...exchangeClient, hostNames: ['mail.contoso.com'], grants: [] });
+      expect(stored).to.deep.include({ hostNames: ['mail.contoso.com'], grants: [], createdAt: START, updatedAt: START + 60_000 });
+      expect(store.getClient(WellKnownPrincipal.exchange, TENANT)).to.deep.equal(stored);
+      expect(store.listClients()).to.have.length(1);
+    });
+
+    it('ignores timestamps given by the caller', () => {
+      expect(store.putClient({ ...exchangeClient, createdAt: 1, updatedAt: 2 })).to.include({ createdAt: START, updatedAt: START });
+    });
+
+    it('removes a client and reports whether there was one', () => {
+      store.putClient(exchangeClient);
+      store.putClient({ ...exchangeClient, realm: 'contoso.com' });
+      expect(store.removeClient(WellKnownPrincipal.exchange, TENANT)).to.equal(true);
+      expect(store.removeClient(WellKnownPrincipal.exchange, TENANT)).to.equal(false);
+      expect(store.removeClient(WellKnownPrincipal.lync, TENANT)).to.equal(false);
+      expect(store.getClient(WellKnownPrincipal.exchange, TENANT)).to.equal(undefined);
+      expect(store.getClient(WellKnownPrincipal.exchange, 'contoso.com')?.realm).to.equal('contoso.com');
+    });
+
+    it('keeps clients apart from partner applications and OAuth servers', () => {
+      store.put(exchange);
+      store.putOAuthServer(sts);
+      store.putClient(exchangeClient);
+      expect(store.remove('microsoft.exchange')).to.equal(true);
+      expect(store.listClients()).to.have.length(1);
+      expect(store.list()).to.deep.equal([]);
+    });
+
+    it('hands out deeply frozen records that later changes to the input cannot reach', () => {
+      const grants: { resource: string; scopes: string[]; delegation: boolean }[] = [
+        { resource: WellKnownPrincipal.lync, scopes: ['meetings.write'], delegation: false },
+      ];
+      const hostNames = ['mail.contoso.com'];
+      const certificates = [CERTIFICATE];
+      store.putClient({ ...exchangeClient, grants, hostNames, certificates });
+      grants[0]?.scopes.push('everything');
+      grants.push({ resource: WellKnownPrincipal.sharepoint, scopes: [], delegation: true });
+      hostNames.push('evil.example');
+      certificates.push('another');
+      const stored = store.getClient(WellKnownPrincipal.exchange, TENANT);
+      expect(stored).to.be.frozen;
+      expect(stored?.grants).to.be.frozen.and.deep.equal([
+        { resource: WellKnownPrincipal.lync, scopes: ['meetings.write'], delegation: false },
+      ]);
+      expect(stored?.grants[0]).to.be.frozen;
+      expect(stored?.grants[0]?.scopes).to.be.frozen;
+      expect(stored?.hostNames).to.be.frozen.and.deep.equal(['mail.contoso.com']);
+      expect(stored?.certificates).to.be.frozen.and.deep.equal([CERTIFICATE]);
+    });
+
+    it('keeps only the known fields of a client and of its grants', () => {
+      const grant = { resource: WellKnownPrincipal.lync, scopes: [], delegation: false, admin: true };
+      const input = { ...exchangeClient, clientSecret: 'hunter2', grants: [grant] } as ClientInput;
+      const stored = store.putClient(input);
+      expect(stored).to.not.have.property('clientSecret');
+      expect(stored.grants[0]).to.deep.equal({ resource: WellKnownPrincipal.lync, scopes: [], delegation: false });
+      expect(store.getClient(WellKnownPrincipal.exchange, TENANT)).to.not.have.property('clientSecret');
+    });
+
+    const impossible: readonly (readonly [string, unknown, RegExp])[] = [
+      ['a client that is not an object', 'exchange', /client must be an object/],
+      ['an array', [exchangeClient], /client must be an object/],
+      ['a missing principal', { ...exchangeClient, principal: undefined }, /client: principal must be a non-empty string/],
+      ['an empty realm', { ...exchangeClient, realm: '' }, /client "00000002-0000-0ff1-ce00-000000000000": realm must be a non-empty string/],
+      ['an empty display name', { ...exchangeClient, displayName: '' }, /displayName must be a non-empty string/],
+      ['certificates that are not a list', { ...exchangeClient, certificates: CERTIFICATE }, /certificates must be an array/],
+      ['a null certificate list', { ...exchangeClient, certificates: null }, /certificates must be an array/],
+      ['an empty certificate', { ...exchangeClient, certificates: [CERTIFICATE, ''] }, /certificates\[1\] must be a non-empty string/],
+      ['a metadata URL that is not a string', { ...exchangeClient, metadataUrl: 7 }, /metadataUrl must be a non-empty string/],
+      ['allowLoopback given as a string', { ...exchangeClient, allowLoopback: 'true' }, /allowLoopback must be a boolean/],
+      ['host names that are not a list', { ...exchangeClient, hostNames: 'mail.contoso.com' }, /hostNames must be an array/],
+      ['an empty host name', { ...exchangeClient, hostNames: [''] }, /hostNames\[0\] must be a non-empty string/],
+      ['grants that are not a list', { ...exchangeClient, grants: {} }, /grants must be an array of grants/],
+      ['a grant that is not an object', { ...exchangeClient, grants: ['lync'] }, /grants\[0\] must be an object/],
+      ['a grant without a resource', { ...exchangeClient, grants: [{ scopes: [], delegation: false }] }, /grants\[0\]\.resource must be a non-empty string/],
+      ['a grant without scopes', { ...exchangeClient, grants: [{ resource: 'r', delegation: false }] }, /grants\[0\]\.scopes must be an array/],
+      ['a grant with an empty scope', { ...exchangeClient, grants: [{ resource: 'r', scopes: [''], delegation: false }] }, /grants\[0\]\.scopes\[0\] must be a non-empty string/],
+      ['a grant whose delegation is a string', { ...exchangeClient, grants: [{ resource: 'r', scopes: [], delegation: 'true' }] }, /grants\[0\]\.delegation must be a boolean/],
+      [
+        'two grants for one resource',
+        { ...exchangeClient, grants: [{ resource: 'r', scopes: [], delegation: false }, { resource: 'r', scopes: ['all'], delegation: true }] },
+        /grants\[1\]\.resource repeats an earlier grant's resource/,
+      ],
+      ['enabled given as a number', { ...exchangeClient, enabled: 1 }, /enabled must be a boolean/],
+      ['enabled given as null', { ...exchangeClient, enabled: null }, /enabled must be a boolean/],
+    ];
+    for (const [name, record, message] of impossible) {
+      it(`refuses ${name} with a TypeError and stores nothing`, () => {
+        expect(() => store.putClient(record as ClientInput)).to.throw(TypeError, message);
+        expect(store.listClients()).to.deep.equal([]);
+        expect(changes).to.deep.equal([]);
+      });
+    }
+
+    it('does not quote a certificate in the error about it', () => {
+      expect(() => store.putClient({ ...exchangeClient, certificates: [CERTIFICATE, 5] } as unknown as ClientInput))
+        .to.throw(TypeError)
+        .with.property('message')
+        .that.does.not.include('SECRET');
+    });
+
+    it('notifies client writes with their issuer id and their own kind, and not when nothing was removed', () => {
+      store.putClient(exchangeClient);
+      store.removeClient(WellKnownPrincipal.exchange, TENANT);
+      store.removeClient(WellKnownPrincipal.exchange, TENANT);
+      const id = `${WellKnownPrincipal.exchange}@${TENANT}`;
+      expect(changes).to.deep.equal([
+        [id, 'client'],
+        [id, 'client'],
+      ]);
+    });
+  });
+
   describe('change notifications', () => {
     it('notifies synchronously with the identity and kind once a partner is put', () => {
       store.put(exchange);
@@ -479,6 +673,10 @@ function sharedBehaviour(open: OpenStore): void {
         () => store.listOAuthServers(),
         () => store.putOAuthServer(sts),
         () => store.removeOAuthServer('microsoft.sts'),
+        () => store.getClient(WellKnownPrincipal.exchange, TENANT),
+        () => store.listClients(),
+        () => store.putClient(exchangeClient),
+        () => store.removeClient(WellKnownPrincipal.exchange, TENANT),
         () => store.claim('client', 'jti', START + 1000),
         () => store.onChange(() => undefined),
       ];
