@@ -1,0 +1,206 @@
+/**
+ * Client authentication at the STS token endpoint with a certificate-signed JWT (RFC 7523
+ * section 2.2, RFC 7521 section 4.2; protocol.md section 6): the only way a client authenticates,
+ * since the STS accepts no client secrets.
+ *
+ * Order, so that nothing is believed before the signature is checked: strict JWS syntax
+ * (`parseJws`, RS256 only, no `x5c`), `typ` exactly `client-authentication+jwt`, the key named by
+ * `x5t`/`kid` among the REGISTERED client's keys only (a key is never taken from the assertion),
+ * the signature, then the claims, and last the one-time use of `(iss, jti)` in the shared replay
+ * store, so that only an assertion that passed everything else is consumed.
+ */
+import { verify as rsaVerify, type KeyObject } from 'node:crypto';
+import { InvalidTokenError, parseJws, signingKeyFromCertificate, type SigningKey } from '@s2sauth/protocol';
+import type { ClientRecord, ReplayStore } from '@s2sauth/store';
+
+/** `client_assertion_type` of a JWT client assertion (RFC 7523 section 2.2). */
+export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+
+/** The `typ` header every client assertion carries (protocol.md section 6), compared exactly. */
+export const CLIENT_ASSERTION_TYP = 'client-authentication+jwt';
+
+/** Longest accepted `exp - iat` of an assertion, in seconds (protocol.md section 6: 5 minutes). */
+export const MAX_ASSERTION_LIFETIME_SECONDS = 300;
+
+/** How far `iat`/`nbf` may lie in the future, in seconds (protocol.md section 3.3: at most 300). */
+export const ASSERTION_CLOCK_SKEW_SECONDS = 300;
+
+/** Longest accepted `jti`, in characters: it is stored in the replay store. */
+export const MAX_ASSERTION_JTI_LENGTH = 256;
+
+/** Why an assertion was refused; for the audit log only, never for the client (it sees `invalid_client`). */
+export type ClientAssertionErrorCode =
+  | 'assertion_malformed'
+  | 'assertion_typ'
+  | 'assertion_key_unknown'
+  | 'assertion_signature'
+  | 'assertion_claim_missing'
+  | 'assertion_claim_type'
+  | 'assertion_issuer'
+  | 'assertion_subject'
+  | 'assertion_audience'
+  | 'assertion_lifetime_too_long'
+  | 'assertion_expired'
+  | 'assertion_not_yet_valid'
+  | 'assertion_issued_in_future'
+  | 'assertion_replayed';
+
+/**
+ * A client assertion was refused. `code` and `message` are for the audit log: they name the
+ * failed check, never a claim value, a key or the assertion.
+ */
+export class ClientAssertionError extends Error {
+  readonly code: ClientAssertionErrorCode;
+
+  constructor(code: ClientAssertionErrorCode, message: string) {
+    super(message);
+    this.name = 'ClientAssertionError';
+    this.code = code;
+  }
+}
+
+/** What {@link verifyClientAssertion} checks an assertion against. */
+export interface ClientAssertionOptions {
+  /** The `client_id` of the request (`<principal>@<realm>`): `iss` and `sub` must equal it exactly. */
+  readonly clientId: string;
+  /** The STS issuer id of the realm the request was made in: `aud` must be exactly this one string. */
+  readonly audience: string;
+  /** The registered client's keys; the assertion's `x5t`/`kid` must name one of them. */
+  readonly keys: readonly SigningKey[];
+  /** Where `(iss, jti)` is claimed once, until the assertion's `exp`. */
+  readonly replay: ReplayStore;
+  /** Now, in ms since the epoch. */
+  readonly now: number;
+}
+
+/** A verified, now consumed, client assertion. */
+export interface VerifiedClientAssertion {
+  /** The assertion's `jti`. */
+  readonly jti: string;
+  /** The registered key that verified the signature (its `x5tS256` goes into `cnf`). */
+  readonly key: SigningKey;
+  /** The assertion's `exp`, ms since the epoch. */
+  readonly expiresAt: number;
+}
+
+function fail(code: ClientAssertionErrorCode, message: string): never {
+  throw new ClientAssertionError(code, message);
+}
+
+/** A NumericDate as a JSON number only (no digit strings here: the protocol's own clients send numbers). */
+function numericDate(payload: Readonly<Record<string, unknown>>, name: string, required: boolean): number | undefined {
+  const value = Object.hasOwn(payload, name) ? payload[name] : undefined;
+  if (value === undefined) {
+    if (required) fail('assertion_claim_missing', `assertion has no ${name}`);
+    return undefined;
+  }
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 9_999_999_999) {
+    fail('assertion_claim_type', `assertion ${name} is not a NumericDate number`);
+  }
+  return value;
+}
+
+function stringClaim(payload: Readonly<Record<string, unknown>>, name: string): string {
+  const value = Object.hasOwn(payload, name) ? payload[name] : undefined;
+  if (value === undefined) fail('assertion_claim_missing', `assertion has no ${name}`);
+  if (typeof value !== 'string') fail('assertion_claim_type', `assertion ${name} is not a string`);
+  return value;
+}
+
+/**
+ * RS256 verification with `crypto.verify` and an RSA `KeyObject` (RSASSA-PKCS1-v1_5, SHA-256).
+ * Also used with a stand-in key for an unknown client, so that both paths cost the same.
+ */
+export function verifyRs256(signingInput: string, signature: Buffer, publicKey: KeyObject): boolean {
+  if (publicKey.asymmetricKeyType !== 'rsa') return false;
+  try {
+    return rsaVerify('sha256', Buffer.from(signingInput, 'ascii'), publicKey, signature);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Verifies a client assertion (protocol.md section 6) and consumes its `(iss, jti)`.
+ *
+ * Checks, in order: strict syntax (`parseJws`: RS256, no `x5c`, key ids consistent); `typ`
+ * exactly {@link CLIENT_ASSERTION_TYP}; the key named by `x5t` (else `kid`) among `keys`, and
+ * `x5t#S256`, when present, naming the same key; the RS256 signature; `iss` = `sub` = `clientId`
+ * exactly; `aud` exactly `audience` as a single string (an array, another STS's id or the token
+ * endpoint URL fail); `exp` and `iat` JSON numbers, `nbf` too when present; `exp - iat` at most
+ * 300 s and `exp > nbf`; `exp` in the future (no skew: the assertion is short-lived); `iat` and
+ * `nbf` at most 300 s in the future; `jti` a non-empty string of at most 256 characters; then
+ * `replay.claim(iss, jti, exp * 1000)`.
+ *
+ * @throws ClientAssertionError naming the failed check (for the audit log).
+ */
+export function verifyClientAssertion(assertion: string, options: ClientAssertionOptions): VerifiedClientAssertion {
+  let parsed;
+  try {
+    parsed = parseJws(assertion);
+  } catch (error) {
+    if (error instanceof InvalidTokenError) fail('assertion_malformed', `assertion syntax: ${error.code}`);
+    throw error;
+  }
+  const { header, payload } = parsed;
+  if (header.typ !== CLIENT_ASSERTION_TYP) fail('assertion_typ', 'assertion typ is not client-authentication+jwt');
+
+  // parseJws guarantees one of them is present and that they agree.
+  const keyId = (header.x5t ?? header.kid) as string;
+  const key = options.keys.find((candidate) => candidate.x5t === keyId);
+  if (key === undefined) fail('assertion_key_unknown', 'assertion key id names none of the client certificates');
+  const sha256 = header['x5t#S256'];
+  if (sha256 !== undefined && sha256 !== key.x5tS256) {
+    fail('assertion_key_unknown', 'assertion x5t#S256 does not name the certificate its x5t names');
+  }
+  if (!verifyRs256(parsed.signingInput, parsed.signature, key.publicKey)) {
+    fail('assertion_signature', 'assertion signature does not verify with the client certificate');
+  }
+
+  const iss = stringClaim(payload, 'iss');
+  const sub = stringClaim(payload, 'sub');
+  if (!Object.hasOwn(payload, 'aud')) fail('assertion_claim_missing', 'assertion has no aud');
+  const aud = payload['aud'];
+  const exp = numericDate(payload, 'exp', true) as number;
+  const iat = numericDate(payload, 'iat', true) as number;
+  const nbf = numericDate(payload, 'nbf', false);
+  const jti = stringClaim(payload, 'jti');
+
+  if (iss !== options.clientId) fail('assertion_issuer', 'assertion iss is not the client_id');
+  if (sub !== options.clientId) fail('assertion_subject', 'assertion sub is not the client_id');
+  if (typeof aud !== 'string') fail('assertion_audience', 'assertion aud is not a single string');
+  if (aud !== options.audience) fail('assertion_audience', "assertion aud is not this STS's issuer id for the realm");
+
+  if (exp - iat > MAX_ASSERTION_LIFETIME_SECONDS) {
+    fail('assertion_lifetime_too_long', `assertion exp is more than ${MAX_ASSERTION_LIFETIME_SECONDS} s after iat`);
+  }
+  if (exp <= iat || (nbf !== undefined && exp <= nbf)) fail('assertion_claim_type', 'assertion exp is not after iat and nbf');
+  const now = options.now / 1000;
+  if (exp <= now) fail('assertion_expired', 'assertion has expired');
+  if (iat > now + ASSERTION_CLOCK_SKEW_SECONDS) fail('assertion_issued_in_future', 'assertion iat is in the future');
+  if (nbf !== undefined && nbf > now + ASSERTION_CLOCK_SKEW_SECONDS) fail('assertion_not_yet_valid', 'assertion nbf is in the future');
+  if (jti.length === 0 || jti.length > MAX_ASSERTION_JTI_LENGTH) {
+    fail('assertion_claim_type', `assertion jti is not 1 to ${MAX_ASSERTION_JTI_LENGTH} characters`);
+  }
+
+  const expiresAt = exp * 1000;
+  if (!options.replay.claim(iss, jti, expiresAt)) fail('assertion_replayed', 'assertion (iss, jti) was used before');
+  return { jti, key, expiresAt };
+}
+
+/**
+ * The keys of a registered client's pinned certificates that are usable at `now`: certificates
+ * that cannot be read, are not RSA 2048-4096 with e = 65537, or are outside their validity are
+ * left out (an expired certificate never verifies).
+ */
+export function clientCertificateKeys(client: ClientRecord, now: number): SigningKey[] {
+  const keys: SigningKey[] = [];
+  for (const certificate of client.certificates) {
+    try {
+      keys.push(signingKeyFromCertificate(certificate, now));
+    } catch {
+      // An unusable certificate is as good as absent; the registry check at admin time reports it.
+    }
+  }
+  return keys;
+}

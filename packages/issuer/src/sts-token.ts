@@ -1,0 +1,104 @@
+/**
+ * The STS-issued actor token (protocol.md sections 3.1 and 6): what the token endpoint hands a
+ * client that authenticated, signed RS256 with the STS's OAuth certificate.
+ */
+import { randomBytes } from 'node:crypto';
+import { WellKnownPrincipal, type Clock } from '@s2sauth/protocol';
+import type { CertificateSet } from './certificate-set.js';
+import type { OAuthCertificate } from './certificate.js';
+import { Rs256Signer } from './jws-signer.js';
+
+/** What one STS actor token says. */
+export interface StsActorTokenRequest {
+  /** The resource, already formatted (`<principal>/<authority>@<realm>`, authority lower-case). */
+  readonly audience: string;
+  /** The client's issuer id `<principal>@<realm>`: the token's `nameid`. */
+  readonly clientId: string;
+  /** Granted scopes; `scp` is present only when there is at least one. */
+  readonly scopes: readonly string[];
+  /**
+   * Present only when delegation was granted: the SHA-256 thumbprint of the client certificate
+   * that signed the assertion, which must sign the outer token (`cnf`, protocol.md section 3.2).
+   */
+  readonly delegation?: { readonly x5tS256: string };
+}
+
+/** An issued STS token and its window. */
+export interface IssuedStsToken {
+  readonly token: string;
+  readonly jti: string;
+  /** `nbf` (= `iat`), seconds since the epoch. */
+  readonly notBefore: number;
+  /** `exp`, seconds since the epoch. */
+  readonly expiresOn: number;
+}
+
+/** The STS issuer id of `realm`: `00000001-0000-0000-c000-000000000000@<realm>`. */
+export function stsIssuerId(realm: string): string {
+  return `${WellKnownPrincipal.sts}@${realm}`;
+}
+
+/**
+ * Signs STS actor tokens for one realm. Header `{"typ":"JWT","alg":"RS256","x5t","kid"}` of the
+ * certificate that signs now; claims, in this order: `aud`, `iss` (the STS issuer id),
+ * `nameid` (the client), `identityprovider` (the STS issuer id), `nbf`, `exp`, `iat`, `jti`
+ * (128 random bits), `scp` when scopes were granted, and only with delegation
+ * `trustedfordelegation: "true"` and `cnf: {"x5t#S256"}`.
+ */
+export class StsTokenSigner {
+  readonly issuerId: string;
+  readonly #realm: string;
+  readonly #certificates: CertificateSet;
+  readonly #lifetime: number;
+  readonly #clock: Clock;
+  readonly #signers = new WeakMap<OAuthCertificate, Rs256Signer>();
+
+  /**
+   * @throws CertificateError (a `TypeError`) when the certificate that signs now is not valid or
+   *   does not list `realm` among its DNS Subject Alternative Names.
+   */
+  constructor(realm: string, certificates: CertificateSet, lifetimeSeconds: number, clock: Clock) {
+    this.issuerId = stsIssuerId(realm);
+    this.#realm = realm;
+    this.#certificates = certificates;
+    this.#lifetime = lifetimeSeconds;
+    this.#clock = clock;
+    const now = clock();
+    this.#signer(certificates.signing(now), now);
+  }
+
+  /** @throws CertificateError when no certificate can sign now. */
+  issue(request: StsActorTokenRequest): IssuedStsToken {
+    const now = this.#clock();
+    const signer = this.#signer(this.#certificates.signing(now), now);
+    const nbf = Math.floor(now / 1000);
+    const exp = nbf + this.#lifetime;
+    const jti = randomBytes(16).toString('base64url');
+    const claims: Record<string, unknown> = {
+      aud: request.audience,
+      iss: this.issuerId,
+      nameid: request.clientId,
+      identityprovider: this.issuerId,
+      nbf,
+      exp,
+      iat: nbf,
+      jti,
+    };
+    if (request.scopes.length > 0) claims['scp'] = request.scopes.join(' ');
+    if (request.delegation !== undefined) {
+      claims['trustedfordelegation'] = 'true';
+      claims['cnf'] = { 'x5t#S256': request.delegation.x5tS256 };
+    }
+    return { token: signer.sign(claims), jti, notBefore: nbf, expiresOn: exp };
+  }
+
+  #signer(certificate: OAuthCertificate, now: number): Rs256Signer {
+    let signer = this.#signers.get(certificate);
+    if (signer === undefined) {
+      certificate.validate({ realms: [this.#realm], now });
+      signer = new Rs256Signer(certificate.privateKey, { typ: 'JWT', alg: 'RS256', x5t: certificate.x5t, kid: certificate.x5t });
+      this.#signers.set(certificate, signer);
+    }
+    return signer;
+  }
+}
