@@ -9,6 +9,10 @@
  * registration and that registration's own keys. It never fetches anything for an issuer that is
  * not registered, so a forged `iss` can route a token only to keys that will not verify it.
  *
+ * The same registry holds the trusted OAuth servers (STSes, oauth-server.ts) through which
+ * partners registered with `useOAuthServer` are trusted: {@link PartnerRegistry.resolveOAuthServer}
+ * does for an STS issuer what `resolve` does for a partner, with one key set per server.
+ *
  * Adding a partner by metadata URL fetches and checks the document first (like
  * `New-CsPartnerApplication -MetadataUrl`, which needs the URL reachable at creation) and stores
  * nothing when it cannot be fetched, is not a valid document, or contradicts the registration.
@@ -22,6 +26,7 @@ import {
   parseMetadataDocument,
   signingKeyFromCertificate,
   systemClock,
+  WellKnownPrincipal,
   type Clock,
   type ParsedMetadata,
   type SigningKey,
@@ -29,13 +34,26 @@ import {
 import {
   StoreError,
   TRUST_LEVELS,
+  type OAuthServerRecord,
+  type OAuthServerStore,
   type PartnerApplication,
   type PartnerKeySource,
   type PartnerStore,
+  type RegistryEntryKind,
   type TrustLevel,
 } from '@s2sauth/store';
 import { RemoteKeySet, StaticKeySet, type KeySet, type KeySetOptions } from './key-set.js';
 import { fetchMetadata, MetadataFetchError, type MetadataFetchOptions } from './metadata-fetch.js';
+import {
+  ANY_REALM,
+  authorizationUriOf,
+  checkStsMetadata,
+  selectOAuthServer,
+  type OAuthServer,
+  type OAuthServerChanges,
+  type OAuthServerRegistrationInput,
+  type ResolvedOAuthServer,
+} from './oauth-server.js';
 
 /**
  * A partner application as an administrator registers it (`New-CsPartnerApplication`). Exactly one
@@ -59,8 +77,8 @@ export interface PartnerApplicationInput {
   /** The partner's signing certificate(s), PEM or standard base64 DER (at most 20). */
   readonly certificate?: string | readonly string[];
   /**
-   * The partner's actor tokens are issued by a trusted OAuth server (STS). Stored, but such a
-   * partner is never resolved for self-issued tokens (and this version has no OAuth servers yet).
+   * The partner's actor tokens are issued by a trusted OAuth server (STS) registered for its realm
+   * (or for `*`); such a partner is never resolved for self-issued tokens.
    */
   readonly useOAuthServer?: boolean;
   /** With `metadataUrl`: allow a loopback host, and plain `http:` to it (development only). Default false. */
@@ -84,9 +102,12 @@ export type PartnerRegistryErrorCode =
   | 'invalid'
   /** A partner with this identity is already registered. */
   | 'exists'
-  /** No partner with this identity is registered. */
+  /** No partner (or OAuth server) with this identity is registered. */
   | 'not_found'
-  /** Another registration holds this (applicationId, realm), or the registration changed meanwhile. */
+  /**
+   * Another registration holds this (applicationId, realm) (or, for an OAuth server, this realm),
+   * or the registration changed meanwhile.
+   */
   | 'conflict'
   /** The metadata document could not be fetched. */
   | 'metadata_unavailable'
@@ -94,6 +115,8 @@ export type PartnerRegistryErrorCode =
   | 'metadata_invalid'
   /** The metadata document contradicts the registration (issuer, serviceName or realm). */
   | 'metadata_contradicts'
+  /** The store does not keep OAuth servers (it does not implement `OAuthServerStore`). */
+  | 'unsupported'
   /** The registry was closed. */
   | 'closed';
 
@@ -122,9 +145,20 @@ export interface ResolvedPartner {
   readonly keys: KeySet;
 }
 
+/**
+ * Subscriber of {@link PartnerRegistry.onChange}: `identity` names the changed partner application
+ * or (with `kind` `oauthServer`) OAuth server; both are `undefined` when the change came from
+ * another process and anything may have changed.
+ */
+export type RegistryChangeListener = (identity: string | undefined, kind: RegistryEntryKind | undefined) => void;
+
 /** Options of {@link PartnerRegistry}. */
 export interface PartnerRegistryOptions {
-  /** Where registrations are kept; the registry subscribes to its changes (and does not close it). */
+  /**
+   * Where registrations are kept; the registry subscribes to its changes (and does not close it).
+   * OAuth servers need a store that is also an `OAuthServerStore` (`MemoryStore` and
+   * `SqliteStore` are); with any other store, no OAuth server is ever trusted.
+   */
   readonly store: PartnerStore;
   /**
    * How metadata documents are fetched; default {@link fetchMetadata}'s defaults. `allowLoopback`
@@ -143,6 +177,8 @@ const IDENTITY = /^[a-z0-9._-]{1,64}$/;
 const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
 /** As many certificates as a metadata document may list (protocol.md section 4). */
 const MAX_CERTIFICATES = 20;
+
+const OAUTH_SERVER_FIELDS: ReadonlySet<string> = new Set(['identity', 'metadataUrl', 'realm', 'allowLoopback', 'enabled']);
 
 /** The fields of an input that make up its key source. */
 const SOURCE_FIELDS = ['metadataUrl', 'certificate', 'useOAuthServer', 'allowLoopback'] as const;
@@ -273,6 +309,21 @@ function stampOf(partner: PartnerApplication): string {
   return JSON.stringify([partner.updatedAt, partner.applicationId, partner.realm, partner.keySource]);
 }
 
+/** Identifies the version of an OAuth server registration a key set was built for. */
+function serverStampOf(server: OAuthServerRecord): string {
+  return JSON.stringify([server.updatedAt, server.metadataUrl, server.issuer, server.realm, server.allowLoopback === true]);
+}
+
+function hasOAuthServers(store: PartnerStore): store is PartnerStore & OAuthServerStore {
+  const candidate = store as Partial<OAuthServerStore>;
+  return (
+    typeof candidate.getOAuthServer === 'function' &&
+    typeof candidate.listOAuthServers === 'function' &&
+    typeof candidate.putOAuthServer === 'function' &&
+    typeof candidate.removeOAuthServer === 'function'
+  );
+}
+
 /** The key set of a partner whose pinned certificates have all expired: it knows no key. */
 const NO_KEYS: KeySet = Object.freeze({
   getKey: () => Promise.resolve(undefined),
@@ -313,7 +364,11 @@ export class PartnerRegistry {
   readonly #keySetOptions: KeySetOptions;
   readonly #clock: Clock;
   readonly #keySets = new Map<string, KeySetEntry>();
-  readonly #listeners = new Set<{ readonly listener: (identity: string | undefined) => void }>();
+  /** OAuth servers' key sets by server identity (a namespace of its own, as in Lync). */
+  readonly #serverKeySets = new Map<string, KeySetEntry>();
+  /** The token endpoint each OAuth server's document advertised when last read, by identity. */
+  readonly #authorizationUris = new Map<string, { readonly stamp: string; readonly uri: string | undefined }>();
+  readonly #listeners = new Set<{ readonly listener: RegistryChangeListener }>();
   readonly #unsubscribe: () => void;
   #revision = 0;
   #closed = false;
@@ -334,16 +389,18 @@ export class PartnerRegistry {
     this.#clock = clock;
     // Also fires for changes made by other processes sharing the store (with identity undefined).
     this.#unsubscribe = store.onChange((identity, kind) => {
-      if (kind === 'oauthServer') return;
-      this.#changed(identity);
+      // An STS sharing the store writes its client registrations too; they are not trust of ours.
+      if (kind === 'client') return;
+      this.#changed(identity, kind);
     });
   }
 
   /**
    * A number that changes whenever any registration changes (in this process at once, in another
-   * process sharing the store when the store reports it, or when `resolve` notices first) and
-   * whenever a partner's key set is replaced. A verification result is current only while it is
-   * unchanged.
+   * process sharing the store when the store reports it, or when `resolve` notices first),
+   * whenever a partner's or OAuth server's key set is replaced, and when the token endpoint an
+   * OAuth server advertises becomes known or changes. A verification result (and a challenge) is
+   * current only while it is unchanged.
    */
   get revision(): number {
     return this.#revision;
@@ -425,7 +482,7 @@ export class PartnerRegistry {
     const revision = this.#revision;
     const removed = this.#store.remove(identity);
     // Stores notify synchronously; one that does not must still not leave stale keys behind.
-    if (removed && this.#revision === revision) this.#changed(identity);
+    if (removed && this.#revision === revision) this.#changed(identity, 'partnerApplication');
     return removed;
   }
 
@@ -437,6 +494,142 @@ export class PartnerRegistry {
   /** Disables a partner: none of its tokens are accepted from the next request on, cached or not. */
   disable(identity: string): Promise<PartnerApplication> {
     return this.update(identity, { enabled: false });
+  }
+
+  /**
+   * Registers a trusted OAuth server, an STS (`New-CsOAuthServer`). Its metadata document is
+   * fetched first, with the same safe fetch as partners' documents, and must state the issuer
+   * `00000001-0000-0000-c000-000000000000@<realm>` (any STS realm when `realm` is `*`); that issuer
+   * is stored. At most one server per realm, and one for `*`.
+   *
+   * @throws PartnerRegistryError `invalid` (naming the field), `exists`, `conflict` (another
+   *   server holds the realm), `metadata_unavailable`, `metadata_invalid`, `metadata_contradicts`,
+   *   `unsupported`; nothing is stored then.
+   */
+  async addOAuthServer(input: OAuthServerRegistrationInput): Promise<OAuthServer> {
+    this.#checkOpen();
+    const servers = this.#requireServerStore();
+    if (typeof input !== 'object' || input === null) throw invalid('input', 'must be an object');
+    const checked = this.#validateServer(input);
+    if (servers.getOAuthServer(checked.identity) !== undefined) throw this.#serverExists(checked.identity);
+    if (checked.realm !== undefined) this.#checkRealmFree(servers, checked.realm, checked.identity);
+    const fetched = await this.#loadServerMetadata(checked.metadataUrl, checked.allowLoopback, checked.realm);
+    // The fetch was asynchronous: check again, since the store's put would replace silently.
+    if (servers.getOAuthServer(checked.identity) !== undefined) throw this.#serverExists(checked.identity);
+    const realm = checked.realm ?? fetched.realm;
+    this.#checkRealmFree(servers, realm, checked.identity);
+    return this.#putServer(servers, { ...checked, realm, issuer: fetched.issuer }, fetched.authorizationUri);
+  }
+
+  /**
+   * Changes an OAuth server (`Set-CsOAuthServer`). The document is fetched and checked again when
+   * the URL, the realm or `allowLoopback` change (never for enabling or disabling).
+   *
+   * @throws PartnerRegistryError as {@link PartnerRegistry.addOAuthServer}, and `not_found`.
+   */
+  async updateOAuthServer(identity: string, changes: OAuthServerChanges): Promise<OAuthServer> {
+    this.#checkOpen();
+    const servers = this.#requireServerStore();
+    if (typeof changes !== 'object' || changes === null) throw invalid('changes', 'must be an object');
+    if (Object.hasOwn(changes, 'identity')) throw invalid('identity', 'cannot be changed; remove and add the OAuth server instead');
+    const existing = servers.getOAuthServer(identity);
+    if (existing === undefined) throw this.#serverNotFound(identity);
+    const merged = this.#validateServer({
+      identity: existing.identity,
+      metadataUrl: existing.metadataUrl,
+      realm: existing.realm,
+      allowLoopback: existing.allowLoopback === true,
+      enabled: existing.enabled,
+      ...changes,
+    });
+    const realm = merged.realm ?? existing.realm;
+    const refetch =
+      merged.metadataUrl !== existing.metadataUrl || realm !== existing.realm || merged.allowLoopback !== (existing.allowLoopback === true);
+    if (realm !== existing.realm) this.#checkRealmFree(servers, realm, identity);
+    let issuer = existing.issuer;
+    let authorizationUri: string | undefined;
+    if (refetch) {
+      const fetched = await this.#loadServerMetadata(merged.metadataUrl, merged.allowLoopback, realm);
+      issuer = fetched.issuer;
+      authorizationUri = fetched.authorizationUri;
+    } else {
+      authorizationUri = this.#authorizationUris.get(identity)?.uri;
+    }
+    if (servers.getOAuthServer(identity)?.updatedAt !== existing.updatedAt) {
+      throw new PartnerRegistryError('conflict', `OAuth server "${identity}" was changed or removed meanwhile; try again`);
+    }
+    if (realm !== existing.realm) this.#checkRealmFree(servers, realm, identity);
+    return this.#putServer(servers, { ...merged, realm, issuer }, authorizationUri);
+  }
+
+  /** The OAuth server named `identity` (`Get-CsOAuthServer -Identity`). */
+  getOAuthServer(identity: string): OAuthServer | undefined {
+    this.#checkOpen();
+    const server = this.#serverStore()?.getOAuthServer(identity);
+    return server === undefined ? undefined : this.#serverView(server);
+  }
+
+  /** Every OAuth server, ordered by identity; none when the store does not keep them. */
+  listOAuthServers(): OAuthServer[] {
+    this.#checkOpen();
+    return (this.#serverStore()?.listOAuthServers() ?? []).map((server) => this.#serverView(server));
+  }
+
+  /** Removes an OAuth server (`Remove-CsOAuthServer`); false when there was none. Its key set is closed. */
+  removeOAuthServer(identity: string): boolean {
+    this.#checkOpen();
+    const servers = this.#serverStore();
+    if (servers === undefined) return false;
+    const revision = this.#revision;
+    const removed = servers.removeOAuthServer(identity);
+    if (removed) {
+      this.#authorizationUris.delete(identity);
+      // Stores notify synchronously; one that does not must still not leave stale keys behind.
+      if (this.#revision === revision) this.#changed(identity, 'oauthServer');
+    }
+    return removed;
+  }
+
+  /** Enables an OAuth server. */
+  enableOAuthServer(identity: string): Promise<OAuthServer> {
+    return this.updateOAuthServer(identity, { enabled: true });
+  }
+
+  /** Disables an OAuth server: none of its tokens are accepted from the next request on, cached or not. */
+  disableOAuthServer(identity: string): Promise<OAuthServer> {
+    return this.updateOAuthServer(identity, { enabled: false });
+  }
+
+  /**
+   * The one OAuth server an actor token's `iss` (`applicationId@realm`) selects, with that
+   * server's own keys, or `undefined` when `applicationId` is not the STS principal or no server is
+   * registered for `realm` or `*` (see `selectOAuthServer` in oauth-server.ts). Looks up the store
+   * only: nothing is fetched here. Disabled servers are resolved too (the verifier refuses them
+   * before it asks for a key). Key sets are created, replaced and closed as in
+   * {@link PartnerRegistry.resolve}.
+   *
+   * @throws PartnerRegistryError `conflict` when two registrations would answer for `realm`.
+   */
+  resolveOAuthServer(applicationId: string, realm: string): ResolvedOAuthServer | undefined {
+    this.#checkOpen();
+    if (applicationId !== WellKnownPrincipal.sts) return undefined;
+    const servers = this.#serverStore();
+    if (servers === undefined) return undefined;
+    const server = selectOAuthServer(servers.listOAuthServers(), realm);
+    if (server === 'ambiguous') {
+      throw new PartnerRegistryError('conflict', `several OAuth servers are registered for realm ${realm}`, 'realm');
+    }
+    if (server === undefined) return undefined;
+    const stamp = serverStampOf(server);
+    const entry = this.#serverKeySets.get(server.identity);
+    if (entry !== undefined && entry.stamp === stamp) return { server, keys: entry.keys };
+    const keys = this.#createServerKeySet(server, stamp);
+    this.#serverKeySets.set(server.identity, { stamp, keys });
+    if (entry !== undefined) {
+      entry.keys.close();
+      this.#revision++;
+    }
+    return { server, keys };
   }
 
   /**
@@ -467,10 +660,11 @@ export class PartnerRegistry {
   }
 
   /**
-   * Subscribes to registration changes: `identity` is the changed partner, or `undefined` when the
+   * Subscribes to registration changes: `identity` is the changed partner (`kind`
+   * `partnerApplication`) or OAuth server (`kind` `oauthServer`), or both are `undefined` when the
    * change came from another process and anything may have changed. Returns the unsubscribe function.
    */
-  onChange(listener: (identity: string | undefined) => void): () => void {
+  onChange(listener: RegistryChangeListener): () => void {
     this.#checkOpen();
     if (typeof listener !== 'function') throw new TypeError('PartnerRegistry.onChange: listener must be a function');
     const entry = { listener };
@@ -485,8 +679,10 @@ export class PartnerRegistry {
     if (this.#closed) return;
     this.#closed = true;
     this.#unsubscribe();
-    for (const { keys } of this.#keySets.values()) keys.close();
+    for (const { keys } of [...this.#keySets.values(), ...this.#serverKeySets.values()]) keys.close();
     this.#keySets.clear();
+    this.#serverKeySets.clear();
+    this.#authorizationUris.clear();
     this.#listeners.clear();
   }
 
@@ -502,18 +698,30 @@ export class PartnerRegistry {
     return new PartnerRegistryError('not_found', `no partner named "${identity}" is registered`, 'identity');
   }
 
-  /** A registration changed: drop what was derived from it, tell subscribers. */
-  #changed(identity: string | undefined): void {
+  /**
+   * A registration changed: drop what was derived from it, tell subscribers. `kind` undefined (a
+   * change from another process) may be about anything.
+   */
+  #changed(identity: string | undefined, kind: RegistryEntryKind | undefined): void {
     this.#revision++;
-    for (const [name, entry] of [...this.#keySets]) {
-      // A change from another process does not say which registration changed: compare them all.
-      if (identity === undefined ? this.#isCurrent(name, entry) : name !== identity) continue;
-      entry.keys.close();
-      this.#keySets.delete(name);
+    if (kind !== 'oauthServer') {
+      for (const [name, entry] of [...this.#keySets]) {
+        // A change from another process does not say which registration changed: compare them all.
+        if (identity === undefined || kind === undefined ? this.#isCurrent(name, entry) : name !== identity) continue;
+        entry.keys.close();
+        this.#keySets.delete(name);
+      }
+    }
+    if (kind !== 'partnerApplication') {
+      for (const [name, entry] of [...this.#serverKeySets]) {
+        if (identity === undefined || kind === undefined ? this.#isCurrentServer(name, entry) : name !== identity) continue;
+        entry.keys.close();
+        this.#serverKeySets.delete(name);
+      }
     }
     for (const { listener } of [...this.#listeners]) {
       try {
-        listener(identity);
+        listener(identity, kind);
       } catch {
         // One subscriber's failure must not keep the others (verification caches) stale.
       }
@@ -523,6 +731,123 @@ export class PartnerRegistry {
   #isCurrent(identity: string, entry: KeySetEntry): boolean {
     const current = this.#store.get(identity);
     return current !== undefined && stampOf(current) === entry.stamp;
+  }
+
+  #isCurrentServer(identity: string, entry: KeySetEntry): boolean {
+    const current = this.#serverStore()?.getOAuthServer(identity);
+    return current !== undefined && serverStampOf(current) === entry.stamp;
+  }
+
+  #serverStore(): (PartnerStore & OAuthServerStore) | undefined {
+    return hasOAuthServers(this.#store) ? this.#store : undefined;
+  }
+
+  #requireServerStore(): PartnerStore & OAuthServerStore {
+    const servers = this.#serverStore();
+    if (servers === undefined) {
+      throw new PartnerRegistryError('unsupported', 'the registry\'s store does not keep OAuth servers (it is not an OAuthServerStore)');
+    }
+    return servers;
+  }
+
+  #serverExists(identity: string): PartnerRegistryError {
+    return new PartnerRegistryError('exists', `identity: an OAuth server named "${identity}" is already registered`, 'identity');
+  }
+
+  #serverNotFound(identity: string): PartnerRegistryError {
+    return new PartnerRegistryError('not_found', `no OAuth server named "${identity}" is registered`, 'identity');
+  }
+
+  /** Refuses a second server for one realm: an STS issuer must select exactly one registration. */
+  #checkRealmFree(servers: OAuthServerStore, realm: string, identity: string): void {
+    const holder = servers.listOAuthServers().find((server) => server.realm === realm && server.identity !== identity);
+    if (holder !== undefined) {
+      throw new PartnerRegistryError('conflict', `realm: OAuth server "${holder.identity}" is already registered for realm ${realm}`, 'realm');
+    }
+  }
+
+  #validateServer(input: OAuthServerRegistrationInput): {
+    identity: string;
+    metadataUrl: string;
+    realm: string | undefined;
+    allowLoopback: boolean;
+    enabled: boolean;
+  } {
+    for (const name of Object.keys(input)) {
+      if (!OAUTH_SERVER_FIELDS.has(name)) throw invalid(name, 'is not a field of an OAuth server');
+    }
+    const identity = checkIdentity(input.identity);
+    const allowLoopback = optionalBoolean(input.allowLoopback, 'allowLoopback') ?? false;
+    const metadataUrl = checkMetadataUrl(input.metadataUrl, allowLoopback);
+    const realm = input.realm === undefined || input.realm === ANY_REALM ? input.realm : checkRealm(input.realm);
+    return { identity, metadataUrl, realm, allowLoopback, enabled: optionalBoolean(input.enabled, 'enabled') ?? true };
+  }
+
+  /** Fetches and checks an STS metadata document for a registration with `realm`. */
+  async #loadServerMetadata(
+    metadataUrl: string,
+    allowLoopback: boolean,
+    realm: string | undefined,
+  ): Promise<{ issuer: string; realm: string; authorizationUri: string | undefined }> {
+    const metadata = await this.#loadMetadata({ kind: 'metadata', metadataUrl, ...(allowLoopback ? { allowLoopback } : {}) });
+    const checked = checkStsMetadata(metadata, realm);
+    if ('problem' in checked) {
+      throw new PartnerRegistryError(
+        checked.invalid ? 'metadata_invalid' : 'metadata_contradicts',
+        `metadataUrl: ${checked.problem}${checked.invalid ? '' : ', which contradicts the registration'}`,
+        'metadataUrl',
+      );
+    }
+    return { ...checked, authorizationUri: authorizationUriOf(metadata, allowLoopback) };
+  }
+
+  #putServer(
+    servers: OAuthServerStore,
+    registration: { identity: string; metadataUrl: string; realm: string; issuer: string; allowLoopback: boolean; enabled: boolean },
+    authorizationUri: string | undefined,
+  ): OAuthServer {
+    const revision = this.#revision;
+    const stored = servers.putOAuthServer({
+      identity: registration.identity,
+      metadataUrl: registration.metadataUrl,
+      issuer: registration.issuer,
+      realm: registration.realm,
+      ...(registration.allowLoopback ? { allowLoopback: true } : {}),
+      enabled: registration.enabled,
+    });
+    if (this.#revision === revision) this.#changed(stored.identity, 'oauthServer');
+    this.#authorizationUris.set(stored.identity, { stamp: serverStampOf(stored), uri: authorizationUri });
+    return this.#serverView(stored);
+  }
+
+  #serverView(server: OAuthServerRecord): OAuthServer {
+    const known = this.#authorizationUris.get(server.identity);
+    const uri = known !== undefined && known.stamp === serverStampOf(server) ? known.uri : undefined;
+    return uri === undefined ? server : Object.freeze({ ...server, authorizationUri: uri });
+  }
+
+  #createServerKeySet(server: OAuthServerRecord, stamp: string): KeySet {
+    const allowLoopback = server.allowLoopback === true;
+    const source = { kind: 'metadata', metadataUrl: server.metadataUrl, ...(allowLoopback ? { allowLoopback } : {}) } as const;
+    const load = async (): Promise<ParsedMetadata> => {
+      const body = await fetchMetadata(server.metadataUrl, this.#fetchOptions(source));
+      const metadata = parseMetadataDocument(body, { now: this.#clock() });
+      // The document must go on stating the issuer it was registered with; a failed load keeps
+      // the last good keys up to the staleness bound (protocol.md section 4).
+      const checked = checkStsMetadata(metadata, server.realm);
+      if ('problem' in checked || checked.issuer !== server.issuer) {
+        throw new PartnerRegistryError('metadata_contradicts', 'metadataUrl: the document no longer states the registered issuer', 'metadataUrl');
+      }
+      const uri = authorizationUriOf(metadata, allowLoopback);
+      const known = this.#authorizationUris.get(server.identity);
+      if (!this.#closed && (known === undefined || known.stamp !== stamp || known.uri !== uri)) {
+        this.#authorizationUris.set(server.identity, { stamp, uri });
+        // Challenges advertise the endpoint; a cached challenge must not outlive what it says.
+        this.#revision++;
+      }
+      return metadata;
+    };
+    return new RemoteKeySet(load, this.#keySetOptions);
   }
 
   /** The input `changes` turn `existing` into. */
@@ -689,7 +1014,7 @@ export class PartnerRegistry {
       throw error;
     }
     // Stores notify synchronously; one that does not must still not leave stale keys behind.
-    if (this.#revision === revision) this.#changed(stored.identity);
+    if (this.#revision === revision) this.#changed(stored.identity, 'partnerApplication');
     return stored;
   }
 

@@ -8,7 +8,9 @@
  * only while all three are unchanged and the token has not expired, so a disabled, updated or
  * removed partner, or a changed key set, takes effect on the next request whatever is cached. The
  * verifier also asks the key set for the verifying key again on each hit (a map lookup, no fetch),
- * so a certificate that expired, or keys past their staleness bound, end the entry too.
+ * so a certificate that expired, or keys past their staleness bound, end the entry too. An entry
+ * verified through an OAuth server also remembers that server's record, and the outer token's
+ * `x5c` certificate's validity, and counts only while both still hold.
  * Only accepts are cached; a rejected token is verified again every time.
  */
 import { createHash } from 'node:crypto';
@@ -26,8 +28,15 @@ export interface CachedVerification {
   readonly registryRevision: number;
   /** The partner record's `updatedAt` when the token was verified. */
   readonly partnerUpdatedAt: number;
-  /** The partner key set's `version` when the token was verified. */
+  /**
+   * The version of the key set the actor's key came from (the partner's, or the OAuth server's)
+   * when the token was verified.
+   */
   readonly keySetVersion: number;
+  /** For an STS-issued actor: the OAuth server that issued it, as its record was then. */
+  readonly oauthServer?: { readonly identity: string; readonly updatedAt: number };
+  /** For an outer token over an STS-issued actor: when its `x5c` certificate is valid (ms). */
+  readonly outerCertificate?: { readonly notBefore: number; readonly notAfter: number };
   /** The key id the actor token named, looked up again on every hit. */
   readonly keyId: string;
   /**

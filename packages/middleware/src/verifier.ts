@@ -4,10 +4,17 @@
  *
  * The rules a reviewer should be able to check line by line:
  * - Nothing in a token is trusted before the actor token's signature verified with a key of the
- *   one partner the unverified `iss` named. Before the signature only `iss` is read, and only to
- *   pick that partner; the key comes from that partner's key set and nowhere else (never from the
- *   token: no `jku`, `x5u`, `jwk`, and no `x5c` until OAuth servers exist).
- * - An unregistered issuer causes no outbound request at all, and a disabled partner none either.
+ *   one trust the unverified `iss` named: a registered OAuth server (STS) when `iss` is the STS
+ *   principal in a realm one is registered for (or `*`), else a partner application. Before the
+ *   signature only `iss` is read, and only to pick that trust; the key comes from that trust's key
+ *   set and nowhere else (never from the actor token: no `jku`, `x5u`, `jwk`, `x5c`).
+ * - An STS-issued actor names its partner in `nameid`, which is read only after the STS's
+ *   signature verified, and must name an enabled partner registered with `useOAuthServer` in the
+ *   same realm. The only key ever taken from a token is the outer token's `x5c` certificate over
+ *   an STS-issued actor, and only after its SHA-256 thumbprint equalled the verified actor's
+ *   `cnf` (protocol.md section 3.2): the STS vouched for that certificate, not the token.
+ * - An unregistered issuer causes no outbound request at all, and a disabled partner or OAuth
+ *   server none either.
  * - The signature is checked by jsonwebtoken with a `KeyObject` and RS256 only; every time rule is
  *   ours (`checkLifetime`), because jsonwebtoken does not require `exp`, does not check a future
  *   `iat`, and refuses the decimal-string `nbf`/`exp` Microsoft servers send.
@@ -27,12 +34,16 @@ import {
   isAuthority,
   isPrincipalId,
   isRealm,
+  MetadataError,
   parseAudience,
   parseIssuerId,
   parseJws,
   readActorClaims,
   readOuterClaims,
+  signingKeyFromCertificate,
   systemClock,
+  WellKnownPrincipal,
+  x5tS256,
   type ActorClaims,
   type ChallengeParams,
   type Clock,
@@ -41,11 +52,13 @@ import {
   type ParsedJws,
   type SigningKey,
 } from '@s2sauth/protocol';
-import type { PartnerApplication } from '@s2sauth/store';
+import type { OAuthServerRecord, PartnerApplication } from '@s2sauth/store';
 import { pinoAuditSink, type AuditEvent, type AuditSink } from './audit.js';
 import type { S2SPrincipal, S2SUser } from './principal.js';
-import { PartnerRegistry } from './registry.js';
-import { checkTrustLevel } from './trust-level.js';
+import type { KeySet } from './key-set.js';
+import { ANY_REALM, stsIssuerOf, type ResolvedOAuthServer } from './oauth-server.js';
+import { PartnerRegistry, PartnerRegistryError } from './registry.js';
+import { checkTrustLevel, type ActorIssuer } from './trust-level.js';
 import { VerificationCache, type CachedVerification } from './verification-cache.js';
 
 /** The default and the largest allowed clock skew, in seconds (protocol.md section 3.3 step 4). */
@@ -121,8 +134,11 @@ export interface Verifier {
   verify(token: string, context?: VerifyContext): Promise<S2SPrincipal>;
   /**
    * This server's challenge parameters (protocol.md section 7): the first realm, the own
-   * principal, and the enabled partners of our realms as trusted issuers. Never throws: when the
-   * registry cannot be read, the list of trusted issuers is empty.
+   * principal, the enabled partners of our realms and then the enabled OAuth servers of our realms
+   * or `*` (as `00000001-0000-0000-c000-000000000000@<realm or *>`) as trusted issuers, and as
+   * `authorizationUri` the token endpoint of the first of those servers whose document this
+   * process has read. Never throws: when the registry cannot be read, the list of trusted issuers
+   * is empty.
    */
   challenge(): ChallengeParams;
   /** The options in effect. */
@@ -142,6 +158,9 @@ interface Trail {
 
 /** What verifying the actor token established. */
 interface VerifiedActor {
+  /** Who signed the actor: the partner itself, or the OAuth server `server`. */
+  readonly signer: ActorIssuer;
+  readonly server: OAuthServerRecord | undefined;
   readonly partner: PartnerApplication;
   readonly issuer: IssuerId;
   readonly keyId: string;
@@ -158,6 +177,8 @@ interface Verified {
   readonly keySetVersion: number;
   readonly keyId: string;
   readonly keyThumbprint: string;
+  readonly oauthServer: CachedVerification['oauthServer'];
+  readonly outerCertificate: CachedVerification['outerCertificate'];
 }
 
 function fail(code: ConstructorParameters<typeof InvalidTokenError>[0], reason: string): never {
@@ -227,13 +248,19 @@ function checkOptions(options: VerifierOptions): ResolvedVerifierOptions {
 }
 
 /** Verifies an RS256 signature with jsonwebtoken; any failure is `code`. Time claims are ours. */
-function checkSignature(token: string, key: SigningKey, code: 'signature_invalid' | 'outer_signature_invalid', who: string): void {
+function checkSignature(
+  token: string,
+  key: SigningKey,
+  code: 'signature_invalid' | 'outer_signature_invalid',
+  who: string,
+  whose = 'the partner\'s key',
+): void {
   try {
     jwt.verify(token, key.publicKey, { algorithms: ['RS256'], ignoreExpiration: true, ignoreNotBefore: true });
   } catch (error) {
     // jsonwebtoken's own messages are fixed texts ("invalid signature"); anything else by name only.
     const detail = error instanceof jwt.JsonWebTokenError ? error.message : error instanceof Error ? error.name : typeof error;
-    fail(code, `${who}: the signature does not verify with the partner's key (${detail})`);
+    fail(code, `${who}: the signature does not verify with ${whose} (${detail})`);
   }
 }
 
@@ -301,14 +328,34 @@ export function createVerifier(options: VerifierOptions): Verifier {
     }
   }
 
+  /**
+   * The first parse. Only an outer token may carry `x5c` (over an STS-issued actor, protocol.md
+   * 3.2), and whether a token is an outer token is in its payload, so a token is parsed strictly
+   * first and, only when its sole fault was an `x5c`, again with `x5c` allowed to see whether it is
+   * an outer token. Whatever else the lenient parse finds wrong, the strict refusal stands.
+   */
+  function parseFirst(token: string): ParsedJws {
+    try {
+      return parseJws(token, { allowUnsigned: true, allowX5c: false });
+    } catch (error) {
+      if (!(error instanceof InvalidTokenError) || error.code !== 'token_x5c_not_allowed') throw error;
+      let lenient: ParsedJws;
+      try {
+        lenient = parseJws(token, { allowUnsigned: true, allowX5c: true });
+      } catch {
+        throw error;
+      }
+      if (!Object.hasOwn(lenient.payload, 'actortoken')) throw error;
+      return lenient;
+    }
+  }
+
   /** Steps 2 and 3: the strict parse, and which token is the actor. */
   function split(token: string): { readonly actor: ParsedJws; readonly outer: ParsedJws | undefined } {
     // Whether the token is an outer token is in its payload, so the first parse must let `none`
     // through; an unsigned token that turns out not to be an outer token is refused just below.
-    // OAUTH SERVER TRUST PLUGS IN HERE: an outer token over an STS-issued actor may carry `x5c`
-    // (protocol.md 3.2). Until OAuth servers exist every `x5c` is refused by this parse; when they
-    // do, parse with allowX5c and refuse the x5c again unless the actor turns out STS-issued.
-    const first = parseJws(token, { allowUnsigned: true, allowX5c: false });
+    // An outer token's `x5c` is refused again in verifyOuter unless its actor is STS-issued.
+    const first = parseFirst(token);
     if (!Object.hasOwn(first.payload, 'actortoken')) {
       if (first.header.alg !== 'RS256') fail('token_unsupported_alg', 'an unsigned token is accepted only as an outer token over an actor token');
       return { actor: first, outer: undefined };
@@ -320,58 +367,39 @@ export function createVerifier(options: VerifierOptions): Verifier {
     return { actor, outer: first };
   }
 
-  /** Step 4: the actor token, its one partner, its key, its signature, then its claims. */
-  async function verifyActor(actor: ParsedJws, trail: Trail, nowMs: number): Promise<VerifiedActor> {
-    const { header, payload } = actor;
-    if (header.alg !== 'RS256') fail('token_unsupported_alg', 'the actor token is not RS256');
-
-    // The only claim read before the signature, and only to pick one registered partner.
-    const iss = own(payload, 'iss');
-    if (iss === undefined) fail('claim_missing', 'actor token has no iss');
-    if (typeof iss !== 'string') fail('claim_type', 'actor token iss is not a string');
-    const issuer = parseIssuerId(iss);
-    if (issuer === undefined) fail('issuer_invalid', 'actor token iss is not <principal>@<realm>');
-
-    // OAUTH SERVER TRUST PLUGS IN HERE: an iss naming a registered OAuth server will select that
-    // server's key set instead, making the actor STS-issued (nameid then names the partner, and
-    // cnf binds the outer token). Until OAuth servers exist only partner applications resolve,
-    // so every actor is self-issued.
-    const found = registry.resolve(issuer.principal, issuer.realm);
-    if (found === undefined) {
-      const other = registry.find(issuer.principal, issuer.realm);
-      fail(
-        'issuer_unknown',
-        other === undefined
-          ? 'no partner application is registered for the actor token\'s issuer'
-          : `partner "${other.identity}" trusts through an OAuth server, so its self-issued tokens are not accepted`,
-      );
-    }
-    const { partner, keys } = found;
-    trail.partner = partner.identity;
-    trail.applicationId = partner.applicationId;
-    // Checked here, before the key lookup, rather than after the claims: a disabled partner's
-    // tokens must not make us fetch its metadata (no outbound request because of a token we will
-    // refuse anyway). It tells an unauthenticated caller nothing the challenge does not: disabled
-    // partners are simply absent from trusted_issuers.
-    if (!partner.enabled) fail('partner_disabled', `partner "${partner.identity}" is disabled`);
-
+  /**
+   * The actor's key, looked up by its `x5t`/`kid` in `keys` only (one trust's key set), checked
+   * to be valid now, and its signature verified with it.
+   */
+  async function verifySignature(
+    actor: ParsedJws,
+    keys: KeySet,
+    owner: string,
+    nowMs: number,
+  ): Promise<{ keyId: string; key: SigningKey; keySetVersion: number }> {
+    const { header } = actor;
     // parseJws guarantees a signed token names its key, and that kid and x5t agree when both are there.
     const keyId = header.x5t ?? header.kid;
     if (keyId === undefined) fail('claim_missing', 'actor token header has neither x5t nor kid');
     const key = await keys.getKey(keyId); // KeysUnavailableError (503) propagates
-    if (key === undefined) fail('key_unknown', `no valid key with the actor token's key id in partner "${partner.identity}"'s key set`);
+    if (key === undefined) fail('key_unknown', `no valid key with the actor token's key id in ${owner}'s key set`);
     if (header['x5t#S256'] !== undefined && header['x5t#S256'] !== key.x5tS256) {
       fail('token_key_id_mismatch', 'actor token x5t#S256 names another certificate than its x5t/kid');
     }
-    if (nowMs < key.notBefore || nowMs > key.notAfter) {
-      fail('key_unknown', `partner "${partner.identity}"'s certificate for this key is not valid now`);
-    }
+    if (nowMs < key.notBefore || nowMs > key.notAfter) fail('key_unknown', `${owner}'s certificate for this key is not valid now`);
     const keySetVersion = keys.version;
-    checkSignature(actor.token, key, 'signature_invalid', 'actor token');
+    checkSignature(actor.token, key, 'signature_invalid', 'actor token', `${owner}'s key`);
+    return { keyId, key, keySetVersion };
+  }
 
-    // From here on the actor's claims are the partner's own words.
-    // trustedfordelegation is a trust input, not a claim whose type can make a token malformed:
-    // any value but the string "true" just means "not trusted for delegation" (trust-level.ts).
+  /**
+   * The verified actor's claims, lifetime and audience: `aud` is one of ours, and its realm is one
+   * we serve and the realm of `iss`. `trustedfordelegation` is returned raw: it is a trust input,
+   * not a claim whose type can make a token malformed (any value but the string "true" just means
+   * "not trusted for delegation", trust-level.ts).
+   */
+  function readClaims(actor: ParsedJws, issuer: IssuerId, trail: Trail, nowMs: number): { claims: ActorClaims; delegation: unknown } {
+    const { payload } = actor;
     const delegation = own(payload, 'trustedfordelegation');
     const { trustedfordelegation: _ignored, ...claimSet } = payload;
     const claims = readActorClaims(claimSet);
@@ -387,16 +415,161 @@ export function createVerifier(options: VerifierOptions): Verifier {
     }
     if (!realms.has(audience.realm)) fail('realm_invalid', 'actor token aud names a realm this server does not serve');
     if (issuer.realm !== audience.realm) fail('realm_invalid', 'actor token iss and aud name different realms');
+    return { claims, delegation };
+  }
+
+  /** The one OAuth server `issuer` selects, if any; two that would answer are refused, not chosen from. */
+  function oauthServerFor(issuer: IssuerId): ResolvedOAuthServer | undefined {
+    try {
+      return registry.resolveOAuthServer(issuer.principal, issuer.realm);
+    } catch (error) {
+      if (error instanceof PartnerRegistryError && error.code === 'conflict') {
+        fail('issuer_unknown', 'several OAuth servers are registered for the actor token\'s realm');
+      }
+      throw error;
+    }
+  }
+
+  /** Step 4: the actor token, its one trust, its key, its signature, then its claims. */
+  async function verifyActor(actor: ParsedJws, trail: Trail, nowMs: number): Promise<VerifiedActor> {
+    const { header, payload } = actor;
+    if (header.alg !== 'RS256') fail('token_unsupported_alg', 'the actor token is not RS256');
+
+    // The only claim read before the signature, and only to pick one registered trust.
+    const iss = own(payload, 'iss');
+    if (iss === undefined) fail('claim_missing', 'actor token has no iss');
+    if (typeof iss !== 'string') fail('claim_type', 'actor token iss is not a string');
+    const issuer = parseIssuerId(iss);
+    if (issuer === undefined) fail('issuer_invalid', 'actor token iss is not <principal>@<realm>');
+
+    const sts = oauthServerFor(issuer);
+    if (sts !== undefined) return verifyStsActor(actor, issuer, sts, trail, nowMs);
+
+    const found = registry.resolve(issuer.principal, issuer.realm);
+    if (found === undefined) {
+      const other = registry.find(issuer.principal, issuer.realm);
+      fail(
+        'issuer_unknown',
+        other === undefined
+          ? 'no partner application or OAuth server is registered for the actor token\'s issuer'
+          : `partner "${other.identity}" trusts through an OAuth server, so its self-issued tokens are not accepted`,
+      );
+    }
+    const { partner, keys } = found;
+    trail.partner = partner.identity;
+    trail.applicationId = partner.applicationId;
+    // Checked here, before the key lookup, rather than after the claims: a disabled partner's
+    // tokens must not make us fetch its metadata (no outbound request because of a token we will
+    // refuse anyway). It tells an unauthenticated caller nothing the challenge does not: disabled
+    // partners are simply absent from trusted_issuers.
+    if (!partner.enabled) fail('partner_disabled', `partner "${partner.identity}" is disabled`);
+
+    const { keyId, key, keySetVersion } = await verifySignature(actor, keys, `partner "${partner.identity}"`, nowMs);
+
+    // From here on the actor's claims are the partner's own words.
+    const { claims, delegation } = readClaims(actor, issuer, trail, nowMs);
     if (issuer.realm !== partner.realm) fail('realm_invalid', `actor token iss realm is not partner "${partner.identity}"'s realm`);
-    // Self-issued (the only kind until OAuth servers exist): the signer is the acting application.
+    // Self-issued: the signer is the acting application.
     if (claims.nameid !== claims.iss) fail('nameid_invalid', 'self-issued actor token: nameid is not exactly iss');
-    return { partner, issuer, keyId, key, keySetVersion, claims, delegation };
+    return { signer: 'self', server: undefined, partner, issuer, keyId, key, keySetVersion, claims, delegation };
+  }
+
+  /**
+   * Step 4 for an actor issued by an OAuth server: that server's keys only, its signature, the
+   * claims, then the partner `nameid` names (protocol.md sections 3.1, 3.3 and 5).
+   */
+  async function verifyStsActor(
+    actor: ParsedJws,
+    issuer: IssuerId,
+    sts: ResolvedOAuthServer,
+    trail: Trail,
+    nowMs: number,
+  ): Promise<VerifiedActor> {
+    const { server, keys } = sts;
+    // Before the key lookup, as for partners: a disabled server's tokens cause no fetch. A disabled
+    // server refuses its realm's STS tokens rather than letting a `*` server answer for it.
+    if (!server.enabled) fail('issuer_unknown', `OAuth server "${server.identity}" is disabled`);
+
+    const { keyId, key, keySetVersion } = await verifySignature(actor, keys, `OAuth server "${server.identity}"`, nowMs);
+
+    // From here on the claims are the STS's words: which partner it authenticated, for what.
+    // readClaims binds iss realm = aud realm = one of ours; the server was selected by that realm
+    // (or is trusted for `*`), so the three agree with the server's realm too.
+    const { claims, delegation } = readClaims(actor, issuer, trail, nowMs);
+    const nameid = parseIssuerId(claims.nameid);
+    if (nameid === undefined) fail('nameid_invalid', 'STS-issued actor token: nameid is not <principal>@<realm>');
+    if (nameid.realm !== issuer.realm) fail('nameid_invalid', 'STS-issued actor token: nameid and iss name different realms');
+    if (nameid.principal === WellKnownPrincipal.sts) fail('nameid_invalid', 'STS-issued actor token: nameid names the STS itself');
+    const partner = registry.find(nameid.principal, nameid.realm);
+    if (partner === undefined || partner.keySource.kind !== 'oauthServer') {
+      fail(
+        'issuer_unknown',
+        partner === undefined
+          ? 'no partner application is registered for the STS-issued actor token\'s nameid'
+          : `partner "${partner.identity}" has keys of its own and is not registered to trust through an OAuth server`,
+      );
+    }
+    trail.partner = partner.identity;
+    trail.applicationId = partner.applicationId;
+    if (!partner.enabled) fail('partner_disabled', `partner "${partner.identity}" is disabled`);
+    if (claims.identityprovider !== undefined && claims.identityprovider !== claims.iss) {
+      fail('issuer_invalid', 'STS-issued actor token: identityprovider is not its iss');
+    }
+    // An STS grants delegation only together with the client certificate the outer token must be
+    // signed with (protocol.md 3.1 hardening): a delegation grant without it is not a token our
+    // STS profile issues, whatever kind of call it comes with.
+    if (delegation === 'true' && claims.cnf === undefined) {
+      fail('claim_missing', 'STS-issued actor token is trusted for delegation but has no cnf x5t#S256');
+    }
+    return { signer: 'sts', server, partner, issuer, keyId, key, keySetVersion, claims, delegation };
+  }
+
+  /**
+   * The key an outer token over an STS-issued actor is signed with: the one certificate of its
+   * `x5c`, used only after its SHA-256 thumbprint equals the actor's `cnf`, and only while it is
+   * a valid RSA signing certificate (protocol.md sections 2 and 3.2).
+   */
+  function confirmedKey(outer: ParsedJws, actor: VerifiedActor, nowMs: number): SigningKey {
+    const confirmation = actor.claims.cnf?.['x5t#S256'];
+    // Unreachable while the trust table demands delegation and delegation demands cnf; kept so
+    // that this function alone never accepts an outer token without a confirmation to match.
+    if (confirmation === undefined) fail('cnf_mismatch', 'the STS-issued actor token confirms no certificate (no cnf)');
+    const chain = outer.header.x5c;
+    const encoded = chain?.[0];
+    if (chain === undefined || chain.length !== 1 || encoded === undefined) {
+      fail('cnf_mismatch', 'the outer token over an STS-issued actor carries no x5c certificate');
+    }
+    if (x5tS256(Buffer.from(encoded, 'base64')) !== confirmation) {
+      fail('cnf_mismatch', 'the outer token\'s x5c certificate is not the one its actor token\'s cnf names');
+    }
+    try {
+      return signingKeyFromCertificate(encoded, nowMs);
+    } catch (error) {
+      if (error instanceof MetadataError) fail('key_unknown', `the outer token's x5c certificate is not acceptable now (${error.code})`);
+      throw error;
+    }
   }
 
   /** Step 6: the outer token, bound to its verified actor. */
-  async function verifyOuter(outer: ParsedJws, actor: VerifiedActor, trail: Trail, nowMs: number): Promise<{ user: S2SUser; exp: number }> {
+  async function verifyOuter(
+    outer: ParsedJws,
+    actor: VerifiedActor,
+    trail: Trail,
+    nowMs: number,
+  ): Promise<{ user: S2SUser; exp: number; certificate: SigningKey | undefined }> {
     const { partner } = actor;
-    if (outer.header.alg === 'none') {
+    let certificate: SigningKey | undefined;
+    if (actor.signer === 'sts') {
+      // The signed form is required whatever the partner allows: the actor's cnf names the key
+      // that must sign, and an unsigned outer token proves nothing about holding it.
+      if (outer.header.alg === 'none') {
+        fail('outer_unsigned', 'an outer token over an STS-issued actor must be signed with the certificate its cnf names');
+      }
+      certificate = confirmedKey(outer, actor, nowMs);
+      checkSignature(outer.token, certificate, 'outer_signature_invalid', 'outer token', 'its x5c certificate');
+    } else if (Object.hasOwn(outer.header, 'x5c')) {
+      fail('token_x5c_not_allowed', 'an outer token over a self-issued actor may not carry x5c');
+    } else if (outer.header.alg === 'none') {
       if (!partner.acceptUnsignedUserContext) {
         fail('outer_unsigned', `partner "${partner.identity}" is not allowed to send unsigned user context`);
       }
@@ -423,7 +596,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (label === undefined) fail('user_invalid', 'outer token names no user (nameid, smtp, sip or upn)');
     trail.user = label;
     await checkUser(user, partner);
-    return { user, exp: claims.exp };
+    return { user, exp: claims.exp, certificate };
   }
 
   async function checkUser(user: S2SUser, partner: PartnerApplication): Promise<void> {
@@ -441,9 +614,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
   async function verifyToken(token: string, trail: Trail, nowMs: number): Promise<Verified> {
     const { actor: actorJws, outer: outerJws } = split(token);
     const actor = await verifyActor(actorJws, trail, nowMs);
-    const { partner, claims } = actor;
-    // 'self': verifyActor accepts self-issued actors only (see the OAuth server note there).
-    checkTrustLevel(partner, { userContext: outerJws !== undefined, actorIssuer: 'self', trustedForDelegation: actor.delegation });
+    const { partner, claims, server } = actor;
+    checkTrustLevel(partner, { userContext: outerJws !== undefined, actorIssuer: actor.signer, trustedForDelegation: actor.delegation });
     const outer = outerJws === undefined ? undefined : await verifyOuter(outerJws, actor, trail, nowMs);
     const scopes = Object.freeze(effectiveScopes(claims.scp, partner.scopes));
     const principal: S2SPrincipal = Object.freeze({
@@ -455,25 +627,53 @@ export function createVerifier(options: VerifierOptions): Verifier {
       scopes,
       ...(outer === undefined ? {} : { user: outer.user }),
       ...(claims.jti === undefined ? {} : { tokenId: claims.jti }),
-      trust: partner.keySource.kind === 'certificate' ? 'certificate' : 'metadata',
+      trust: server !== undefined ? 'oauthServer' : partner.keySource.kind === 'certificate' ? 'certificate' : 'metadata',
       expiresAt: Math.min(claims.exp, outer?.exp ?? claims.exp) * 1000,
     });
+    const certificate = outer?.certificate;
     return {
       principal,
       partnerUpdatedAt: partner.updatedAt,
       keySetVersion: actor.keySetVersion,
       keyId: actor.keyId,
       keyThumbprint: actor.key.x5tS256,
+      oauthServer: server === undefined ? undefined : { identity: server.identity, updatedAt: server.updatedAt },
+      outerCertificate: certificate === undefined ? undefined : { notBefore: certificate.notBefore, notAfter: certificate.notAfter },
     };
   }
 
-  /** A cached result, if it is still current: same registry revision, partner record and key set. */
+  /**
+   * The registration and key set a cached result was verified with, if both are unchanged: the
+   * partner record (and, for an STS-issued actor, the OAuth server record) as they were, enabled.
+   */
+  function currentTrust(entry: CachedVerification): { partner: PartnerApplication; keys: KeySet } | undefined {
+    const { principal } = entry;
+    if (entry.oauthServer === undefined) {
+      const found = registry.resolve(principal.applicationId, principal.realm);
+      return found === undefined || found.partner.identity !== principal.partner ? undefined : found;
+    }
+    const issuer = parseIssuerId(principal.issuer);
+    let sts: ResolvedOAuthServer | undefined;
+    try {
+      sts = issuer === undefined ? undefined : registry.resolveOAuthServer(issuer.principal, issuer.realm);
+    } catch {
+      return undefined; // two servers for one realm: verified afresh, and refused there
+    }
+    if (sts === undefined || sts.server.identity !== entry.oauthServer.identity || sts.server.updatedAt !== entry.oauthServer.updatedAt) {
+      return undefined;
+    }
+    if (!sts.server.enabled) return undefined;
+    const partner = registry.find(principal.applicationId, principal.realm);
+    if (partner === undefined || partner.identity !== principal.partner || partner.keySource.kind !== 'oauthServer') return undefined;
+    return { partner, keys: sts.keys };
+  }
+
+  /** A cached result, if it is still current: same registry revision, registrations and key set. */
   async function fromCache(entry: CachedVerification, trail: Trail): Promise<S2SPrincipal | undefined> {
     const { principal } = entry;
-    const found = registry.resolve(principal.applicationId, principal.realm);
+    const found = currentTrust(entry);
     if (
       found === undefined ||
-      found.partner.identity !== principal.partner ||
       !found.partner.enabled ||
       found.partner.updatedAt !== entry.partnerUpdatedAt ||
       found.keys.version !== entry.keySetVersion ||
@@ -481,13 +681,16 @@ export function createVerifier(options: VerifierOptions): Verifier {
     ) {
       return undefined;
     }
-    // The key must still be one the partner's key set vouches for now: protocol.md section 2 (an
+    // The key must still be one the trust's key set vouches for now: protocol.md section 2 (an
     // expired certificate never verifies) and section 4 (past the staleness bound, fail closed with
     // 503 — KeysUnavailableError propagates). A map lookup while the keys are current.
     const key = await found.keys.getKey(entry.keyId);
     if (key === undefined || key.x5tS256 !== entry.keyThumbprint) return undefined;
     const nowMs = clock();
     if (nowMs < key.notBefore || nowMs > key.notAfter) return undefined;
+    // The outer token's own certificate (over an STS-issued actor) must still be valid too.
+    const outer = entry.outerCertificate;
+    if (outer !== undefined && (nowMs < outer.notBefore || nowMs > outer.notAfter)) return undefined;
     trail.partner = principal.partner;
     trail.applicationId = principal.applicationId;
     trail.audience = principal.audience;
@@ -533,6 +736,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
           keySetVersion: verified.keySetVersion,
           keyId: verified.keyId,
           keyThumbprint: verified.keyThumbprint,
+          ...(verified.oauthServer === undefined ? {} : { oauthServer: verified.oauthServer }),
+          ...(verified.outerCertificate === undefined ? {} : { outerCertificate: verified.outerCertificate }),
         });
       }
       audit({ decision: 'accept', status: 200, cached: false, ...trail, ...where });
@@ -556,20 +761,28 @@ export function createVerifier(options: VerifierOptions): Verifier {
     const revision = registry.revision;
     if (challengeCache?.revision === revision) return challengeCache.params;
     let trustedIssuers: string[];
+    let authorizationUri: string | undefined;
     try {
       trustedIssuers = registry
         .list()
         .filter((p) => p.enabled && p.keySource.kind !== 'oauthServer' && realms.has(p.realm))
         .map((p) => formatIssuerId({ principal: p.applicationId, realm: p.realm }));
+      // OAuth servers after partners, in identity order; the first whose token endpoint this
+      // process knows (from its document) is where callers are sent for tokens.
+      const servers = registry.listOAuthServers().filter((s) => s.enabled && (s.realm === ANY_REALM || realms.has(s.realm)));
+      trustedIssuers.push(...servers.map((s) => stsIssuerOf(s.realm)));
+      authorizationUri = servers.find((s) => s.authorizationUri !== undefined)?.authorizationUri;
     } catch {
       // Called while answering a request, often an error response: a registry that cannot be read
       // (closed, store failing) must not turn that answer into a crash. Trust no one in it.
       trustedIssuers = [];
+      authorizationUri = undefined;
     }
     const params: ChallengeParams = Object.freeze({
       realm: resolved.realms[0] as string,
       clientId: ownPrincipal,
       trustedIssuers: Object.freeze(trustedIssuers),
+      ...(authorizationUri === undefined ? {} : { authorizationUri }),
     });
     challengeCache = { revision, params };
     return params;

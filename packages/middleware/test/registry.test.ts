@@ -433,10 +433,16 @@ describe('PartnerRegistry', () => {
       expect(() => registry.onChange(5 as never)).to.throw(TypeError);
     });
 
-    it('ignores OAuth server changes of the store', () => {
+    it('moves the revision on OAuth server changes of the store but keeps partners\' key sets', async () => {
+      await registry.add(byMetadata());
+      const keys = registry.resolve(lync.principal, 'contoso.com')?.keys;
+      const seen: Array<[string | undefined, string | undefined]> = [];
+      registry.onChange((identity, kind) => seen.push([identity, kind]));
       const revision = registry.revision;
       store.putOAuthServer({ identity: 'microsoft.sts', metadataUrl: 'https://accounts.example/metadata/json/1', issuer: `${WellKnownPrincipal.sts}@contoso.com`, realm: '*', enabled: true });
-      expect(registry.revision).to.equal(revision);
+      expect(registry.revision).to.not.equal(revision);
+      expect(seen).to.deep.equal([['microsoft.sts', 'oauthServer']]);
+      expect(registry.resolve(lync.principal, 'contoso.com')?.keys).to.equal(keys);
     });
 
     it('works with a store that does not notify its own writes', async () => {
@@ -543,5 +549,19 @@ describe('PartnerRegistry', () => {
       expect(() => new PartnerRegistry({ store, keySets: 5 as never })).to.throw(TypeError, 'options.keySets');
       expect(() => new PartnerRegistry({ store, clock: 'now' as never })).to.throw(TypeError, 'options.clock');
     });
+  });
+});
+
+describe('PartnerRegistry and an STS sharing its store', () => {
+  it('does not count a client registration of the STS as a change of its own trust', () => {
+    const store = new MemoryStore();
+    const registry = new PartnerRegistry({ store });
+    const seen: Array<string | undefined> = [];
+    registry.onChange((identity) => seen.push(identity));
+    const before = registry.revision;
+    store.putClient({ principal: WellKnownPrincipal.exchange, realm: 'contoso.com', hostNames: ['mail.contoso.com'] });
+    expect(registry.revision).to.equal(before);
+    expect(seen).to.deep.equal([]);
+    registry.close();
   });
 });

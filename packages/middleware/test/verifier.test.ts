@@ -219,7 +219,7 @@ describe('verifier', () => {
       await rejects(token, 'token_duplicate_member');
     });
 
-    it('rejects an x5c in an actor token and in an outer token (no OAuth servers yet)', async () => {
+    it('rejects an x5c in an actor token and in an outer token over a self-issued actor', async () => {
       const x5c = [lync.certificate.der.toString('base64')];
       await rejects(actor(lync, {}, { x5c }), 'token_x5c_not_allowed');
       const outer = lync.mintUser(actor(lync, { trustedfordelegation: 'true' }), {}, { header: { x5c } });
