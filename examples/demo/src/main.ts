@@ -1,0 +1,132 @@
+/**
+ * `npm start`: runs a demo scenario until Ctrl-C. Reads the command line, prepares the data folder
+ * and the users' password, starts the servers, prints the guide and a `Ready` line, and stops
+ * everything on SIGINT or SIGTERM (exit 0).
+ *
+ * Output: the guide on standard output; logs (pino, `warn` unless `--verbose`) on standard error;
+ * the audit of every token decision in `<data>/<scenario>/audit.log`, so the guide stays readable
+ * and the audit can be followed with `tail -f`. Failures are one line on standard error: exit 2 for
+ * a command-line mistake, 1 for a port in use, an unwritable data folder or any other failure.
+ */
+import { realpathSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pinoAuditSink } from '@s2sauth/middleware';
+import { pino } from 'pino';
+import { parseDemoArguments, UsageError, type DemoSettings } from './demo-arguments.js';
+import { demoGuide } from './demo-guide.js';
+import { resolveDemoPassword } from './demo-password.js';
+import { startOnPremises } from './onprem.js';
+
+export { parseDemoArguments, UsageError } from './demo-arguments.js';
+
+/** The file-system errors that mean "this folder cannot be used". */
+const UNWRITABLE = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EEXIST', 'ENOSPC']);
+
+/** A failure of `npm start` as one line, without a stack trace. */
+export function describeFailure(error: unknown, settings: Pick<DemoSettings, 'lyncPort' | 'exchangePort'> | undefined): string {
+  const failure = error as NodeJS.ErrnoException & { port?: number; address?: string };
+  if (error instanceof UsageError) return error.message;
+  if (failure?.code === 'EADDRINUSE') {
+    const which =
+      settings === undefined
+        ? undefined
+        : failure.port === settings.lyncPort
+          ? 'Lync (--lync-port or LYNC_PORT)'
+          : failure.port === settings.exchangePort
+            ? 'Exchange (--exchange-port or EXCHANGE_PORT)'
+            : undefined;
+    const where = failure.port === undefined ? 'A port' : `Port ${failure.port}${failure.address === undefined ? '' : ` on ${failure.address}`}`;
+    return `${where} is in use: stop what uses it${which === undefined ? ', or choose other ports' : `, or choose another port for ${which}`}.`;
+  }
+  if (typeof failure?.code === 'string' && UNWRITABLE.has(failure.code)) {
+    const path = failure.path === undefined ? 'the data folder' : failure.path;
+    return `Cannot use ${path} (${failure.code}): choose a writable data folder with --data or S2SAUTH_DATA.`;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return message.split('\n')[0] ?? 'Failed.';
+}
+
+/**
+ * Runs the demo with `argv` (after the script name) and `env`. Resolves with the exit code on a
+ * failure to start; once running, the process exits from the signal handler.
+ */
+export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  let settings: DemoSettings | undefined;
+  try {
+    const command = parseDemoArguments(argv, env);
+    if (command.kind === 'help') {
+      process.stdout.write(command.text);
+      return 0;
+    }
+    settings = command.settings;
+    const logger = pino({ name: 's2sauth-demo', level: settings.verbose ? 'info' : 'warn' }, pino.destination(2));
+    const dataDir = resolve(settings.dataDir);
+    const scenarioDir = join(dataDir, settings.scenario);
+    await mkdir(scenarioDir, { recursive: true, mode: 0o700 });
+    const password = await resolveDemoPassword(dataDir, env);
+    const auditLog = join(scenarioDir, 'audit.log');
+    const audit = pinoAuditSink(pino({ name: 's2sauth-audit', level: 'info' }, pino.destination({ dest: auditLog, sync: true })));
+
+    const pair = await startOnPremises({
+      dataDir: scenarioDir,
+      lyncPort: settings.lyncPort,
+      exchangePort: settings.exchangePort,
+      password: password.password,
+      logger,
+      audit,
+    });
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        // A second Ctrl-C while closing: give up waiting.
+        process.exit(1);
+      }
+      stopping = true;
+      logger.info({ signal }, 'stopping');
+      pair.close().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          process.stderr.write(`${describeFailure(error, settings)}\n`);
+          process.exit(1);
+        },
+      );
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+
+    const guide = demoGuide({
+      lyncUrl: pair.lync.url,
+      exchangeUrl: pair.exchange.url,
+      users: pair.users,
+      password,
+      scenarioDir,
+      auditLog,
+      cwd: env['INIT_CWD'] ?? process.cwd(),
+    });
+    process.stdout.write(`${guide}\nReady: Lync ${pair.lync.url}, Exchange ${pair.exchange.url}. Ctrl-C stops both.\n`);
+    return 0;
+  } catch (error) {
+    process.stderr.write(`${describeFailure(error, settings)}\n`);
+    if (settings?.verbose === true && error instanceof Error && error.stack !== undefined) process.stderr.write(`${error.stack}\n`);
+    return error instanceof UsageError ? error.exitCode : 1;
+  }
+}
+
+/** True when this module is the program (`node .../main.ts`), not imported by a test. */
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  const code = await main(process.argv.slice(2));
+  // A failed start may leave a timer or socket behind; it must not keep the process alive.
+  if (code !== 0) process.exit(code);
+}

@@ -1,0 +1,205 @@
+import { expect } from 'chai';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describeFailure, main, parseDemoArguments, UsageError } from '../src/main.js';
+import { freePort, removeTemporaryFolders, temporaryFolder } from './support.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const MAIN = join(root, 'examples', 'demo', 'src', 'main.ts');
+
+/** The environment of a child: no coverage collection (c8's own files stay consistent), no npm cwd. */
+function childEnvironment(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_V8_COVERAGE: '', ...extra };
+  delete env['INIT_CWD'];
+  delete env['S2SAUTH_DEMO_PASSWORD'];
+  return env;
+}
+
+interface Finished {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `npm start`'s command (node with tsx on main.ts) and collects its output. */
+function startDemo(args: readonly string[], env: NodeJS.ProcessEnv = childEnvironment()): { child: ChildProcess; output: { stdout: string; stderr: string }; exit: Promise<Finished> } {
+  const child = spawn(process.execPath, ['--conditions=s2sauth-source', '--import=tsx', MAIN, ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const output = { stdout: '', stderr: '' };
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (output.stdout += chunk));
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (output.stderr += chunk));
+  const exit = new Promise<Finished>((resolve) => child.once('exit', (code) => resolve({ code, ...output })));
+  return { child, output, exit };
+}
+
+/** Resolves once stdout has a line starting with `Ready:`; rejects if the process exits first. */
+function ready(run: ReturnType<typeof startDemo>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const check = (): void => {
+      if (/^Ready: /m.test(run.output.stdout)) resolve(run.output.stdout);
+    };
+    run.child.stdout?.on('data', check);
+    check();
+    run.exit.then((finished) => reject(new Error(`the demo exited (${finished.code}) before it was ready: ${finished.stderr}`)), reject);
+  });
+}
+
+function sh(command: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile('sh', ['-c', command], { cwd: root, env: childEnvironment() }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+function listen(server: Server, port = 0): Promise<number> {
+  return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
+}
+
+/** Calls main() in this process with standard output and error captured (only for runs that do not start). */
+async function mainCaptured(argv: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const captured = { stdout: '', stderr: '' };
+  const write = { stdout: process.stdout.write, stderr: process.stderr.write };
+  process.stdout.write = ((chunk: string) => ((captured.stdout += chunk), true)) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string) => ((captured.stderr += chunk), true)) as typeof process.stderr.write;
+  try {
+    return { code: await main(argv, env), ...captured };
+  } finally {
+    process.stdout.write = write.stdout;
+    process.stderr.write = write.stderr;
+  }
+}
+
+describe('npm start (examples/demo/src/main.ts)', () => {
+  after(removeTemporaryFolders);
+
+  it('exports the argument parser', () => {
+    expect(parseDemoArguments([], {})).to.have.property('kind', 'run');
+  });
+
+  it('prints the help and exits 0 for --help', async () => {
+    const result = await mainCaptured(['--help']);
+    expect(result.code).to.equal(0);
+    expect(result.stdout).to.include('Usage: npm start -- [options]').and.include('--scenario <name>');
+  });
+
+  it('answers a command-line mistake with one line and exit code 2', async () => {
+    for (const argv of [['--scenario', 'cloud'], ['--scenario', 'hybrid'], ['--lync-port', 'x'], ['--nope']]) {
+      const result = await mainCaptured(argv);
+      expect(result.code, argv.join(' ')).to.equal(2);
+      expect(result.stderr.trimEnd().split('\n'), argv.join(' ')).to.have.length(1);
+    }
+    expect((await mainCaptured(['--scenario', 'cloud'])).stderr).to.match(/^The cloud scenario is not available yet/);
+  });
+
+  it('answers a data folder that cannot be written with one line and exit code 1', async () => {
+    const file = join(await temporaryFolder(), 'not-a-folder');
+    await writeFile(file, '');
+    const result = await mainCaptured(['--data', join(file, 'data')]);
+    expect(result.code).to.equal(1);
+    expect(result.stderr).to.equal(`Cannot use ${join(file, 'data', 'onprem')} (ENOTDIR): choose a writable data folder with --data or S2SAUTH_DATA.\n`);
+  });
+
+  it('describes each failure in one line, without a stack trace', () => {
+    const inUse = Object.assign(new Error('listen EADDRINUSE: address already in use 127.0.0.1:4401'), { code: 'EADDRINUSE', port: 4401, address: '127.0.0.1' });
+    const ports = { lyncPort: 4401, exchangePort: 4402 };
+    expect(describeFailure(inUse, ports)).to.equal('Port 4401 on 127.0.0.1 is in use: stop what uses it, or choose another port for Lync (--lync-port or LYNC_PORT).');
+    expect(describeFailure({ ...inUse, port: 4402 }, ports)).to.include('another port for Exchange (--exchange-port or EXCHANGE_PORT)');
+    expect(describeFailure({ code: 'EADDRINUSE' }, undefined)).to.equal('A port is in use: stop what uses it, or choose other ports.');
+    expect(describeFailure({ code: 'EADDRINUSE', port: 9 }, ports)).to.equal('Port 9 is in use: stop what uses it, or choose other ports.');
+    expect(describeFailure({ code: 'EACCES', path: '/srv/x' }, ports)).to.equal('Cannot use /srv/x (EACCES): choose a writable data folder with --data or S2SAUTH_DATA.');
+    expect(describeFailure({ code: 'EROFS' }, ports)).to.equal('Cannot use the data folder (EROFS): choose a writable data folder with --data or S2SAUTH_DATA.');
+    expect(describeFailure(new UsageError('Bad.'), ports)).to.equal('Bad.');
+    expect(describeFailure(new TypeError('first line\nsecond line'), ports)).to.equal('first line');
+    expect(describeFailure('odd', ports)).to.equal('odd');
+  });
+
+  it('runs the pair, every printed curl command works as printed, and Ctrl-C stops both with exit code 0', async function () {
+    this.timeout(90_000);
+    const data = join(await temporaryFolder(), 'data');
+    const [lyncPort, exchangePort] = [await freePort(), await freePort()];
+    const run = startDemo(['--data', data, '--lync-port', String(lyncPort), '--exchange-port', String(exchangePort)]);
+    try {
+      const guide = await ready(run);
+      expect(guide).to.include(`http://127.0.0.1:${lyncPort}`).and.include(`http://127.0.0.1:${exchangePort}`);
+      expect(guide).to.include('alice@contoso.com, bob@contoso.com, carol@contoso.com');
+      expect(guide).to.match(/Password {2}[A-Za-z0-9]{16} {2}\(generated on this first start/);
+
+      const commands = guide.split('\n').filter((line) => line.startsWith('curl '));
+      expect(commands).to.have.length(11);
+      const outputs: string[] = [];
+      for (const command of commands) {
+        const result = await sh(command);
+        // --fail-with-body: exit 0 means a 2xx answer.
+        expect(result.code, `${command}\n${result.stdout}${result.stderr}`).to.equal(0);
+        outputs.push(result.stdout);
+      }
+      const [lyncLogin, added, exchangeLogin, exchangeContacts, started, message, ended, , meeting, conferences, challenge] = outputs as string[];
+      expect(JSON.parse(lyncLogin as string)).to.have.nested.property('user.username', 'alice@contoso.com');
+      expect(JSON.parse(added as string)).to.include({ displayName: 'Bob Brown', email: 'bob@contoso.com' });
+      expect(JSON.parse(exchangeLogin as string)).to.have.nested.property('user.username', 'alice@contoso.com');
+      expect((JSON.parse(exchangeContacts as string) as { email: string }[]).map((contact) => contact.email)).to.include('bob@contoso.com');
+      const conversation = JSON.parse(started as string) as { id: string };
+      expect(JSON.parse(message as string)).to.include({ from: 'alice@contoso.com', text: 'Lunch at noon?' });
+      expect(JSON.parse(ended as string)).to.include({ id: conversation.id });
+      expect(JSON.parse(meeting as string)).to.include({ subject: 'Design review', organizer: 'alice@contoso.com' });
+      expect((JSON.parse(conferences as string) as { subject: string }[]).map((conference) => conference.subject)).to.include('Design review');
+      expect(challenge).to.match(/^HTTP\/1\.1 401 /);
+      expect(challenge).to.match(/^WWW-Authenticate: Bearer realm="contoso\.com", client_id="00000002-0000-0ff1-ce00-000000000000", trusted_issuers="00000004-0000-0ff1-ce00-000000000000@contoso\.com"/im);
+
+      // Archiving is asynchronous (Lync's outbox): the printed mail command shows the transcript once delivered.
+      const mailCommand = commands[7] as string;
+      let mail: { conversationId: string }[] = [];
+      for (let attempt = 0; attempt < 100 && !mail.some((item) => item.conversationId === conversation.id); attempt += 1) {
+        mail = JSON.parse((await sh(mailCommand)).stdout) as { conversationId: string }[];
+        if (!mail.some((item) => item.conversationId === conversation.id)) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(mail.map((item) => item.conversationId)).to.include(conversation.id);
+
+      run.child.kill('SIGINT');
+      const finished = await run.exit;
+      expect(finished.code).to.equal(0);
+      expect(finished.stderr).to.equal('');
+    } finally {
+      run.child.kill('SIGKILL');
+    }
+  });
+
+  it('reuses the data on a restart and stops on SIGTERM with exit code 0', async function () {
+    this.timeout(60_000);
+    const data = join(await temporaryFolder(), 'data');
+    const args = ['--data', data, '--lync-port', '0', '--exchange-port', '0'];
+    const first = startDemo(args);
+    const password = /Password {2}(\S+)/.exec(await ready(first))?.[1];
+    first.child.kill('SIGTERM');
+    expect((await first.exit).code).to.equal(0);
+
+    const second = startDemo(args);
+    try {
+      const guide = await ready(second);
+      expect(guide).to.include(`Password  ${password}  (generated on the first start, kept in ${join(data, 'demo-password')})`);
+      second.child.kill('SIGINT');
+      expect((await second.exit).code).to.equal(0);
+    } finally {
+      second.child.kill('SIGKILL');
+    }
+  });
+
+  it('answers a port in use with one line and exit code 1', async function () {
+    this.timeout(60_000);
+    const blocker = createServer();
+    const port = await listen(blocker);
+    try {
+      const data = join(await temporaryFolder(), 'data');
+      const finished = await startDemo(['--data', data, '--lync-port', String(port), '--exchange-port', String(await freePort())]).exit;
+      expect(finished.code).to.equal(1);
+      expect(finished.stdout).to.equal('');
+      expect(finished.stderr).to.equal(`Port ${port} on 127.0.0.1 is in use: stop what uses it, or choose another port for Lync (--lync-port or LYNC_PORT).\n`);
+    } finally {
+      blocker.close();
+    }
+  });
+});
