@@ -24,6 +24,26 @@ export interface LyncConnection {
   readonly principal?: string;
 }
 
+/**
+ * The authorization server (STS) Exchange reaches Lync through in the cloud and hybrid scenarios
+ * (protocol.md section 6): Exchange authenticates to it with its OAuth certificate and sends Lync
+ * the STS-issued actor token, wrapped in an outer token it signs itself (protocol.md section 3.2).
+ */
+export interface StsConnection {
+  /**
+   * The STS's Microsoft metadata document for the tenant, e.g.
+   * `http://127.0.0.1:4400/<tenant>/metadata/json/1`: `https:`, or `http:` to a loopback host.
+   * Read on the first call to Lync, not at start-up.
+   */
+  readonly metadataUrl: string;
+  /**
+   * The tenant realm (a GUID in the cloud) the STS issues for: the client id is
+   * `00000002-0000-0ff1-ce00-000000000000@<realm>`, Lync is addressed in this realm, and the
+   * verifier accepts tokens for it besides the server's own realms.
+   */
+  readonly realm: string;
+}
+
 /** Options of `startExchange`. */
 export interface ExchangeOptions {
   /**
@@ -47,6 +67,12 @@ export interface ExchangeOptions {
   readonly users?: readonly ExchangeUserSeed[];
   /** The Lync server to schedule meetings with. Absent: `POST /me/meetings` answers 503. */
   readonly lync?: LyncConnection;
+  /**
+   * Reach Lync through an authorization server instead of the built-in issuer (cloud and hybrid).
+   * Absent: self-issued tokens in `realm` (on premises). The launcher registers Exchange at the STS
+   * with {@link ExchangeServer.certificatePem}, and the STS and Lync in {@link ExchangeServer.registry}.
+   */
+  readonly sts?: StsConnection;
   /** Where token decisions are audited; `false` for nowhere. Default a pino sink on `logger`. */
   readonly audit?: AuditSink | false;
   /** Logger for start-up, requests that fail and the audit log. Default `pino({ name: 'exchange' })`. */
@@ -61,6 +87,8 @@ export interface ExchangeServer {
   readonly authority: string;
   /** The partner applications this server trusts (Lync, registered by the launcher or a test). */
   readonly registry: PartnerRegistry;
+  /** Exchange's OAuth certificate (`oauth-cert.pem`), PEM: its credential to register at an STS. */
+  readonly certificatePem: string;
   /** Stops accepting connections, waits for open ones to end, and closes the databases. */
   close(): Promise<void>;
 }
@@ -74,6 +102,7 @@ export interface ResolvedExchangeOptions {
   readonly port: number;
   readonly users: readonly ExchangeUserSeed[];
   readonly lync: { readonly url: URL; readonly principal: string } | undefined;
+  readonly sts: StsConnection | undefined;
   readonly audit: AuditSink | false | undefined;
   readonly logger: Logger | undefined;
 }
@@ -104,13 +133,14 @@ export function resolveExchangeOptions(options: ExchangeOptions): ResolvedExchan
   }
   const users = checkUsers(options.users ?? []);
   const lync = options.lync === undefined ? undefined : checkLync(options.lync);
+  const sts = options.sts === undefined ? undefined : checkSts(options.sts);
   if (audit !== undefined && audit !== false && typeof audit !== 'function') {
     throw new TypeError('startExchange: options.audit must be an audit sink function or false.');
   }
   if (logger !== undefined && (!isObject(logger) || typeof logger.info !== 'function')) {
     throw new TypeError('startExchange: options.logger must be a pino logger.');
   }
-  return { dataDir, realms, host, port, users, lync, audit, logger };
+  return { dataDir, realms, host, port, users, lync, sts, audit, logger };
 }
 
 function checkUsers(users: unknown): readonly ExchangeUserSeed[] {
@@ -147,4 +177,29 @@ function checkLync(lync: unknown): { url: URL; principal: string } {
     throw new TypeError('startExchange: options.lync.principal must be a lowercase GUID.');
   }
   return { url, principal };
+}
+
+/** True for `https:`, or `http:` to a literal loopback host (the rule of `StsTokenSource`). */
+function isSecureStsUrl(url: URL): boolean {
+  if (url.protocol === 'https:') return true;
+  if (url.protocol !== 'http:') return false;
+  const host = url.hostname;
+  return host === 'localhost' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+function checkSts(sts: unknown): StsConnection {
+  if (!isObject(sts)) throw new TypeError('startExchange: options.sts must be { metadataUrl, realm }.');
+  for (const name of Object.keys(sts)) {
+    if (name !== 'metadataUrl' && name !== 'realm') throw new TypeError(`startExchange: options.sts has no member "${name}" (it takes { metadataUrl, realm }).`);
+  }
+  const { metadataUrl, realm } = sts;
+  const url = typeof metadataUrl === 'string' && URL.canParse(metadataUrl) ? new URL(metadataUrl) : undefined;
+  if (url === undefined || url.username !== '' || url.password !== '' || !isSecureStsUrl(url)) {
+    throw new TypeError('startExchange: options.sts.metadataUrl must be the STS metadata URL: https:, or http: to a loopback address, without credentials.');
+  }
+  if (typeof realm !== 'string' || !isRealm(realm)) {
+    throw new TypeError('startExchange: options.sts.realm must be the tenant realm the STS issues for: a lowercase GUID or DNS name.');
+  }
+  // `url` was parsed from `metadataUrl`, so it is a string here.
+  return { metadataUrl: metadataUrl as string, realm };
 }

@@ -8,7 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import express, { type Express } from 'express';
 import { pino, type Logger } from 'pino';
-import { CertificateSet, metadataRouter, S2SClient, TokenIssuer } from '@s2sauth/issuer';
+import { CertificateSet, metadataRouter, S2SClient, StsTokenSource, TokenIssuer, type TokenSource } from '@s2sauth/issuer';
 import { PartnerRegistry, pinoAuditSink, s2sAuth, s2sErrorHandler, type S2SAuthMiddleware } from '@s2sauth/middleware';
 import { WellKnownPrincipal } from '@s2sauth/protocol';
 import { SqliteStore } from '@s2sauth/store';
@@ -86,10 +86,16 @@ export async function startExchange(options: ExchangeOptions): Promise<ExchangeS
     const realm = config.realms[0] as string;
     const certificates = new CertificateSet({ current: certificate });
     const issuer = new TokenIssuer({ principal: PRINCIPAL, realm, certificates });
+    const sts = config.sts;
+    // With an STS, Lync is addressed in the tenant realm: a token is always in its issuer's realm.
+    const tokens: TokenSource =
+      sts === undefined ? issuer : new StsTokenSource({ principal: PRINCIPAL, realm: sts.realm, certificates, sts: { metadataUrl: sts.metadataUrl } });
     const meetings =
       config.lync === undefined
         ? undefined
-        : new LyncMeetings(new S2SClient({ issuer }).partner({ principal: config.lync.principal, baseUrl: config.lync.url, realm }));
+        : new LyncMeetings(
+            new S2SClient({ issuer: tokens }).partner({ principal: config.lync.principal, baseUrl: config.lync.url, realm: sts?.realm ?? realm }),
+          );
 
     // Bind first: the port is part of our authority, which the verifier needs.
     let app: Express | undefined;
@@ -108,7 +114,8 @@ export async function startExchange(options: ExchangeOptions): Promise<ExchangeS
 
     const auth: S2SAuthMiddleware = s2sAuth({
       principal: PRINCIPAL,
-      realms: config.realms,
+      // Partners reached through the STS address Exchange in the tenant realm; the certificate need not name it.
+      realms: sts === undefined ? config.realms : [...new Set([...config.realms, sts.realm])],
       authorities: [...new Set([authority, `localhost:${port}`])],
       registry,
       audit: config.audit ?? pinoAuditSink(logger.child({ name: 's2sauth-audit' })),
@@ -131,13 +138,14 @@ export async function startExchange(options: ExchangeOptions): Promise<ExchangeS
     app.use(errorHandler(logger));
 
     const url = `http://${authority}`;
-    logger.info({ url, principal: PRINCIPAL, realms: config.realms }, 'Exchange listening');
+    logger.info({ url, principal: PRINCIPAL, realms: config.realms, sts: sts?.metadataUrl ?? null }, 'Exchange listening');
     const running = server;
     let closing: Promise<void> | undefined;
     return {
       url,
       authority,
       registry,
+      certificatePem: certificate.pem,
       close: () => {
         closing ??= new Promise<void>((resolve) => {
           running.close(() => {

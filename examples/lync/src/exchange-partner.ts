@@ -3,7 +3,7 @@
  * user (a user-context token from the S2S client, protocol.md section 3.2), never with a password
  * or a cookie. Failures become {@link ApiError}s with a sentence a user can act on.
  */
-import { S2SClientError, type PartnerEndpoint, type UserContext } from '@s2sauth/issuer';
+import { S2SClientError, StsTokenError, type PartnerEndpoint, type UserContext } from '@s2sauth/issuer';
 import type { LyncUser } from './accounts.js';
 import { ApiError } from './api-error.js';
 import { contactFrom, type Contact, type NewContact } from './contact.js';
@@ -43,6 +43,11 @@ export function exchangeFailure(error: unknown): ApiError {
     }
     if (error.code === 'timeout') return new ApiError(504, 'exchange_timeout', `Exchange did not answer in time. ${error.message}`, { cause: error });
     return new ApiError(502, 'exchange_unavailable', `Exchange could not complete Lync's call. ${error.message}`, { cause: error });
+  }
+  if (error instanceof StsTokenError) {
+    // With `sts`, the token comes from the authorization server: say so, or the STS looks like Exchange failing.
+    if (error.code === 'timeout') return new ApiError(504, 'sts_timeout', `The authorization server did not answer in time. ${error.message}`, { cause: error });
+    return new ApiError(502, 'sts_unavailable', `Lync could not get a token for Exchange from the authorization server. ${error.message}`, { cause: error });
   }
   return new ApiError(502, 'exchange_unavailable', 'Exchange could not complete Lync\'s call.', { cause: error });
 }

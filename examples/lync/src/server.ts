@@ -1,12 +1,13 @@
 /**
  * Starting and stopping the Lync server: the data folder, the OAuth certificate and token issuer,
- * the partner registry and verifier, the S2S client to Exchange when one is configured, the
- * archiving outbox worker, and the HTTP server with its routes.
+ * the partner registry and verifier, the S2S client to Exchange when one is configured (with
+ * self-issued tokens on premises, STS-issued ones with `sts`), the archiving outbox worker, and the
+ * HTTP server with its routes.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { CertificateSet, metadataRouter, S2SClient, S2SClientError, TokenIssuer, type PartnerEndpoint } from '@s2sauth/issuer';
+import { CertificateSet, metadataRouter, S2SClient, S2SClientError, StsTokenSource, TokenIssuer, type PartnerEndpoint, type TokenSource } from '@s2sauth/issuer';
 import { createVerifier, PartnerRegistry, pinoAuditSink, type AuditSink } from '@s2sauth/middleware';
 import { authorityOf, isPrincipalId, isRealm, WellKnownPrincipal } from '@s2sauth/protocol';
 import { SqliteStore } from '@s2sauth/store';
@@ -24,6 +25,7 @@ import { Outbox } from './outbox.js';
 import { partnerRoutes } from './partner-routes.js';
 import { peopleRoutes } from './people-routes.js';
 import { SqliteSessionStore } from './session-store.js';
+import { checkStsConnection, type StsConnection } from './sts-connection.js';
 
 /** Options of {@link startLync}. */
 export interface LyncOptions {
@@ -49,6 +51,12 @@ export interface LyncOptions {
     /** Exchange's principal id. Default `00000002-0000-0ff1-ce00-000000000000`. */
     readonly principal?: string;
   };
+  /**
+   * Reach Exchange through an authorization server instead of the built-in issuer (cloud and
+   * hybrid). Absent: self-issued tokens in `realm` (on premises). The launcher registers Lync at
+   * the STS with {@link LyncServer.certificatePem}, and the STS and Exchange in {@link LyncServer.registry}.
+   */
+  readonly sts?: StsConnection;
   /** The archiving outbox worker. */
   readonly outbox?: {
     /** First retry delay in ms. Default 1000. */
@@ -72,13 +80,15 @@ export interface LyncServer {
   readonly authority: string;
   /** The partner applications Lync trusts (register Exchange here: `registry.add({ identity, metadataUrl, ... })`). */
   readonly registry: PartnerRegistry;
+  /** Lync's OAuth certificate (`oauth-cert.pem`), PEM: its credential to register at an STS. */
+  readonly certificatePem: string;
   /** Runs one delivery pass over every transcript in the outbox now (for tests). @returns how many were delivered. */
   deliverOutbox(): Promise<number>;
   /** Stops the outbox worker, the HTTP server (dropping open connections) and closes the stores. Idempotent. */
   close(): Promise<void>;
 }
 
-const OPTION_NAMES = new Set(['dataDir', 'realm', 'realms', 'host', 'port', 'users', 'exchange', 'outbox', 'audit', 'logger']);
+const OPTION_NAMES = new Set(['dataDir', 'realm', 'realms', 'host', 'port', 'users', 'exchange', 'sts', 'outbox', 'audit', 'logger']);
 
 function checkOptions(options: LyncOptions): void {
   if (typeof options !== 'object' || options === null) throw new TypeError('startLync needs options: { dataDir, realm, port }.');
@@ -103,6 +113,7 @@ function checkOptions(options: LyncOptions): void {
       throw new TypeError('options.exchange.principal must be a lowercase GUID.');
     }
   }
+  if (options.sts !== undefined) checkStsConnection(options.sts);
   if (options.audit !== undefined && options.audit !== false && typeof options.audit !== 'function') throw new TypeError('options.audit must be a function or false.');
 }
 
@@ -119,7 +130,7 @@ function listen(server: Server, port: number, host: string): Promise<AddressInfo
 
 function exchangeEndpoint(client: S2SClient, exchange: NonNullable<LyncOptions['exchange']>, realm: string): PartnerEndpoint {
   try {
-    // A self-issued token is always in Lync's own realm (protocol.md 3.3 step 4): no discovery needed to mint.
+    // A token is always in its issuer's realm (Lync's own, or the STS tenant; protocol.md 3.3 step 4): no discovery needed to mint.
     return client.partner({ principal: exchange.principal ?? WellKnownPrincipal.exchange, baseUrl: exchange.url, realm });
   } catch (error) {
     if (error instanceof S2SClientError || error instanceof TypeError) {
@@ -171,8 +182,13 @@ export async function startLync(options: LyncOptions): Promise<LyncServer> {
     const issuer = new TokenIssuer({ principal: WellKnownPrincipal.lync, realm: options.realm, certificates });
     let exchange: ExchangePartner | undefined;
     if (options.exchange !== undefined) {
-      const client = new S2SClient({ issuer });
-      exchange = new ExchangePartner(exchangeEndpoint(client, options.exchange, options.realm));
+      const sts = options.sts;
+      const tokens: TokenSource =
+        sts === undefined
+          ? issuer
+          : new StsTokenSource({ principal: WellKnownPrincipal.lync, realm: sts.realm, certificates, sts: { metadataUrl: sts.metadataUrl } });
+      const client = new S2SClient({ issuer: tokens });
+      exchange = new ExchangePartner(exchangeEndpoint(client, options.exchange, sts?.realm ?? options.realm));
     }
 
     const sessionStore = new SqliteSessionStore(db);
@@ -206,7 +222,8 @@ export async function startLync(options: LyncOptions): Promise<LyncServer> {
     const audit = options.audit ?? pinoAuditSink(logger.child({ component: 's2sauth-audit' }));
     const verifier = createVerifier({
       principal: WellKnownPrincipal.lync,
-      realms,
+      // Partners reached through the STS address Lync in the tenant realm; the certificate need not name it.
+      realms: options.sts === undefined ? realms : [...new Set([...realms, options.sts.realm])],
       authorities: [...new Set([authority, `localhost:${address.port}`])],
       registry,
       audit,
@@ -242,13 +259,14 @@ export async function startLync(options: LyncOptions): Promise<LyncServer> {
     server.on('request', app);
 
     outbox.start();
-    logger.info({ url, realms, exchange: exchange?.origin ?? null }, 'Lync is ready');
+    logger.info({ url, realms, exchange: exchange?.origin ?? null, sts: options.sts?.metadataUrl ?? null }, 'Lync is ready');
 
     let closing: Promise<void> | undefined;
     return {
       url,
       authority,
       registry,
+      certificatePem: certificate.pem,
       deliverOutbox: () => outbox.deliverNow(),
       close: () => (closing ??= runCleanup()),
     };
