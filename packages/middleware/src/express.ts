@@ -4,7 +4,7 @@
  * this file only extracts the token (protocol.md 3.3 step 1), keeps cookies off bearer responses
  * (step 8), and writes the answers.
  */
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { ServerResponse, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import {
   BearerError,
   buildChallenge,
@@ -211,41 +211,70 @@ export function sendBearerChallenge(res: ServerResponse, challenge: ChallengePar
   res.end();
 }
 
-const cookieFree = new WeakSet<ServerResponse>();
+/** A response's own methods before {@link refuseCookies} replaced them; its presence marks the response as guarded. */
+interface CookieGuarded {
+  readonly setHeader: (this: ServerResponse, ...args: unknown[]) => unknown;
+  readonly appendHeader: (this: ServerResponse, ...args: unknown[]) => unknown;
+  readonly writeHead: (this: ServerResponse, ...args: unknown[]) => unknown;
+}
+
+const COOKIE_GUARD = Symbol('s2sauth.cookieGuard');
+
+type GuardableResponse = ServerResponse & { [COOKIE_GUARD]?: CookieGuarded };
 
 /**
  * Makes `res` drop every `Set-Cookie` header (protocol.md 3.3 step 8: responses to bearer-
  * authenticated requests never set a cookie), whoever tries to set it and whenever: `setHeader`,
  * `appendHeader`, `res.cookie`, or a session middleware that adds its cookie while the headers
  * are written. Idempotent. Internal.
+ *
+ * All three methods are guarded: a wrapper installed before this one (express-session's, through
+ * on-headers) runs inside the guarded `writeHead` and calls `this.setHeader`, so stripping in
+ * `writeHead` alone would let its cookie through. Per response this costs one small object (the
+ * original methods) and four property writes; the guards themselves are shared functions.
  */
 export function refuseCookies(res: ServerResponse): void {
-  if (cookieFree.has(res)) return;
-  cookieFree.add(res);
-  const setHeader = res.setHeader;
-  const appendHeader = res.appendHeader;
-  const writeHead = res.writeHead;
+  const guarded = res as GuardableResponse;
+  if (guarded[COOKIE_GUARD] !== undefined) return;
   const patched = res as unknown as Record<'setHeader' | 'appendHeader' | 'writeHead', (this: ServerResponse, ...args: unknown[]) => unknown>;
-  patched.setHeader = function (this: ServerResponse, ...args: unknown[]) {
-    if (isSetCookie(args[0])) return this;
-    return Reflect.apply(setHeader, this, args);
-  };
-  patched.appendHeader = function (this: ServerResponse, ...args: unknown[]) {
-    if (isSetCookie(args[0])) return this;
-    return Reflect.apply(appendHeader, this, args);
-  };
-  patched.writeHead = function (this: ServerResponse, ...args: unknown[]) {
-    this.removeHeader('set-cookie');
-    return Reflect.apply(writeHead, this, args.map(withoutSetCookie));
-  };
+  guarded[COOKIE_GUARD] = { setHeader: patched.setHeader, appendHeader: patched.appendHeader, writeHead: patched.writeHead };
+  patched.setHeader = guardedSetHeader;
+  patched.appendHeader = guardedAppendHeader;
+  patched.writeHead = guardedWriteHead;
+}
+
+/** Node's own methods, for a guard called on an object that is not the response it was installed on. */
+const NODE_METHODS = ServerResponse.prototype as unknown as CookieGuarded;
+
+function originalsOf(res: ServerResponse): CookieGuarded {
+  return (res as GuardableResponse | null | undefined)?.[COOKIE_GUARD] ?? NODE_METHODS;
+}
+
+function guardedSetHeader(this: ServerResponse, ...args: unknown[]): unknown {
+  if (isSetCookie(args[0])) return this;
+  return Reflect.apply(originalsOf(this).setHeader, this, args);
+}
+
+function guardedAppendHeader(this: ServerResponse, ...args: unknown[]): unknown {
+  if (isSetCookie(args[0])) return this;
+  return Reflect.apply(originalsOf(this).appendHeader, this, args);
+}
+
+function guardedWriteHead(this: ServerResponse, ...args: unknown[]): unknown {
+  this.removeHeader('set-cookie');
+  for (let i = 0; i < args.length; i++) args[i] = withoutSetCookie(args[i]);
+  return Reflect.apply(originalsOf(this).writeHead, this, args);
 }
 
 function isSetCookie(name: unknown): boolean {
-  return typeof name === 'string' && name.toLowerCase() === 'set-cookie';
+  // The length first: only a 10-character name can lower-case to "set-cookie" (no other character
+  // lower-cases to one of its ASCII characters), and most header names are not that long.
+  return typeof name === 'string' && name.length === 10 && name.toLowerCase() === 'set-cookie';
 }
 
 /** Removes `Set-Cookie` from a `writeHead` headers argument (an object, or Node's flat `[name, value, …]` array). */
 function withoutSetCookie(argument: unknown): unknown {
+  if (typeof argument !== 'object' || argument === null) return argument;
   if (Array.isArray(argument)) {
     const kept: unknown[] = [];
     for (let i = 0; i < argument.length; i += 2) {
@@ -253,10 +282,7 @@ function withoutSetCookie(argument: unknown): unknown {
     }
     return kept;
   }
-  if (typeof argument === 'object' && argument !== null) {
-    return Object.fromEntries(Object.entries(argument as OutgoingHttpHeaders).filter(([name]) => !isSetCookie(name)));
-  }
-  return argument;
+  return Object.fromEntries(Object.entries(argument as OutgoingHttpHeaders).filter(([name]) => !isSetCookie(name)));
 }
 
 function verifierFrom(options: S2SAuthOptions): Verifier {
@@ -315,7 +341,9 @@ export interface RequestInfo {
 /** Method and path of a request for `verify()` and the audit log. Internal. */
 export function requestInfo(req: IncomingMessage & { originalUrl?: string }): RequestInfo {
   // The query string is left out: it is the caller's, and an audit line has no use for it.
-  return { method: req.method ?? 'GET', path: (req.originalUrl ?? req.url ?? '/').split('?')[0] as string };
+  const url = req.originalUrl ?? req.url ?? '/';
+  const mark = url.indexOf('?');
+  return { method: req.method ?? 'GET', path: mark < 0 ? url : url.slice(0, mark) };
 }
 
 /** Fails closed the way the verifier does for its own internal errors (a 401 that verified nothing). */

@@ -306,7 +306,25 @@ function contradiction(metadata: ParsedMetadata, applicationId: string, realm: s
  * version and is replaced when the registration changes in any way (protocol.md section 5).
  */
 function stampOf(partner: PartnerApplication): string {
-  return JSON.stringify([partner.updatedAt, partner.applicationId, partner.realm, partner.keySource]);
+  const memo = stamps.get(partner);
+  if (memo !== undefined) return memo;
+  const stamp = JSON.stringify([partner.updatedAt, partner.applicationId, partner.realm, partner.keySource]);
+  if (isFrozenRecord(partner)) stamps.set(partner, stamp);
+  return stamp;
+}
+
+/**
+ * `stampOf` per record object: `resolve` runs on every verification-cache hit, and the stores
+ * return the same frozen record until it changes (a change is a new object). Only records that
+ * cannot change are memoized, so a store handing out mutable objects gets a fresh stamp each time.
+ */
+const stamps = new WeakMap<PartnerApplication, string>();
+
+/** True when nothing `stampOf` reads can change: the record, its key source and its certificate list are frozen. */
+function isFrozenRecord(partner: PartnerApplication): boolean {
+  if (!Object.isFrozen(partner) || !Object.isFrozen(partner.keySource)) return false;
+  const certificates: unknown = (partner.keySource as { readonly certificates?: unknown }).certificates;
+  return certificates === undefined || Object.isFrozen(certificates);
 }
 
 /** Identifies the version of an OAuth server registration a key set was built for. */

@@ -13,7 +13,7 @@
  * `x5c` certificate's validity, and counts only while both still hold.
  * Only accepts are cached; a rejected token is verified again every time.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { S2SPrincipal } from './principal.js';
 
@@ -67,7 +67,9 @@ export class VerificationCache {
 
   /** The cache key of a token: base64url SHA-256 of its text. */
   static keyOf(token: string): string {
-    return createHash('sha256').update(token, 'utf8').digest('base64url');
+    // One-shot crypto.hash (Node >= 20.12; engines require 20.19): the same UTF-8 bytes and digest
+    // as createHash().update(token, 'utf8').digest(), without a Hash object per request.
+    return hash('sha256', token, 'base64url');
   }
 
   /** The number of entries held (expired ones included until they are next looked at or evicted). */

@@ -1,4 +1,5 @@
-import type { Server } from 'node:http';
+import { IncomingMessage, ServerResponse, type Server } from 'node:http';
+import { Socket } from 'node:net';
 import { expect } from 'chai';
 import { after, afterEach, before, beforeEach, describe, it } from 'mocha';
 import express, { type NextFunction, type Request, type Response } from 'express';
@@ -8,7 +9,7 @@ import { MemoryStore } from '@s2sauth/store';
 import type { OAuthCertificate } from '@s2sauth/issuer';
 import { createCertificate, createPartner, type TestPartner } from '../../../test/support/partners.js';
 import type { AuditEvent } from '../src/audit.js';
-import { refuseCookies, s2sAuth, s2sErrorHandler, sendBearerChallenge, sendBearerError, type S2SAuthOptions } from '../src/express.js';
+import { refuseCookies, requestInfo, s2sAuth, s2sErrorHandler, sendBearerChallenge, sendBearerError, type S2SAuthOptions } from '../src/express.js';
 import type { S2SPrincipal } from '../src/principal.js';
 import { PartnerRegistry } from '../src/registry.js';
 import { createVerifier, type Verifier, type VerifierOptions } from '../src/verifier.js';
@@ -559,6 +560,57 @@ describe('s2sAuth', () => {
       withAppend.setHeader('Set-Cookie', 'a=b');
       withAppend.appendHeader('X-Other', '1');
       expect([...written.headers.keys()]).to.deep.equal(['x-other']);
+    });
+
+    it('audits the method and the path without the query string', () => {
+      const info = (req: object) => requestInfo(req as never);
+      expect(info({ method: 'POST', url: '/a?b=1?c', originalUrl: '/api/a?b=1?c' })).to.deep.equal({ method: 'POST', path: '/api/a' });
+      expect(info({ method: 'GET', url: '/a' })).to.deep.equal({ method: 'GET', path: '/a' });
+      expect(info({ url: '?x' })).to.deep.equal({ method: 'GET', path: '' });
+      expect(info({})).to.deep.equal({ method: 'GET', path: '/' });
+    });
+
+    describe('the cookie guard on a real response object', () => {
+      const response = (): ServerResponse => new ServerResponse(new IncomingMessage(new Socket()));
+
+      it('stays one guard when another wrapper was installed over it and it is installed again', () => {
+        const res = response();
+        refuseCookies(res);
+        const guarded = res.setHeader;
+        res.setHeader = function (this: ServerResponse, name: string, value: number | string | readonly string[]) {
+          return guarded.call(this, name, value);
+        } as typeof res.setHeader;
+        refuseCookies(res);
+        res.setHeader('Set-Cookie', 'a=b');
+        res.setHeader('X-One', '1');
+        res.appendHeader('SET-COOKIE', 'c=d');
+        expect(res.getHeaderNames()).to.deep.equal(['x-one']);
+      });
+
+      it('drops the cookie and sets other headers when a guard is called on another response', () => {
+        const guardedOne = response();
+        refuseCookies(guardedOne);
+        const other = response();
+        guardedOne.setHeader.call(other, 'Set-Cookie', 'a=b');
+        guardedOne.setHeader.call(other, 'X-One', '1');
+        guardedOne.appendHeader.call(other, 'X-One', '2');
+        expect(other.getHeaderNames()).to.deep.equal(['x-one']);
+        expect(other.getHeader('x-one')).to.deep.equal(['1', '2']);
+      });
+
+      it('strips Set-Cookie from writeHead arguments without changing the caller\'s objects', () => {
+        const res = response();
+        refuseCookies(res);
+        const headers = { 'Content-Type': 'text/plain', 'Set-Cookie': ['x=y'] };
+        const raw = ['X-Raw', '1', 'set-cookie', 'x=y'];
+        res.writeHead(200, 'OK', headers);
+        expect(headers).to.deep.equal({ 'Content-Type': 'text/plain', 'Set-Cookie': ['x=y'] });
+        expect(res.getHeader('set-cookie')).to.equal(undefined);
+        const second = response();
+        refuseCookies(second);
+        second.writeHead(200, raw);
+        expect(raw).to.deep.equal(['X-Raw', '1', 'set-cookie', 'x=y']);
+      });
     });
   });
 });

@@ -463,6 +463,32 @@ describe('PartnerRegistry', () => {
       expect(quiet.remove('microsoft.lync')).to.equal(true);
       quiet.close();
     });
+
+    it('replaces the key set when a store hands out one mutable record and changes it in place', async () => {
+      await registry.add(byMetadata());
+      const stored = store.get('microsoft.lync');
+      if (stored === undefined) throw new Error('not stored');
+      // A store of another make that keeps one unfrozen object per partner and edits it.
+      const record = { ...stored, keySource: { ...stored.keySource } } as { -readonly [K in keyof typeof stored]: (typeof stored)[K] };
+      const mutable = new Proxy(store, {
+        get(target, name, receiver) {
+          if (name === 'findByApplication' || name === 'get') return () => record;
+          const value: unknown = Reflect.get(target, name, receiver);
+          return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+        },
+      }) as PartnerStore;
+      const other = new PartnerRegistry({ store: mutable, clock });
+      try {
+        const keys = other.resolve(lync.principal, 'contoso.com')?.keys;
+        expect(other.resolve(lync.principal, 'contoso.com')?.keys).to.equal(keys);
+        const revision = other.revision;
+        record.updatedAt += 1000;
+        expect(other.resolve(lync.principal, 'contoso.com')?.keys).to.not.equal(keys);
+        expect(other.revision).to.not.equal(revision);
+      } finally {
+        other.close();
+      }
+    });
   });
 
   describe('across processes (two stores on one SQLite file)', () => {

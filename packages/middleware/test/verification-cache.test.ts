@@ -27,6 +27,12 @@ describe('VerificationCache', () => {
     expect(VerificationCache.keyOf(`${token}A`)).to.not.equal(key);
   });
 
+  it('keys any string by the SHA-256 of its UTF-8 bytes, as createHash did (non-ASCII, lone surrogates, empty, long)', () => {
+    for (const text of ['', 'caf\u00e9.\u4e2d\u6587', 'a\ud800b', '\udc00', 'x'.repeat(20_000)]) {
+      expect(VerificationCache.keyOf(text), JSON.stringify(text.slice(0, 20))).to.equal(createHash('sha256').update(text, 'utf8').digest('base64url'));
+    }
+  });
+
   it('returns an entry until its token expires, then drops it', () => {
     const cache = new VerificationCache();
     const stored = entry(10_000);

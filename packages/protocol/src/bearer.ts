@@ -39,8 +39,7 @@ export type BearerCredential = { readonly kind: 'none' } | { readonly kind: 'emp
 const AUTH_SCHEME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** RFC 6750 section 2.1 `b64token` (= RFC 9110 `token68`). */
 const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/;
-/** RFC 6750 section 2.1: `"Bearer" 1*SP b64token`. */
-const BEARER = /^([^ ]*) *(.*)$/s;
+const AUTHORIZATION = 'authorization';
 
 const NONE: BearerCredential = Object.freeze({ kind: 'none' });
 const EMPTY: BearerCredential = Object.freeze({ kind: 'empty' });
@@ -77,7 +76,10 @@ function authorizationHeader(request: BearerRequest): string | undefined {
   let count = 0;
   let value: string | undefined;
   for (let i = 0; i + 1 < raw.length; i += 2) {
-    if ((raw[i] as string).toLowerCase() === 'authorization') {
+    const name = raw[i] as string;
+    // The length first: only a 13-character name can lower-case to "authorization" (no other
+    // character lower-cases to one of its ASCII letters), and most headers are not that long.
+    if (name.length === AUTHORIZATION.length && name.toLowerCase() === AUTHORIZATION) {
       count += 1;
       value = raw[i + 1] as string;
     }
@@ -109,12 +111,17 @@ function isOws(code: number): boolean {
   return code === 0x20 || code === 0x09;
 }
 
+/** RFC 6750 section 2.1: `"Bearer" 1*SP b64token`: the scheme is everything up to the first space, the credentials everything after the spaces that follow it. */
 function parseAuthorization(header: string): BearerCredential {
-  const [, scheme = '', rest = ''] = BEARER.exec(header) as RegExpExecArray;
+  const space = header.indexOf(' ');
+  const scheme = space < 0 ? header : header.slice(0, space);
+  let start = space < 0 ? header.length : space;
+  while (header.charCodeAt(start) === 0x20) start += 1;
+  const rest = header.slice(start);
   if (!AUTH_SCHEME.test(scheme)) {
     throw new InvalidRequestError('malformed_authorization', 'The Authorization header does not start with an authentication scheme.');
   }
-  if (scheme.toLowerCase() !== 'bearer') return NONE;
+  if (scheme.length !== 6 || scheme.toLowerCase() !== 'bearer') return NONE;
   // Trailing whitespace is already gone, so "Bearer" and "Bearer   " both ask for the challenge.
   if (rest === '') return EMPTY;
   if (!TOKEN68.test(rest)) {
@@ -124,11 +131,15 @@ function parseAuthorization(header: string): BearerCredential {
 }
 
 function queryHasToken(request: BearerRequest): boolean {
-  if (hasOwnMember(request.query, 'access_token')) return true;
   const url = request.url;
-  if (typeof url !== 'string') return false;
-  const mark = url.indexOf('?');
-  if (mark < 0) return false;
+  const mark = typeof url === 'string' ? url.indexOf('?') : -1;
+  // Express 5's `req.query` is a getter on the request prototype that parses the query string of
+  // `req.url` on every read: with no '?' in the URL there is nothing for it to find, so it is not
+  // read. A `query` that is the request's own property (Express 4, other frameworks, tests) is
+  // always searched.
+  const queryFromUrlOnly = typeof url === 'string' && mark < 0 && !Object.hasOwn(request, 'query');
+  if (!queryFromUrlOnly && hasOwnMember(request.query, 'access_token')) return true;
+  if (typeof url !== 'string' || mark < 0) return false;
   const hash = url.indexOf('#', mark);
   return new URLSearchParams(url.slice(mark + 1, hash < 0 ? undefined : hash)).has('access_token');
 }

@@ -1,6 +1,7 @@
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
+import fc from 'fast-check';
 import { BearerError, extractBearerToken, InvalidRequestError, MAX_AUTHORIZATION_LENGTH, type BearerRequest } from '../src/index.js';
 
 const TOKEN = 'eyJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJ4In0.c2lnbmF0dXJl';
@@ -131,6 +132,27 @@ describe('extractBearerToken', () => {
       expect(failureOf(requestWith([], { query: { access_token: ['a', 'b'] } })).code).to.equal('token_in_query');
     });
 
+    it('refuses an access_token in a parsed query that is the request\'s own property, whatever the URL', () => {
+      for (const url of ['/r', '/r?a=1', undefined]) {
+        expect(failureOf(requestWith([], { url, query: { access_token: 'x' } })).code, String(url)).to.equal('token_in_query');
+      }
+    });
+
+    it('reads a query getter of the request\'s prototype (Express 5) when the URL has a query string', () => {
+      // A query parser may find what URLSearchParams does not (qs: access_token[a]=1).
+      const express5 = (url: string | undefined): BearerRequest =>
+        Object.assign(
+          Object.create({
+            get query() {
+              return { access_token: { a: '1' } };
+            },
+          }) as object,
+          requestWith([], url === undefined ? {} : { url }),
+        ) as BearerRequest;
+      expect(failureOf(express5('/r?access_token[a]=1')).code).to.equal('token_in_query');
+      expect(failureOf(express5(undefined)).code).to.equal('token_in_query');
+    });
+
     it('refuses an access_token in a parsed body next to a header', () => {
       expect(failureOf(requestWith(['Authorization', `Bearer ${TOKEN}`], { body: { access_token: TOKEN } })).code).to.equal('token_in_body');
     });
@@ -219,6 +241,46 @@ describe('extractBearerToken', () => {
     it('reads the query string of a real request', async () => {
       await send([], `/path?access_token=${TOKEN}`);
       expect(seen).to.deep.equal(['token_in_query']);
+    });
+  });
+
+  describe('the Authorization header grammar, against its regular-expression statement', () => {
+    // The grammar as it was first written (RFC 6750 section 2.1, RFC 9110 token and token68).
+    const reference = (header: string): unknown => {
+      const trimmed = header.replace(/^[ \t]+|[ \t]+$/g, '');
+      const [, scheme = '', rest = ''] = /^([^ ]*) *(.*)$/s.exec(trimmed) as RegExpExecArray;
+      if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(scheme)) return 'malformed_authorization';
+      if (scheme.toLowerCase() !== 'bearer') return { kind: 'none' };
+      if (rest === '') return { kind: 'empty' };
+      if (!/^[A-Za-z0-9\-._~+/]+=*$/.test(rest)) return 'malformed_authorization';
+      return { kind: 'token', token: rest };
+    };
+    const outcome = (header: string): unknown => {
+      try {
+        return extractBearerToken(requestWith(['Authorization', header]));
+      } catch (error) {
+        return (error as BearerError).code;
+      }
+    };
+    const piece = fc.constantFrom('Bearer', 'bearer', 'BEARER', 'Basic', 'B\u0130arer', ' ', '  ', '\t', '=', ',', 'a', 'A.b-c_d~e+f/', '\u00e9', '\n', '"', '');
+
+    it('gives the same answer for any header made of scheme-like pieces, spaces and token characters', () => {
+      fc.assert(
+        fc.property(fc.array(piece, { maxLength: 8 }), (pieces) => {
+          const header = pieces.join('');
+          expect(outcome(header), JSON.stringify(header)).to.deep.equal(reference(header));
+        }),
+        { numRuns: 3000 },
+      );
+    });
+
+    it('gives the same answer for arbitrary strings', () => {
+      fc.assert(
+        fc.property(fc.string({ maxLength: 40, unit: 'binary' }), (header) => {
+          expect(outcome(header), JSON.stringify(header)).to.deep.equal(reference(header));
+        }),
+        { numRuns: 3000 },
+      );
     });
   });
 });
