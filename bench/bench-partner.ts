@@ -14,7 +14,7 @@ import type { KeyObject } from 'node:crypto';
 import { TokenIssuer } from '@s2sauth/issuer';
 import { WellKnownPrincipal } from '@s2sauth/protocol';
 import { MemoryStore } from '@s2sauth/store';
-import { createVerifier, PartnerRegistry, pinoAuditSink, type AuditSink, type Verifier } from '@s2sauth/middleware';
+import { auditDestination, createVerifier, PartnerRegistry, pinoAuditSink, type AuditSink, type Verifier } from '@s2sauth/middleware';
 import { createPartner, type TestPartner } from '../test/support/partners.js';
 
 /** The realm of the partner and of this server. */
@@ -68,9 +68,12 @@ async function createBenchPartner(): Promise<BenchPartner> {
   };
 }
 
-/** The real pino audit sink, writing its JSON lines to `/dev/null` (so its cost is measured, its output discarded). */
+/**
+ * The real pino audit sink with the product's default destination (buffered, `auditDestination`),
+ * pointed at `/dev/null`: its cost is measured as users get it, its output discarded.
+ */
 export function nullAuditSink(): AuditSink {
-  return pinoAuditSink(pino({ name: 's2sauth-audit' }, pino.destination('/dev/null')));
+  return pinoAuditSink(pino({ name: 's2sauth-audit' }, auditDestination({ dest: '/dev/null' })));
 }
 
 /** A verifier and what to close after it. */
