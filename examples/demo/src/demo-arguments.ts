@@ -5,13 +5,16 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 
-/** The scenarios `--scenario` names. Only `onprem` runs until the authorization server (STS) lands. */
+/**
+ * The scenarios `--scenario` names: `onprem` (the servers' own issuers), `cloud` (an STS for a
+ * tenant, both servers in it) and `hybrid` (Lync on premises, Exchange in the tenant, STS tokens).
+ */
 export const SCENARIOS = ['onprem', 'cloud', 'hybrid'] as const;
 /** A scenario name. */
 export type Scenario = (typeof SCENARIOS)[number];
 
 /** Default ports: Lync, Exchange, and the STS of the cloud and hybrid scenarios. */
-export const DEFAULT_PORTS = { lync: 4401, exchange: 4402, sts: 4403 } as const;
+export const DEFAULT_PORTS = { lync: 4401, exchange: 4402, sts: 4400 } as const;
 /** Default data folder (relative to the working directory). */
 export const DEFAULT_DATA_DIR = '.data';
 
@@ -19,10 +22,11 @@ export const DEFAULT_DATA_DIR = '.data';
 export interface DemoSettings {
   /** The data folder; each scenario uses a subfolder named after it. */
   readonly dataDir: string;
-  readonly scenario: 'onprem';
+  readonly scenario: Scenario;
   /** 0 means any free port. */
   readonly lyncPort: number;
   readonly exchangePort: number;
+  /** The authorization server's port (cloud and hybrid). */
   readonly stsPort: number;
   /** Logs at `info` to standard error instead of `warn`. */
   readonly verbose: boolean;
@@ -48,7 +52,7 @@ function program(): Command {
     .addOption(new Option('--lync-port <port>', `Lync's port, 0 for any free one (env LYNC_PORT, default ${DEFAULT_PORTS.lync})`))
     .addOption(new Option('--exchange-port <port>', `Exchange's port, 0 for any free one (env EXCHANGE_PORT, default ${DEFAULT_PORTS.exchange})`))
     .addOption(new Option('--sts-port <port>', `the authorization server's port, cloud and hybrid scenarios (env STS_PORT, default ${DEFAULT_PORTS.sts})`))
-    .addOption(new Option('--scenario <name>', 'onprem (cloud and hybrid come with the authorization server)').default('onprem'))
+    .addOption(new Option('--scenario <name>', 'onprem (own issuers), cloud (an STS for a tenant) or hybrid (Lync on premises, Exchange in the tenant)').default('onprem'))
     .addOption(new Option('--verbose', 'log at info level to standard error (default: warnings only)'))
     .helpOption('-h, --help', 'show this help')
     .allowExcessArguments(false)
@@ -69,8 +73,7 @@ function readPort(flag: string | undefined, variable: string, env: NodeJS.Proces
 /**
  * Parses `argv` (the arguments after the script, e.g. `process.argv.slice(2)`) with `env` as the
  * fallback for each flag.
- * @throws UsageError for an unknown flag, a bad port, two servers on one port, an unknown scenario,
- *   or a scenario that is not available yet (`cloud`, `hybrid`).
+ * @throws UsageError for an unknown flag, a bad port, two servers on one port, or an unknown scenario.
  */
 export function parseDemoArguments(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): DemoCommand {
   const command = program();
@@ -85,11 +88,8 @@ export function parseDemoArguments(argv: readonly string[], env: NodeJS.ProcessE
   }
   const flags = command.opts<{ data?: string; lyncPort?: string; exchangePort?: string; stsPort?: string; scenario: string; verbose?: true }>();
 
-  const scenario = flags.scenario;
-  if (scenario === 'cloud' || scenario === 'hybrid') {
-    throw new UsageError(`The ${scenario} scenario is not available yet: it needs the authorization server (STS), the next milestone. Run --scenario onprem.`);
-  }
-  if (scenario !== 'onprem') throw new UsageError(`Unknown scenario "${scenario}": choose onprem (cloud and hybrid come with the authorization server).`);
+  const scenario = SCENARIOS.find((name) => name === flags.scenario);
+  if (scenario === undefined) throw new UsageError(`Unknown scenario "${flags.scenario}": choose onprem, cloud or hybrid.`);
 
   const dataFromEnvironment = env['S2SAUTH_DATA'];
   const dataDir = flags.data ?? (dataFromEnvironment === undefined || dataFromEnvironment === '' ? DEFAULT_DATA_DIR : dataFromEnvironment);
@@ -99,6 +99,10 @@ export function parseDemoArguments(argv: readonly string[], env: NodeJS.ProcessE
   const exchangePort = readPort(flags.exchangePort, 'EXCHANGE_PORT', env, DEFAULT_PORTS.exchange, 'exchange-port');
   const stsPort = readPort(flags.stsPort, 'STS_PORT', env, DEFAULT_PORTS.sts, 'sts-port');
   if (lyncPort !== 0 && lyncPort === exchangePort) throw new UsageError(`Lync and Exchange cannot both use port ${lyncPort}; give one of them another port.`);
+  if (scenario !== 'onprem' && stsPort !== 0) {
+    const other = stsPort === lyncPort ? 'Lync' : stsPort === exchangePort ? 'Exchange' : undefined;
+    if (other !== undefined) throw new UsageError(`The STS and ${other} cannot both use port ${stsPort}; give one of them another port.`);
+  }
 
   return { kind: 'run', settings: { dataDir, scenario, lyncPort, exchangePort, stsPort, verbose: flags.verbose === true } };
 }

@@ -1,14 +1,21 @@
 /**
- * What `npm start` prints once the pair runs: the URLs, the users and their password, and `curl`
- * commands that walk through each on-premises scenario. Each command stands alone (its own line,
- * no shell variables), so it can be pasted on its own; a cookie jar in the data folder carries the
+ * What `npm start` prints once the servers run: the URLs (and, in the cloud and hybrid scenarios,
+ * the STS and the tenant), who trusts whom, the users and their password, and `curl` commands that
+ * walk through the unified contact store, IM archiving, online meetings and realm discovery. The
+ * commands are the same in every scenario: only the trust behind them differs. Each command stands
+ * alone (its own line, no shell variables), so it can be pasted on its own; a cookie jar in the data folder carries the
  * sign-ins from one command to the next.
  */
 import { isAbsolute, join, relative } from 'node:path';
+import type { Scenario } from './demo-arguments.js';
 import type { DemoPassword } from './demo-password.js';
 
 /** What the guide shows. */
 export interface DemoGuideInput {
+  /** Default `onprem`. */
+  readonly scenario?: Scenario;
+  /** The authorization server of the cloud and hybrid scenarios and the tenant it issues for. */
+  readonly sts?: { readonly url: string; readonly tenant: string };
   readonly lyncUrl: string;
   readonly exchangeUrl: string;
   readonly users: readonly string[];
@@ -36,6 +43,39 @@ function display(path: string, cwd: string): string {
 const CURL = `curl -sS --fail-with-body -w '\\n'`;
 const JSON_BODY = `-H 'Content-Type: application/json' -d`;
 
+const LYNC_SCOPES = 'contacts.read contacts.write archive.read archive.write';
+const EXCHANGE_SCOPES = 'conferences.read conferences.write';
+
+/** The title and the servers: where they run and whom each trusts, per scenario. */
+function heading(input: DemoGuideInput, exchange: string, lync: string): string[] {
+  const scenario = input.scenario ?? 'onprem';
+  if (scenario === 'onprem' || input.sts === undefined) {
+    return [
+      's2sauth demo: on premises (realm contoso.com, SIP domains contoso.com and fabrikam.com)',
+      '',
+      `  Lync      ${lync}      trusts Exchange for ${EXCHANGE_SCOPES}`,
+      `  Exchange  ${exchange}      trusts Lync for ${LYNC_SCOPES}`,
+    ];
+  }
+  const { url: sts, tenant } = input.sts;
+  const title =
+    scenario === 'cloud'
+      ? `s2sauth demo: cloud (tenant ${tenant}; every server-to-server token comes from the STS)`
+      : `s2sauth demo: hybrid (Lync on premises in contoso.com, Exchange in tenant ${tenant}; tokens from the STS)`;
+  const where = scenario === 'cloud' ? 'in the tenant' : 'on premises (realm contoso.com; its own certificate is its credential at the STS)';
+  return [
+    title,
+    '',
+    `  STS       ${sts}      issues tokens for tenant ${tenant}`,
+    `            metadata ${sts}/${tenant}/metadata/json/1, token endpoint ${sts}/${tenant}/tokens/OAuth/2`,
+    `  Lync      ${lync}      ${where}`,
+    `            trusts the STS, and Exchange through it for ${EXCHANGE_SCOPES}`,
+    `  Exchange  ${exchange}      in the tenant`,
+    `            trusts the STS, and Lync through it for ${LYNC_SCOPES}`,
+    "  Direct    none: neither server knows the other's keys or metadata; both ask the STS for tokens",
+  ];
+}
+
 /** The guide, as lines of text (comments start with `#`, commands with `curl`). */
 export function demoGuide(input: DemoGuideInput): string {
   const { lyncUrl: lync, exchangeUrl: exchange, password } = input;
@@ -51,16 +91,13 @@ export function demoGuide(input: DemoGuideInput): string {
   }[password.source];
 
   const lines = [
-    's2sauth demo: on premises (realm contoso.com, SIP domains contoso.com and fabrikam.com)',
-    '',
-    `  Lync      ${lync}      trusts Exchange for conferences.read conferences.write`,
-    `  Exchange  ${exchange}      trusts Lync for contacts.read contacts.write archive.read archive.write`,
+    ...heading(input, exchange, lync),
     `  Users     ${input.users.join(', ')}`,
     `  Password  ${password.password}  (${origin})`,
     ...(password.differsFromStored
       ? [`  Note      S2SAUTH_DEMO_PASSWORD differs from ${display(password.file, input.cwd)}: users created earlier keep that password.`]
       : []),
-    ...(input.auditLog === undefined ? [] : [`  Audit     ${display(input.auditLog, input.cwd)} (every token accepted or refused)`]),
+    ...(input.auditLog === undefined ? [] : [`  Audit     ${display(input.auditLog, input.cwd)} (every token accepted or refused${input.sts === undefined ? '' : ', and every token the STS issued or refused'})`]),
     '',
     'Try it (each command stands alone; the cookie jar keeps the sign-ins):',
     '',
@@ -82,7 +119,9 @@ export function demoGuide(input: DemoGuideInput): string {
     `${CURL} -b ${jar} ${JSON_BODY} '{"subject":"Design review","attendees":["bob@contoso.com"]}' ${exchange}/me/meetings`,
     `${CURL} -b ${jar} ${lync}/me/conferences`,
     '',
-    '# Realm discovery: an empty bearer token gets the 401 challenge (realm, client_id, trusted_issuers).',
+    input.sts === undefined
+      ? '# Realm discovery: an empty bearer token gets the 401 challenge (realm, client_id, trusted_issuers).'
+      : '# Realm discovery: an empty bearer token gets the 401 challenge (realm, client_id, trusted_issuers with the STS, authorization_uri).',
     `curl -sS -i -H 'Authorization: Bearer ' ${exchange}/api/ucs/contacts`,
     '',
   ];

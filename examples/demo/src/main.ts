@@ -4,7 +4,8 @@
  * everything on SIGINT or SIGTERM (exit 0).
  *
  * Output: the guide on standard output; logs (pino, `warn` unless `--verbose`) on standard error;
- * the audit of every token decision in `<data>/<scenario>/audit.log`, so the guide stays readable
+ * the audit of every token decision (and, in the cloud and hybrid scenarios, every token the STS
+ * issued or refused) in `<data>/<scenario>/audit.log`, so the guide stays readable
  * and the audit can be followed with `tail -f`. Failures are one line on standard error: exit 2 for
  * a command-line mistake, 1 for a port in use, an unwritable data folder or any other failure.
  */
@@ -18,6 +19,7 @@ import { parseDemoArguments, UsageError, type DemoSettings } from './demo-argume
 import { demoGuide } from './demo-guide.js';
 import { resolveDemoPassword } from './demo-password.js';
 import { startOnPremises } from './onprem.js';
+import { startCloud, startHybrid } from './sts-scenarios.js';
 
 export { parseDemoArguments, UsageError } from './demo-arguments.js';
 
@@ -25,7 +27,10 @@ export { parseDemoArguments, UsageError } from './demo-arguments.js';
 const UNWRITABLE = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EEXIST', 'ENOSPC']);
 
 /** A failure of `npm start` as one line, without a stack trace. */
-export function describeFailure(error: unknown, settings: Pick<DemoSettings, 'lyncPort' | 'exchangePort'> | undefined): string {
+export function describeFailure(
+  error: unknown,
+  settings: (Pick<DemoSettings, 'lyncPort' | 'exchangePort'> & Partial<Pick<DemoSettings, 'stsPort' | 'scenario'>>) | undefined,
+): string {
   const failure = error as NodeJS.ErrnoException & { port?: number; address?: string };
   if (error instanceof UsageError) return error.message;
   if (failure?.code === 'EADDRINUSE') {
@@ -36,7 +41,9 @@ export function describeFailure(error: unknown, settings: Pick<DemoSettings, 'ly
           ? 'Lync (--lync-port or LYNC_PORT)'
           : failure.port === settings.exchangePort
             ? 'Exchange (--exchange-port or EXCHANGE_PORT)'
-            : undefined;
+            : settings.scenario !== undefined && settings.scenario !== 'onprem' && failure.port === settings.stsPort
+              ? 'the STS (--sts-port or STS_PORT)'
+              : undefined;
     const where = failure.port === undefined ? 'A port' : `Port ${failure.port}${failure.address === undefined ? '' : ` on ${failure.address}`}`;
     return `${where} is in use: stop what uses it${which === undefined ? ', or choose other ports' : `, or choose another port for ${which}`}.`;
   }
@@ -67,16 +74,18 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     await mkdir(scenarioDir, { recursive: true, mode: 0o700 });
     const password = await resolveDemoPassword(dataDir, env);
     const auditLog = join(scenarioDir, 'audit.log');
-    const audit = pinoAuditSink(pino({ name: 's2sauth-audit', level: 'info' }, pino.destination({ dest: auditLog, sync: true })));
+    const auditFile = pino.destination({ dest: auditLog, sync: true });
+    const audit = pinoAuditSink(pino({ name: 's2sauth-audit', level: 'info' }, auditFile));
 
-    const pair = await startOnPremises({
-      dataDir: scenarioDir,
-      lyncPort: settings.lyncPort,
-      exchangePort: settings.exchangePort,
-      password: password.password,
-      logger,
-      audit,
-    });
+    const common = { dataDir: scenarioDir, lyncPort: settings.lyncPort, exchangePort: settings.exchangePort, password: password.password, logger, audit };
+    // The STS's decisions (tokens issued or refused) go to the same audit log as the servers'.
+    const stsOptions = { ...common, stsPort: settings.stsPort, stsLogger: pino({ name: 's2sauth-sts', level: 'info' }, auditFile) };
+    const pair =
+      settings.scenario === 'cloud'
+        ? await startCloud(stsOptions)
+        : settings.scenario === 'hybrid'
+          ? await startHybrid(stsOptions)
+          : { ...(await startOnPremises(common)), sts: undefined, tenant: undefined };
     let stopping = false;
     const stop = (signal: NodeJS.Signals): void => {
       if (stopping) {
@@ -97,6 +106,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     process.on('SIGTERM', stop);
 
     const guide = demoGuide({
+      scenario: settings.scenario,
+      ...(pair.sts === undefined ? {} : { sts: { url: pair.sts.url, tenant: pair.tenant } }),
       lyncUrl: pair.lync.url,
       exchangeUrl: pair.exchange.url,
       users: pair.users,
@@ -105,7 +116,11 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       auditLog,
       cwd: env['INIT_CWD'] ?? process.cwd(),
     });
-    process.stdout.write(`${guide}\nReady: Lync ${pair.lync.url}, Exchange ${pair.exchange.url}. Ctrl-C stops both.\n`);
+    const ready =
+      pair.sts === undefined
+        ? `Ready: Lync ${pair.lync.url}, Exchange ${pair.exchange.url}. Ctrl-C stops both.`
+        : `Ready: STS ${pair.sts.url}, Lync ${pair.lync.url}, Exchange ${pair.exchange.url}. Ctrl-C stops all three.`;
+    process.stdout.write(`${guide}\n${ready}\n`);
     return 0;
   } catch (error) {
     process.stderr.write(`${describeFailure(error, settings)}\n`);

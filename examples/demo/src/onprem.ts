@@ -4,13 +4,13 @@
  * by metadata URL with full trust, as `New-CsPartnerApplication` and `New-PartnerApplication` do in
  * a Lync Server 2013 / Exchange 2013 deployment (reference-microsoft-s2s.md section 8.1).
  */
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { startExchange, type ExchangeServer } from '@s2sauth/example-exchange';
-import { startLync, type LyncServer } from '@s2sauth/example-lync';
+import type { ExchangeServer } from '@s2sauth/example-exchange';
+import type { LyncServer } from '@s2sauth/example-lync';
 import type { AuditSink, PartnerRegistry } from '@s2sauth/middleware';
 import { WellKnownPrincipal } from '@s2sauth/protocol';
 import { pino, type Logger } from 'pino';
+import { startServerPair } from './server-pair.js';
 
 /** The organization's primary realm (default SIP domain): the CN of both OAuth certificates. */
 export const ONPREM_REALM = 'contoso.com';
@@ -67,26 +67,6 @@ export interface OnPremises {
 }
 
 /**
- * A free port on `host`, for a server whose URL must be known before it binds. The port is free
- * when this returns; another process could take it before the server binds, which a demo accepts.
- */
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, host, () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-function urlOf(host: string, port: number): string {
-  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-}
-
-/**
  * Registers `partner` (at `baseUrl`) in `registry` by its metadata URL with full trust, or brings
  * an existing registration for it up to date: the same identity, or another identity an
  * administrator gave the same application in the same realm.
@@ -114,9 +94,8 @@ async function trustPartner(
  * registered in the other as a partner application. The first start creates both data folders,
  * certificates and users; later starts reuse them and update the registrations in place.
  *
- * Each server needs the other's URL before it starts. With a fixed Lync port both URLs are known;
- * with Lync on port 0 a free port is picked for it first. Exchange starts first (on its port, or any
- * free one), then Lync with Exchange's actual URL.
+ * With Lync on port 0 a free port is picked for it first; Exchange starts first (on its port, or
+ * any free one), then Lync with Exchange's actual URL.
  *
  * @throws the error of the server that failed to start (e.g. `EADDRINUSE`, `EACCES`), after
  *   stopping the other; `PartnerRegistryError` when a registration fails.
@@ -126,51 +105,16 @@ export async function startOnPremises(options: OnPremisesOptions): Promise<OnPre
   const logger = options.logger ?? pino({ name: 's2sauth-demo', level: 'warn' });
   const audit = options.audit === undefined ? {} : { audit: options.audit };
   const users = ONPREM_USERS.map((user) => ({ ...user, password: options.password }));
-  const lyncPort = options.lyncPort === 0 ? await freePort(host) : options.lyncPort;
-
-  const exchange = await startExchange({
-    dataDir: join(options.dataDir, 'exchange'),
-    realm: ONPREM_REALM,
-    realms: [ONPREM_EXTRA_REALM],
+  const pair = await startServerPair({
     host,
-    port: options.exchangePort,
-    users,
-    lync: { url: urlOf(host, lyncPort) },
-    logger: logger.child({ name: 'exchange' }),
-    ...audit,
+    lyncPort: options.lyncPort,
+    exchangePort: options.exchangePort,
+    exchange: { dataDir: join(options.dataDir, 'exchange'), realm: ONPREM_REALM, realms: [ONPREM_EXTRA_REALM], users, logger: logger.child({ name: 'exchange' }), ...audit },
+    lync: { dataDir: join(options.dataDir, 'lync'), realm: ONPREM_REALM, realms: [ONPREM_EXTRA_REALM], users, logger: logger.child({ name: 'lync' }), ...audit },
+    trust: async (lync, exchange) => {
+      await trustPartner(exchange.registry, LYNC_PARTNER, lync.url);
+      await trustPartner(lync.registry, EXCHANGE_PARTNER, exchange.url);
+    },
   });
-  let lync: LyncServer | undefined;
-  try {
-    lync = await startLync({
-      dataDir: join(options.dataDir, 'lync'),
-      realm: ONPREM_REALM,
-      realms: [ONPREM_EXTRA_REALM],
-      host,
-      port: lyncPort,
-      users,
-      exchange: { url: exchange.url },
-      logger: logger.child({ name: 'lync' }),
-      ...audit,
-    });
-    await trustPartner(exchange.registry, LYNC_PARTNER, lync.url);
-    await trustPartner(lync.registry, EXCHANGE_PARTNER, exchange.url);
-  } catch (error) {
-    await lync?.close();
-    await exchange.close();
-    throw error;
-  }
-
-  const running = lync;
-  let closing: Promise<void> | undefined;
-  return {
-    lync: running,
-    exchange,
-    users: ONPREM_USERS.map((user) => user.username),
-    close: () =>
-      (closing ??= (async () => {
-        // Lync first: its archiving worker calls Exchange.
-        await running.close();
-        await exchange.close();
-      })()),
-  };
+  return { lync: pair.lync, exchange: pair.exchange, users: ONPREM_USERS.map((user) => user.username), close: pair.close };
 }

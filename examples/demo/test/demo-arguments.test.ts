@@ -18,8 +18,8 @@ function usageError(argv: readonly string[], env: NodeJS.ProcessEnv = {}): Usage
 }
 
 describe('parseDemoArguments', () => {
-  it('defaults to the on-premises scenario in .data on ports 4401, 4402 and 4403', () => {
-    expect(settings([])).to.deep.equal({ dataDir: '.data', scenario: 'onprem', lyncPort: 4401, exchangePort: 4402, stsPort: 4403, verbose: false });
+  it('defaults to the on-premises scenario in .data on ports 4401, 4402 and 4400 for the STS', () => {
+    expect(settings([])).to.deep.equal({ dataDir: '.data', scenario: 'onprem', lyncPort: 4401, exchangePort: 4402, stsPort: 4400, verbose: false });
   });
 
   it('reads S2SAUTH_DATA, LYNC_PORT, EXCHANGE_PORT and STS_PORT', () => {
@@ -55,16 +55,23 @@ describe('parseDemoArguments', () => {
     );
   });
 
-  it('answers cloud and hybrid with "not available yet" and exit code 2', () => {
-    for (const scenario of ['cloud', 'hybrid']) {
-      const error = usageError(['--scenario', scenario]);
-      expect(error.message).to.equal(`The ${scenario} scenario is not available yet: it needs the authorization server (STS), the next milestone. Run --scenario onprem.`);
-      expect(error.exitCode).to.equal(2);
+  it('runs the cloud and hybrid scenarios', () => {
+    for (const scenario of ['cloud', 'hybrid'] as const) {
+      expect(settings(['--scenario', scenario])).to.deep.equal({ dataDir: '.data', scenario, lyncPort: 4401, exchangePort: 4402, stsPort: 4400, verbose: false });
     }
   });
 
+  it('refuses the STS on the port of Lync or Exchange in the cloud and hybrid scenarios only', () => {
+    expect(usageError(['--scenario', 'cloud', '--sts-port', '4401']).message).to.equal('The STS and Lync cannot both use port 4401; give one of them another port.');
+    expect(usageError(['--scenario', 'hybrid'], { STS_PORT: '4402' }).message).to.equal('The STS and Exchange cannot both use port 4402; give one of them another port.');
+    // On premises there is no STS to collide with.
+    expect(settings(['--sts-port', '4401'])).to.include({ scenario: 'onprem', stsPort: 4401 });
+    expect(settings(['--scenario', 'cloud', '--sts-port', '0', '--lync-port', '0', '--exchange-port', '0'])).to.include({ stsPort: 0, lyncPort: 0, exchangePort: 0 });
+  });
+
   it('refuses an unknown scenario', () => {
-    expect(usageError(['--scenario', 'moon']).message).to.equal('Unknown scenario "moon": choose onprem (cloud and hybrid come with the authorization server).');
+    expect(usageError(['--scenario', 'moon']).message).to.equal('Unknown scenario "moon": choose onprem, cloud or hybrid.');
+    expect(usageError(['--scenario', 'moon']).exitCode).to.equal(2);
   });
 
   it('refuses unknown flags, missing values and extra arguments in one sentence', () => {

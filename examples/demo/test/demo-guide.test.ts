@@ -57,6 +57,31 @@ describe('demoGuide', () => {
     expect(list.at(-1)).to.equal("curl -sS -i -H 'Authorization: Bearer ' http://127.0.0.1:4402/api/ucs/contacts");
   });
 
+  it('shows the STS, the tenant and who trusts whom in the cloud scenario, with the same commands', () => {
+    const tenant = '3f2a9c1e-7b4d-4e8f-9a6b-1c2d3e4f5a6b';
+    const cloud = { ...input, scenario: 'cloud', sts: { url: 'http://127.0.0.1:4400', tenant }, scenarioDir: '/repo/.data/cloud', auditLog: '/repo/.data/cloud/audit.log' } as const;
+    const guide = demoGuide(cloud);
+    expect(guide.split('\n')[0]).to.equal(`s2sauth demo: cloud (tenant ${tenant}; every server-to-server token comes from the STS)`);
+    expect(guide).to.include(`  STS       http://127.0.0.1:4400      issues tokens for tenant ${tenant}`);
+    expect(guide).to.include(`metadata http://127.0.0.1:4400/${tenant}/metadata/json/1, token endpoint http://127.0.0.1:4400/${tenant}/tokens/OAuth/2`);
+    expect(guide).to.include('Lync      http://127.0.0.1:4401      in the tenant');
+    expect(guide).to.include('trusts the STS, and Lync through it for contacts.read contacts.write archive.read archive.write');
+    expect(guide).to.include("Direct    none: neither server knows the other's keys or metadata");
+    expect(guide).to.include('Audit     .data/cloud/audit.log (every token accepted or refused, and every token the STS issued or refused)');
+    expect(guide).to.include('trusted_issuers with the STS, authorization_uri');
+    const onprem = commands(demoGuide({ ...input, scenarioDir: '/repo/.data/cloud' }));
+    expect(commands(guide)).to.deep.equal(onprem);
+  });
+
+  it('shows Lync on premises and Exchange in the tenant in the hybrid scenario', () => {
+    const tenant = '3f2a9c1e-7b4d-4e8f-9a6b-1c2d3e4f5a6b';
+    const guide = demoGuide({ ...input, scenario: 'hybrid', sts: { url: 'http://127.0.0.1:4400', tenant } });
+    expect(guide.split('\n')[0]).to.equal(`s2sauth demo: hybrid (Lync on premises in contoso.com, Exchange in tenant ${tenant}; tokens from the STS)`);
+    expect(guide).to.include('Lync      http://127.0.0.1:4401      on premises (realm contoso.com; its own certificate is its credential at the STS)');
+    expect(guide).to.include('Exchange  http://127.0.0.1:4402      in the tenant');
+    expect(commands(guide)).to.deep.equal(commands(demoGuide(input)));
+  });
+
   it('quotes a password and paths with shell characters', () => {
     const guide = demoGuide({ ...input, password: { ...input.password, password: "it's $HOME" }, scenarioDir: '/repo/my data/onprem' });
     expect(commands(guide)[0]).to.include(`--data-urlencode 'password=it'\\''s $HOME'`).and.include(`-c 'my data/onprem/cookies.txt'`);

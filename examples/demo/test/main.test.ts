@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -87,12 +87,12 @@ describe('npm start (examples/demo/src/main.ts)', () => {
   });
 
   it('answers a command-line mistake with one line and exit code 2', async () => {
-    for (const argv of [['--scenario', 'cloud'], ['--scenario', 'hybrid'], ['--lync-port', 'x'], ['--nope']]) {
+    for (const argv of [['--scenario', 'moon'], ['--scenario', 'cloud', '--sts-port', '4401'], ['--lync-port', 'x'], ['--nope']]) {
       const result = await mainCaptured(argv);
       expect(result.code, argv.join(' ')).to.equal(2);
       expect(result.stderr.trimEnd().split('\n'), argv.join(' ')).to.have.length(1);
     }
-    expect((await mainCaptured(['--scenario', 'cloud'])).stderr).to.match(/^The cloud scenario is not available yet/);
+    expect((await mainCaptured(['--scenario', 'moon'])).stderr).to.equal('Unknown scenario "moon": choose onprem, cloud or hybrid.\n');
   });
 
   it('answers a data folder that cannot be written with one line and exit code 1', async () => {
@@ -110,6 +110,11 @@ describe('npm start (examples/demo/src/main.ts)', () => {
     expect(describeFailure({ ...inUse, port: 4402 }, ports)).to.include('another port for Exchange (--exchange-port or EXCHANGE_PORT)');
     expect(describeFailure({ code: 'EADDRINUSE' }, undefined)).to.equal('A port is in use: stop what uses it, or choose other ports.');
     expect(describeFailure({ code: 'EADDRINUSE', port: 9 }, ports)).to.equal('Port 9 is in use: stop what uses it, or choose other ports.');
+    expect(describeFailure({ ...inUse, port: 4400 }, { ...ports, stsPort: 4400, scenario: 'cloud' })).to.equal(
+      'Port 4400 on 127.0.0.1 is in use: stop what uses it, or choose another port for the STS (--sts-port or STS_PORT).',
+    );
+    // On premises no STS runs, so its port is not the one in use.
+    expect(describeFailure({ ...inUse, port: 4400 }, { ...ports, stsPort: 4400, scenario: 'onprem' })).to.include('or choose other ports.');
     expect(describeFailure({ code: 'EACCES', path: '/srv/x' }, ports)).to.equal('Cannot use /srv/x (EACCES): choose a writable data folder with --data or S2SAUTH_DATA.');
     expect(describeFailure({ code: 'EROFS' }, ports)).to.equal('Cannot use the data folder (EROFS): choose a writable data folder with --data or S2SAUTH_DATA.');
     expect(describeFailure(new UsageError('Bad.'), ports)).to.equal('Bad.');
@@ -117,56 +122,90 @@ describe('npm start (examples/demo/src/main.ts)', () => {
     expect(describeFailure('odd', ports)).to.equal('odd');
   });
 
-  it('runs the pair, every printed curl command works as printed, and Ctrl-C stops both with exit code 0', async function () {
-    this.timeout(90_000);
-    const data = join(await temporaryFolder(), 'data');
-    const [lyncPort, exchangePort] = [await freePort(), await freePort()];
-    const run = startDemo(['--data', data, '--lync-port', String(lyncPort), '--exchange-port', String(exchangePort)]);
-    try {
-      const guide = await ready(run);
-      expect(guide).to.include(`http://127.0.0.1:${lyncPort}`).and.include(`http://127.0.0.1:${exchangePort}`);
-      expect(guide).to.include('alice@contoso.com, bob@contoso.com, carol@contoso.com');
-      expect(guide).to.match(/Password {2}[A-Za-z0-9]{16} {2}\(generated on this first start/);
+  /** What each scenario's 401 challenge (the last printed command) says, for its tenant. */
+  const challenges = {
+    onprem: () => /^WWW-Authenticate: Bearer realm="contoso\.com", client_id="00000002-0000-0ff1-ce00-000000000000", trusted_issuers="00000004-0000-0ff1-ce00-000000000000@contoso\.com"/im,
+    cloud: (tenant: string) =>
+      new RegExp(`^WWW-Authenticate: Bearer realm="${tenant}", client_id="00000002-0000-0ff1-ce00-000000000000", trusted_issuers="[^"]*00000001-0000-0000-c000-000000000000@${tenant}[^"]*".*authorization_uri="http://127\\.0\\.0\\.1:\\d+/${tenant}/tokens/OAuth/2"`, 'im'),
+    hybrid: (tenant: string) =>
+      new RegExp(`^WWW-Authenticate: Bearer realm="${tenant}", client_id="00000002-0000-0ff1-ce00-000000000000", trusted_issuers="[^"]*00000001-0000-0000-c000-000000000000@${tenant}[^"]*".*authorization_uri=`, 'im'),
+  } as const;
 
-      const commands = guide.split('\n').filter((line) => line.startsWith('curl '));
-      expect(commands).to.have.length(11);
-      const outputs: string[] = [];
-      for (const command of commands) {
-        const result = await sh(command);
-        // --fail-with-body: exit 0 means a 2xx answer.
-        expect(result.code, `${command}\n${result.stdout}${result.stderr}`).to.equal(0);
-        outputs.push(result.stdout);
+  for (const scenario of ['onprem', 'cloud', 'hybrid'] as const) {
+    it(`runs the ${scenario} scenario, every printed curl command works as printed, and Ctrl-C stops it with exit code 0`, async function () {
+      this.timeout(90_000);
+      const data = join(await temporaryFolder(), 'data');
+      const [lyncPort, exchangePort, stsPort] = [await freePort(), await freePort(), await freePort()];
+      const args = ['--data', data, '--lync-port', String(lyncPort), '--exchange-port', String(exchangePort)];
+      const run = startDemo(scenario === 'onprem' ? args : [...args, '--scenario', scenario, '--sts-port', String(stsPort)]);
+      try {
+        const guide = await ready(run);
+        expect(guide).to.include(`http://127.0.0.1:${lyncPort}`).and.include(`http://127.0.0.1:${exchangePort}`);
+        expect(guide).to.include('alice@contoso.com, bob@contoso.com, carol@contoso.com');
+        expect(guide).to.match(/Password {2}[A-Za-z0-9]{16} {2}\(generated on this first start/);
+        let tenant = '';
+        if (scenario === 'onprem') {
+          expect(guide).to.not.include('STS');
+          expect(guide).to.match(/^Ready: Lync \S+, Exchange \S+\. Ctrl-C stops both\.$/m);
+        } else {
+          tenant = (await readFile(join(data, scenario, 'tenant'), 'utf8')).trim();
+          expect(guide.split('\n')[0]).to.include(`tenant ${tenant}`);
+          expect(guide).to.include(`  STS       http://127.0.0.1:${stsPort}      issues tokens for tenant ${tenant}`);
+          expect(guide).to.match(new RegExp(`^Ready: STS http://127\\.0\\.0\\.1:${stsPort}, Lync \\S+, Exchange \\S+\\. Ctrl-C stops all three\\.$`, 'm'));
+        }
+
+        const commands = guide.split('\n').filter((line) => line.startsWith('curl '));
+        expect(commands).to.have.length(11);
+        const outputs: string[] = [];
+        for (const command of commands) {
+          const result = await sh(command);
+          // --fail-with-body: exit 0 means a 2xx answer.
+          expect(result.code, `${command}\n${result.stdout}${result.stderr}`).to.equal(0);
+          outputs.push(result.stdout);
+        }
+        const [lyncLogin, added, exchangeLogin, exchangeContacts, started, message, ended, , meeting, conferences, challenge] = outputs as string[];
+        expect(JSON.parse(lyncLogin as string)).to.have.nested.property('user.username', 'alice@contoso.com');
+        expect(JSON.parse(added as string)).to.include({ displayName: 'Bob Brown', email: 'bob@contoso.com' });
+        expect(JSON.parse(exchangeLogin as string)).to.have.nested.property('user.username', 'alice@contoso.com');
+        expect((JSON.parse(exchangeContacts as string) as { email: string }[]).map((contact) => contact.email)).to.include('bob@contoso.com');
+        const conversation = JSON.parse(started as string) as { id: string };
+        expect(JSON.parse(message as string)).to.include({ from: 'alice@contoso.com', text: 'Lunch at noon?' });
+        expect(JSON.parse(ended as string)).to.include({ id: conversation.id });
+        expect(JSON.parse(meeting as string)).to.include({ subject: 'Design review', organizer: 'alice@contoso.com' });
+        expect((JSON.parse(conferences as string) as { subject: string }[]).map((conference) => conference.subject)).to.include('Design review');
+        expect(challenge).to.match(/^HTTP\/1\.1 401 /);
+        expect(challenge).to.match(challenges[scenario](tenant));
+
+        // Archiving is asynchronous (Lync's outbox): the printed mail command shows the transcript once delivered.
+        const mailCommand = commands[7] as string;
+        let mail: { conversationId: string }[] = [];
+        for (let attempt = 0; attempt < 100 && !mail.some((item) => item.conversationId === conversation.id); attempt += 1) {
+          mail = JSON.parse((await sh(mailCommand)).stdout) as { conversationId: string }[];
+          if (!mail.some((item) => item.conversationId === conversation.id)) await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        expect(mail.map((item) => item.conversationId)).to.include(conversation.id);
+
+        if (scenario !== 'onprem') {
+          // The STS's decisions are in the audit log beside the servers': it issued tokens to both.
+          const audit = await readFile(join(data, scenario, 'audit.log'), 'utf8');
+          const issued = audit
+            .split('\n')
+            .filter((line) => line.includes('"sts decision"'))
+            .map((line) => JSON.parse(line) as { decision: string; clientId?: string });
+          const clients = new Set(issued.filter((event) => event.decision === 'issue').map((event) => event.clientId));
+          expect([...clients]).to.have.members([`00000004-0000-0ff1-ce00-000000000000@${tenant}`, `00000002-0000-0ff1-ce00-000000000000@${tenant}`]);
+          for (const folder of ['sts', 'lync', 'exchange']) expect((await stat(join(data, scenario, folder))).isDirectory(), folder).to.equal(true);
+        }
+
+        run.child.kill('SIGINT');
+        const finished = await run.exit;
+        expect(finished.code).to.equal(0);
+        expect(finished.stderr).to.equal('');
+      } finally {
+        run.child.kill('SIGKILL');
       }
-      const [lyncLogin, added, exchangeLogin, exchangeContacts, started, message, ended, , meeting, conferences, challenge] = outputs as string[];
-      expect(JSON.parse(lyncLogin as string)).to.have.nested.property('user.username', 'alice@contoso.com');
-      expect(JSON.parse(added as string)).to.include({ displayName: 'Bob Brown', email: 'bob@contoso.com' });
-      expect(JSON.parse(exchangeLogin as string)).to.have.nested.property('user.username', 'alice@contoso.com');
-      expect((JSON.parse(exchangeContacts as string) as { email: string }[]).map((contact) => contact.email)).to.include('bob@contoso.com');
-      const conversation = JSON.parse(started as string) as { id: string };
-      expect(JSON.parse(message as string)).to.include({ from: 'alice@contoso.com', text: 'Lunch at noon?' });
-      expect(JSON.parse(ended as string)).to.include({ id: conversation.id });
-      expect(JSON.parse(meeting as string)).to.include({ subject: 'Design review', organizer: 'alice@contoso.com' });
-      expect((JSON.parse(conferences as string) as { subject: string }[]).map((conference) => conference.subject)).to.include('Design review');
-      expect(challenge).to.match(/^HTTP\/1\.1 401 /);
-      expect(challenge).to.match(/^WWW-Authenticate: Bearer realm="contoso\.com", client_id="00000002-0000-0ff1-ce00-000000000000", trusted_issuers="00000004-0000-0ff1-ce00-000000000000@contoso\.com"/im);
-
-      // Archiving is asynchronous (Lync's outbox): the printed mail command shows the transcript once delivered.
-      const mailCommand = commands[7] as string;
-      let mail: { conversationId: string }[] = [];
-      for (let attempt = 0; attempt < 100 && !mail.some((item) => item.conversationId === conversation.id); attempt += 1) {
-        mail = JSON.parse((await sh(mailCommand)).stdout) as { conversationId: string }[];
-        if (!mail.some((item) => item.conversationId === conversation.id)) await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      expect(mail.map((item) => item.conversationId)).to.include(conversation.id);
-
-      run.child.kill('SIGINT');
-      const finished = await run.exit;
-      expect(finished.code).to.equal(0);
-      expect(finished.stderr).to.equal('');
-    } finally {
-      run.child.kill('SIGKILL');
-    }
-  });
+    });
+  }
 
   it('reuses the data on a restart and stops on SIGTERM with exit code 0', async function () {
     this.timeout(60_000);
@@ -185,6 +224,41 @@ describe('npm start (examples/demo/src/main.ts)', () => {
       expect((await second.exit).code).to.equal(0);
     } finally {
       second.child.kill('SIGKILL');
+    }
+  });
+
+  it('reuses the tenant of the cloud scenario on a restart', async function () {
+    this.timeout(90_000);
+    const data = join(await temporaryFolder(), 'data');
+    const args = ['--data', data, '--scenario', 'cloud', '--sts-port', '0', '--lync-port', '0', '--exchange-port', '0'];
+    const first = startDemo(args);
+    const tenant = /tenant ([0-9a-f-]{36})/.exec(await ready(first))?.[1];
+    expect(tenant).to.be.a('string');
+    first.child.kill('SIGTERM');
+    expect((await first.exit).code).to.equal(0);
+
+    const second = startDemo(args);
+    try {
+      expect(/tenant ([0-9a-f-]{36})/.exec(await ready(second))?.[1]).to.equal(tenant);
+      second.child.kill('SIGINT');
+      expect((await second.exit).code).to.equal(0);
+    } finally {
+      second.child.kill('SIGKILL');
+    }
+  });
+
+  it('answers the STS port in use with one line naming --sts-port and exit code 1', async function () {
+    this.timeout(60_000);
+    const blocker = createServer();
+    const port = await listen(blocker);
+    try {
+      const data = join(await temporaryFolder(), 'data');
+      const finished = await startDemo(['--data', data, '--scenario', 'hybrid', '--sts-port', String(port), '--lync-port', '0', '--exchange-port', '0']).exit;
+      expect(finished.code).to.equal(1);
+      expect(finished.stdout).to.equal('');
+      expect(finished.stderr).to.equal(`Port ${port} on 127.0.0.1 is in use: stop what uses it, or choose another port for the STS (--sts-port or STS_PORT).\n`);
+    } finally {
+      blocker.close();
     }
   });
 
