@@ -10,7 +10,7 @@
  * store, so that only an assertion that passed everything else is consumed.
  */
 import { verify as rsaVerify, type KeyObject } from 'node:crypto';
-import { InvalidTokenError, parseJws, signingKeyFromCertificate, type SigningKey } from '@s2sauth/protocol';
+import { InvalidTokenError, MetadataError, parseJws, signingKeyFromCertificate, type SigningKey } from '@s2sauth/protocol';
 import type { ClientRecord, ReplayStore } from '@s2sauth/store';
 
 /** `client_assertion_type` of a JWT client assertion (RFC 7523 section 2.2). */
@@ -189,18 +189,66 @@ export function verifyClientAssertion(assertion: string, options: ClientAssertio
 }
 
 /**
+ * What reading one certificate text gave, apart from the time check: its key, or `null` when the
+ * text can never give a key (unreadable, not RSA 2048-4096 with e = 65537, a private key...).
+ */
+type ParsedCertificate = SigningKey | null;
+
+/** How many certificate texts {@link clientCertificateKeys} remembers (the oldest is dropped first). */
+const CLIENT_CERTIFICATE_CACHE_SIZE = 1024;
+
+/**
+ * Certificate text → parsed key. Reading a certificate (X.509 parse, key checks, two
+ * thumbprints) costs about as much as the RSA signature of the token issued for it, and the
+ * registry hands out the same texts on every request. The text is the whole input of everything
+ * cached here, so an entry can never go stale: a registry change that edits, adds or removes a
+ * certificate changes the texts the next record carries. Only the validity period depends on
+ * time, and it is checked against `now` on every use. Keyed by text rather than by record, since
+ * `SqliteStore` builds a new record on every read. Only registered certificates come here.
+ */
+const parsedCertificates = new Map<string, ParsedCertificate>();
+
+/** The largest time a `Date` can hold (ECMA-262 section 21.4.1.22), as `signingKeyFromCertificate` checks it. */
+const MAX_DATE_MS = 8.64e15;
+
+function parseCertificate(certificate: string, now: number): SigningKey | undefined {
+  const cached = parsedCertificates.get(certificate);
+  if (cached === null) return undefined;
+  if (cached !== undefined) {
+    // The same checks as signingKeyFromCertificate: a time that is not one (NaN would pass every
+    // comparison below as false, i.e. no key), then the validity period, bounds inclusive.
+    if (typeof now !== 'number' || !(Math.abs(now) <= MAX_DATE_MS)) return undefined;
+    return now >= cached.notBefore && now <= cached.notAfter ? cached : undefined;
+  }
+  let parsed: ParsedCertificate;
+  try {
+    parsed = Object.freeze(signingKeyFromCertificate(certificate, now));
+  } catch (error) {
+    // Outside its validity now (it may be valid later, or earlier) or a bad `now`: not remembered.
+    if (!(error instanceof MetadataError) || error.code === 'metadata_certificate_expired') return undefined;
+    parsed = null;
+  }
+  if (typeof certificate === 'string') {
+    if (parsedCertificates.size >= CLIENT_CERTIFICATE_CACHE_SIZE) {
+      parsedCertificates.delete(parsedCertificates.keys().next().value as string);
+    }
+    parsedCertificates.set(certificate, parsed);
+  }
+  return parsed ?? undefined;
+}
+
+/**
  * The keys of a registered client's pinned certificates that are usable at `now`: certificates
  * that cannot be read, are not RSA 2048-4096 with e = 65537, or are outside their validity are
- * left out (an expired certificate never verifies).
+ * left out (an expired certificate never verifies). Each certificate text is read once and
+ * remembered (see {@link CLIENT_CERTIFICATE_CACHE_SIZE}); its validity is checked on every call.
  */
 export function clientCertificateKeys(client: ClientRecord, now: number): SigningKey[] {
   const keys: SigningKey[] = [];
   for (const certificate of client.certificates) {
-    try {
-      keys.push(signingKeyFromCertificate(certificate, now));
-    } catch {
-      // An unusable certificate is as good as absent; the registry check at admin time reports it.
-    }
+    // An unusable certificate is as good as absent; the registry check at admin time reports it.
+    const key = parseCertificate(certificate, now);
+    if (key !== undefined) keys.push(key);
   }
   return keys;
 }

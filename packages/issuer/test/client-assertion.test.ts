@@ -103,4 +103,26 @@ describe('clientCertificateKeys', () => {
     expect(clientCertificateKeys(record, now).map((key) => key.x5t)).to.deep.equal([client.x5t, client.x5t]);
     expect(clientCertificateKeys(record, now + 400 * 86_400_000)).to.deep.equal([]);
   });
+
+  it('remembers a certificate it read, but checks its validity against now on every call', async () => {
+    const client = await createTestClient();
+    const key = signingKeyFromCertificate(client.pem, Date.now());
+    const record = { certificates: [client.pem, 'garbage'] } as never;
+    // First read while the certificate is not yet valid: nothing, and nothing remembered for it.
+    expect(clientCertificateKeys(record, key.notBefore - 1)).to.deep.equal([]);
+    const first = clientCertificateKeys(record, key.notBefore);
+    expect(first.map((k) => k.x5t)).to.deep.equal([client.x5t]);
+    // Remembered: the same (frozen) key again, with the same thumbprints as a fresh read.
+    const again = clientCertificateKeys(record, key.notAfter);
+    expect(again[0]).to.equal(first[0]);
+    expect(Object.isFrozen(again[0])).to.equal(true);
+    expect(again[0]?.x5tS256).to.equal(key.x5tS256);
+    // ... but never outside the validity period, bounds inclusive, nor at a time that is not one.
+    expect(clientCertificateKeys(record, key.notBefore - 1)).to.deep.equal([]);
+    expect(clientCertificateKeys(record, key.notAfter + 1)).to.deep.equal([]);
+    expect(clientCertificateKeys(record, Number.NaN)).to.deep.equal([]);
+    expect(clientCertificateKeys(record, 9e15)).to.deep.equal([]);
+    // A record without the certificate has no key from it (the text is the cache key, not the client).
+    expect(clientCertificateKeys({ certificates: ['garbage'] } as never, key.notBefore)).to.deep.equal([]);
+  });
 });

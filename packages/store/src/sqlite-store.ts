@@ -164,6 +164,9 @@ function prepareStatements(db: Database.Database) {
   };
 }
 
+/** How many client lookups (found or not) {@link SqliteStore.getClient} remembers before starting over. */
+const CLIENT_CACHE_SIZE = 1024;
+
 function sqliteBoolean(value: boolean): number {
   return value ? 1 : 0;
 }
@@ -224,6 +227,16 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
   #registryVersion: number;
   #nextPurge = Number.NEGATIVE_INFINITY;
   #closed = false;
+  /**
+   * Clients read by {@link SqliteStore.getClient} (`null`: none registered), by realm then
+   * principal, valid while `PRAGMA data_version` stays at {@link #clientsDataVersion} (nothing
+   * committed through another connection) and emptied by every registry write through this one.
+   * The STS looks up two clients per token request; each lookup is a row read, three JSON parses
+   * and a record check, several times the cost of the `data_version` read that replaces it.
+   */
+  readonly #clients = new Map<string, Map<string, ClientRecord | null>>();
+  #clientCount = 0;
+  #clientsDataVersion = Number.NaN;
 
   /**
    * Opens (creating it and its parent folder if missing) the SQLite file at `path` and brings its
@@ -244,6 +257,9 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
     const db = new Database(path, { timeout: busyTimeoutMs });
     try {
       db.pragma('journal_mode = WAL');
+      // Durability: replay claims commit with `synchronous = NORMAL`, registry writes with FULL
+      // (see #durably and the README, "Durability").
+      db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
       migrate(db, `"${path}"`);
       return new SqliteStore(db, path, clock, pollIntervalMs);
@@ -269,31 +285,31 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
       this.#registryVersion = statements.registryVersion.get() as number;
       return createdAt;
     });
-    this.#put = (params) => put.immediate(params);
+    this.#put = (params) => this.#durably(() => put.immediate(params));
     const putServer = db.transaction((params: OAuthServerParameters) => {
       const { created_at: createdAt } = statements.upsertServer.get(params) as { readonly created_at: number };
       this.#registryVersion = statements.registryVersion.get() as number;
       return createdAt;
     });
-    this.#putServer = (params) => putServer.immediate(params);
+    this.#putServer = (params) => this.#durably(() => putServer.immediate(params));
     const putClient = db.transaction((params: ClientParameters) => {
       const { created_at: createdAt } = statements.upsertClient.get(params) as { readonly created_at: number };
       this.#registryVersion = statements.registryVersion.get() as number;
       return createdAt;
     });
-    this.#putClient = (params) => putClient.immediate(params);
+    this.#putClient = (params) => this.#durably(() => putClient.immediate(params));
     const removeClient = db.transaction((principal: string, realm: string) => {
       if (statements.deleteClient.run(principal, realm).changes === 0) return false;
       this.#registryVersion = statements.registryVersion.get() as number;
       return true;
     });
-    this.#removeClient = (principal, realm) => removeClient.immediate(principal, realm);
+    this.#removeClient = (principal, realm) => this.#durably(() => removeClient.immediate(principal, realm));
     const remove = db.transaction((identity: string, statement: Database.Statement<[string]>) => {
       if (statement.run(identity).changes === 0) return false;
       this.#registryVersion = statements.registryVersion.get() as number;
       return true;
     });
-    this.#remove = (identity, statement) => remove.immediate(identity, statement);
+    this.#remove = (identity, statement) => this.#durably(() => remove.immediate(identity, statement));
   }
 
   get(identity: string): PartnerApplication | undefined {
@@ -389,8 +405,31 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
 
   getClient(principal: string, realm: string): ClientRecord | undefined {
     this.#checkOpen();
+    if (typeof principal !== 'string' || typeof realm !== 'string') {
+      const row = this.#statements.client.get(principal, realm);
+      return row === undefined ? undefined : this.#clientFromRow(row);
+    }
+    // Any commit by another connection (process, admin CLI, sqlite3 shell) moves data_version,
+    // so a client changed elsewhere is read afresh at once, as without the cache.
+    const dataVersion = this.#statements.dataVersion.get() as number;
+    if (dataVersion !== this.#clientsDataVersion) {
+      this.#forgetClients();
+      this.#clientsDataVersion = dataVersion;
+    }
+    const cached = this.#clients.get(realm)?.get(principal);
+    if (cached !== undefined) return cached ?? undefined;
     const row = this.#statements.client.get(principal, realm);
-    return row === undefined ? undefined : this.#clientFromRow(row);
+    const record = row === undefined ? undefined : this.#clientFromRow(row);
+    // Bounded: unknown principals are the caller's choice.
+    if (this.#clientCount >= CLIENT_CACHE_SIZE) this.#forgetClients();
+    let inRealm = this.#clients.get(realm);
+    if (inRealm === undefined) {
+      inRealm = new Map();
+      this.#clients.set(realm, inRealm);
+    }
+    inRealm.set(principal, record ?? null);
+    this.#clientCount += 1;
+    return record;
   }
 
   listClients(): ClientRecord[] {
@@ -486,6 +525,39 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
     this.#stopPolling();
     this.#listeners.clear();
     this.#db.close();
+  }
+
+  /**
+   * Runs a registry write with `synchronous = FULL`, so that it is on disk when it returns.
+   *
+   * The connection otherwise runs with `synchronous = NORMAL`, SQLite's documented setting for WAL
+   * mode (https://sqlite.org/pragma.html#pragma_synchronous): a commit is appended to the WAL
+   * without an fsync, which happens at checkpoints. That cannot corrupt the database, and a
+   * process crash loses nothing (the OS has the WAL), but a power loss or OS crash may undo the
+   * last commits. For replay claims, one per token request, that is the trade-off taken: the
+   * claims of at most the last moments before a power loss could be forgotten, so an assertion
+   * captured then could be replayed within its own lifetime (at most 300 s) after the restart;
+   * one fsync per token request would instead cost more than the rest of the claim. (This is
+   * also what the connection did before it was said explicitly: better-sqlite3 builds SQLite with
+   * `SQLITE_DEFAULT_WAL_SYNCHRONOUS=1`.) A registry write is rare and must not come undone
+   * (a disabled client coming back to life), so it is synced, which also makes every claim
+   * committed before it durable. `synchronous` cannot change inside a transaction: this wraps
+   * the whole `BEGIN IMMEDIATE ... COMMIT`.
+   */
+  #durably<T>(write: () => T): T {
+    this.#db.pragma('synchronous = FULL');
+    try {
+      return write();
+    } finally {
+      // Also after a failed write: whatever it did or did not change, read clients afresh.
+      this.#forgetClients();
+      this.#db.pragma('synchronous = NORMAL');
+    }
+  }
+
+  #forgetClients(): void {
+    this.#clients.clear();
+    this.#clientCount = 0;
   }
 
   #stopPolling(): void {

@@ -347,6 +347,104 @@ describe('SqliteStore', () => {
     });
   });
 
+  describe('client lookups, as the STS makes two per token request', () => {
+    it('sees a client changed, disabled, removed or added through another connection at the next lookup', () => {
+      const path = newPath();
+      const sts = open(path);
+      const admin = open(path);
+      expect(sts.getClient(WellKnownPrincipal.exchange, TENANT)).to.equal(undefined);
+      admin.putClient(exchangeClient);
+      expect(sts.getClient(WellKnownPrincipal.exchange, TENANT)?.enabled).to.equal(true);
+      admin.putClient({ ...exchangeClient, enabled: false });
+      expect(sts.getClient(WellKnownPrincipal.exchange, TENANT)?.enabled).to.equal(false);
+      admin.putClient({ ...exchangeClient, certificates: ['MIIBrolledOver'] });
+      expect(sts.getClient(WellKnownPrincipal.exchange, TENANT)?.certificates).to.deep.equal(['MIIBrolledOver']);
+      expect(admin.removeClient(WellKnownPrincipal.exchange, TENANT)).to.equal(true);
+      expect(sts.getClient(WellKnownPrincipal.exchange, TENANT)).to.equal(undefined);
+    });
+
+    it('sees a client row changed with plain SQL, as with the sqlite3 shell, at the next lookup', () => {
+      const path = newPath();
+      const sts = open(path);
+      sts.putClient(exchangeClient);
+      expect(sts.getClient(WellKnownPrincipal.exchange, TENANT)?.enabled).to.equal(true);
+      const raw = new Database(path);
+      raw.prepare(`UPDATE clients SET enabled = 0 WHERE realm = '${TENANT}'`).run();
+      raw.close();
+      expect(sts.getClient(WellKnownPrincipal.exchange, TENANT)?.enabled).to.equal(false);
+    });
+
+    it('sees its own client writes at once, also after looking up a client that was not there', () => {
+      const store = open(newPath());
+      expect(store.getClient(WellKnownPrincipal.exchange, TENANT)).to.equal(undefined);
+      store.putClient(exchangeClient);
+      expect(store.getClient(WellKnownPrincipal.exchange, TENANT)?.displayName).to.equal('Exchange on premises');
+      store.putClient({ ...exchangeClient, hostNames: ['owa.contoso.com'] });
+      expect(store.getClient(WellKnownPrincipal.exchange, TENANT)?.hostNames).to.deep.equal(['owa.contoso.com']);
+      expect(store.removeClient(WellKnownPrincipal.exchange, TENANT)).to.equal(true);
+      expect(store.getClient(WellKnownPrincipal.exchange, TENANT)).to.equal(undefined);
+    });
+
+    it('keeps principal and realm apart, and answers right after many unknown lookups', () => {
+      const store = open(newPath());
+      store.putClient(exchangeClient);
+      expect(store.getClient(TENANT, WellKnownPrincipal.exchange)).to.equal(undefined);
+      expect(store.getClient(`${WellKnownPrincipal.exchange}\n${TENANT}`, '')).to.equal(undefined);
+      for (let index = 0; index < 3000; index++) expect(store.getClient(`unknown-${index}`, TENANT)).to.equal(undefined);
+      expect(store.getClient(WellKnownPrincipal.exchange, TENANT)?.realm).to.equal(TENANT);
+      store.putClient({ ...exchangeClient, enabled: false });
+      expect(store.getClient(WellKnownPrincipal.exchange, TENANT)?.enabled).to.equal(false);
+    });
+
+    it('reads a client correctly while another connection claims assertions', () => {
+      const path = newPath();
+      const sts = open(path);
+      const other = open(path);
+      sts.putClient(exchangeClient);
+      for (let index = 0; index < 5; index++) {
+        expect(other.claim('client', `jti-${index}`, Date.now() + 60_000)).to.equal(true);
+        expect(sts.getClient(WellKnownPrincipal.exchange, TENANT)?.enabled).to.equal(true);
+      }
+    });
+  });
+
+  describe('durability', () => {
+    it('counts no registry change for a replay claim (no trigger on replay_claims)', () => {
+      const path = newPath();
+      const store = open(path);
+      store.putClient(exchangeClient);
+      const version = (): unknown => {
+        const raw = new Database(path, { readonly: true });
+        try {
+          return raw.prepare('SELECT version FROM registry_version WHERE id = 1').pluck().get();
+        } finally {
+          raw.close();
+        }
+      };
+      const before = version();
+      for (let index = 0; index < 10; index++) expect(store.claim('client', `jti-${index}`, Date.now() + 60_000)).to.equal(true);
+      expect(version()).to.equal(before);
+      const raw = new Database(path, { readonly: true });
+      try {
+        const triggers = raw.prepare(`SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'replay_claims'`).all();
+        expect(triggers).to.deep.equal([]);
+      } finally {
+        raw.close();
+      }
+    });
+
+    it('keeps replay claims and registry writes across a reopen (WAL, synchronous NORMAL for claims, FULL for the registry)', () => {
+      const path = newPath();
+      const first = SqliteStore.open(path);
+      first.putClient(exchangeClient);
+      expect(first.claim('client', 'jti', Date.now() + 60_000)).to.equal(true);
+      first.close();
+      const second = open(path);
+      expect(second.getClient(WellKnownPrincipal.exchange, TENANT)?.realm).to.equal(TENANT);
+      expect(second.claim('client', 'jti', Date.now() + 60_000)).to.equal(false);
+    });
+  });
+
   describe('replay claims across connections', () => {
     it('grants exactly one of 20 concurrent claims made over two connections', async () => {
       const path = newPath();
