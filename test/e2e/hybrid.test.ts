@@ -89,11 +89,14 @@ describe('hybrid: Lync on premises and Exchange Online, tokens from the STS both
     expect(lync.registry.list().map((partner) => [partner.identity, partner.realm, partner.keySource.kind])).to.deep.equal([[PARTNERS.exchange.identity, tenant, 'oauthServer']]);
     expect(exchange.registry.list().map((partner) => [partner.identity, partner.realm, partner.keySource.kind])).to.deep.equal([[PARTNERS.lync.identity, tenant, 'oauthServer']]);
 
-    // Lync's challenge: its own realm first, the tenant's STS among the trusted issuers.
+    // Lync's challenge: its own realm first, the tenant's STS among the trusted issuers. The STS is
+    // registered for the tenant, not for contoso.com, the realm the challenge names, so it does not
+    // supply authorization_uri (only an OAuth server of the challenge's realm or of `*` does).
     const asked = await fetch(`${lync.url}/api/conferences`, { method: 'POST', headers: { authorization: 'Bearer ' } });
     expect(asked.status).to.equal(401);
     const challenge = readBearerChallenge(asked.headers.get('www-authenticate') ?? '');
-    expect(challenge).to.include({ realm: 'contoso.com', clientId: WellKnownPrincipal.lync, authorizationUri: sts.tokenEndpoint(tenant) });
+    expect(challenge).to.include({ realm: 'contoso.com', clientId: WellKnownPrincipal.lync });
+    expect(challenge).to.not.have.property('authorizationUri');
     expect(challenge?.trustedIssuers).to.include(`${WellKnownPrincipal.sts}@${tenant}`);
   });
 });

@@ -89,7 +89,16 @@ export async function startExchange(options: ExchangeOptions): Promise<ExchangeS
     const sts = config.sts;
     // With an STS, Lync is addressed in the tenant realm: a token is always in its issuer's realm.
     const tokens: TokenSource =
-      sts === undefined ? issuer : new StsTokenSource({ principal: PRINCIPAL, realm: sts.realm, certificates, sts: { metadataUrl: sts.metadataUrl } });
+      sts === undefined
+        ? issuer
+        : new StsTokenSource({
+            principal: PRINCIPAL,
+            realm: sts.realm,
+            certificates,
+            sts: { metadataUrl: sts.metadataUrl },
+            // The options check admitted http: only to a loopback host; StsTokenSource refuses it unless told.
+            allowLoopbackHttp: new URL(sts.metadataUrl).protocol === 'http:',
+          });
     const meetings =
       config.lync === undefined
         ? undefined

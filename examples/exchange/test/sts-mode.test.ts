@@ -123,7 +123,7 @@ describe('Exchange with an authorization server (sts option)', () => {
           ...(method === 'POST' ? { json: { displayName: 'Dan Park', email: 'dan@fabrikam.com' } } : {}),
         });
 
-    const viaSts = new StsTokenSource({ principal: WellKnownPrincipal.lync, realm: tenant, certificates: lyncCertificate, sts: { metadataUrl } });
+    const viaSts = new StsTokenSource({ principal: WellKnownPrincipal.lync, realm: tenant, certificates: lyncCertificate, sts: { metadataUrl }, allowLoopbackHttp: true });
     await contacts(viaSts, 'POST');
     expect(((await contacts(viaSts, 'GET')) as { email: string }[]).map((contact) => contact.email)).to.include('dan@fabrikam.com');
 

@@ -186,7 +186,14 @@ export async function startLync(options: LyncOptions): Promise<LyncServer> {
       const tokens: TokenSource =
         sts === undefined
           ? issuer
-          : new StsTokenSource({ principal: WellKnownPrincipal.lync, realm: sts.realm, certificates, sts: { metadataUrl: sts.metadataUrl } });
+          : new StsTokenSource({
+              principal: WellKnownPrincipal.lync,
+              realm: sts.realm,
+              certificates,
+              sts: { metadataUrl: sts.metadataUrl },
+              // checkStsConnection admitted http: only to a loopback host; StsTokenSource refuses it unless told.
+              allowLoopbackHttp: new URL(sts.metadataUrl).protocol === 'http:',
+            });
       const client = new S2SClient({ issuer: tokens });
       exchange = new ExchangePartner(exchangeEndpoint(client, options.exchange, sts?.realm ?? options.realm));
     }

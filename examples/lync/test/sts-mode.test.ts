@@ -135,7 +135,7 @@ describe('Lync with an authorization server (sts option)', () => {
           .partner({ principal: WellKnownPrincipal.lync, baseUrl: lync.url, realm: tenant })
           .json('/api/conferences', { method: 'POST', user: ALICE, scopes: ['conferences.write'], json: meeting });
 
-      const viaSts = new StsTokenSource({ principal: WellKnownPrincipal.exchange, realm: tenant, certificates: exchangeCertificate, sts: { metadataUrl } });
+      const viaSts = new StsTokenSource({ principal: WellKnownPrincipal.exchange, realm: tenant, certificates: exchangeCertificate, sts: { metadataUrl }, allowLoopbackHttp: true });
       const conference = (await call(viaSts)) as { organizer: string; joinUrl: string };
       expect(conference.organizer).to.equal('alice@contoso.com');
       expect(conference.joinUrl).to.be.a('string');

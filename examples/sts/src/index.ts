@@ -1,2 +1,3 @@
 /** @packageDocumentation */
 export * from './server.js';
+export * from './client-key-sets.js';

@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import express from 'express';
 import { pino, type Logger } from 'pino';
 import { OAuthCertificate, stsIssuerId, stsRouter, stsTokenPath } from '@s2sauth/issuer';
-import { fetchMetadata } from '@s2sauth/middleware';
-import { isRealm, parseMetadataDocument, type SigningKey } from '@s2sauth/protocol';
-import { SqliteStore, type ClientInput, type ClientRecord } from '@s2sauth/store';
+import { isRealm } from '@s2sauth/protocol';
+import { SqliteStore, type ClientInput } from '@s2sauth/store';
+import { ClientKeySets } from './client-key-sets.js';
 
 /** Options of {@link startSts}. */
 export interface StsOptions {
@@ -78,11 +78,9 @@ export async function startSts(options: StsOptions): Promise<RunningSts> {
   try {
     for (const client of options.clients ?? []) store.putClient(client);
     const audit = logger.child({ name: 's2sauth-sts-audit' });
-    const clientKeys = async (client: ClientRecord): Promise<readonly SigningKey[]> => {
-      if (client.metadataUrl === undefined) return [];
-      const body = await fetchMetadata(client.metadataUrl, { allowLoopback: client.allowLoopback === true });
-      return parseMetadataDocument(body, { now: Date.now() }).keys;
-    };
+    // Cached per client: unauthenticated requests reach clientKeys (see stsRouter).
+    const keySets = new ClientKeySets();
+    const clientKeys = keySets.keys.bind(keySets);
     const app = express();
     app.disable('x-powered-by');
     app.get('/healthz', (_req, res) => {
@@ -106,6 +104,7 @@ export async function startSts(options: StsOptions): Promise<RunningSts> {
       close: () => {
         closing ??= new Promise<void>((resolve) => {
           server.close(() => {
+            keySets.close();
             store.close();
             resolve();
           });

@@ -10,7 +10,7 @@
  * store, so that only an assertion that passed everything else is consumed.
  */
 import { verify as rsaVerify, type KeyObject } from 'node:crypto';
-import { InvalidTokenError, MetadataError, parseJws, signingKeyFromCertificate, type SigningKey } from '@s2sauth/protocol';
+import { InvalidTokenError, MetadataError, parseJws, signingKeyFromCertificate, type ParsedJws, type SigningKey } from '@s2sauth/protocol';
 import type { ClientRecord, ReplayStore } from '@s2sauth/store';
 
 /** `client_assertion_type` of a JWT client assertion (RFC 7523 section 2.2). */
@@ -71,6 +71,19 @@ export interface ClientAssertionOptions {
   readonly replay: ReplayStore;
   /** Now, in ms since the epoch. */
   readonly now: number;
+  /**
+   * When the key id names none of `keys`, the signature is still checked against this RSA key
+   * (and the result ignored), so that an unknown key costs as much as a known one and timing
+   * does not tell them apart. Default none.
+   */
+  readonly standInKey?: KeyObject;
+}
+
+/** A client assertion whose syntax and `typ` were checked; nothing in it is verified yet. */
+export interface ParsedClientAssertion {
+  readonly jws: ParsedJws;
+  /** The key id the assertion names its key by: `x5t`, else `kid` (they agree when both are present). */
+  readonly keyId: string;
 }
 
 /** A verified, now consumed, client assertion. */
@@ -135,25 +148,47 @@ export function verifyRs256(signingInput: string, signature: Buffer, publicKey: 
  * @throws ClientAssertionError naming the failed check (for the audit log).
  */
 export function verifyClientAssertion(assertion: string, options: ClientAssertionOptions): VerifiedClientAssertion {
-  let parsed;
+  return verifyParsedClientAssertion(parseClientAssertion(assertion), options);
+}
+
+/**
+ * The first, key-free checks of {@link verifyClientAssertion}: strict syntax (`parseJws`: RS256,
+ * no `x5c`, key ids consistent, a key id present) and `typ` exactly {@link CLIENT_ASSERTION_TYP}.
+ * Cheap and local, so the STS runs it before it looks up or fetches any key.
+ *
+ * @throws ClientAssertionError `assertion_malformed` or `assertion_typ`.
+ */
+export function parseClientAssertion(assertion: string): ParsedClientAssertion {
+  let jws: ParsedJws;
   try {
-    parsed = parseJws(assertion);
+    jws = parseJws(assertion);
   } catch (error) {
     if (error instanceof InvalidTokenError) fail('assertion_malformed', `assertion syntax: ${error.code}`);
     throw error;
   }
-  const { header, payload } = parsed;
-  if (header.typ !== CLIENT_ASSERTION_TYP) fail('assertion_typ', 'assertion typ is not client-authentication+jwt');
-
+  if (jws.header.typ !== CLIENT_ASSERTION_TYP) fail('assertion_typ', 'assertion typ is not client-authentication+jwt');
   // parseJws guarantees one of them is present and that they agree.
-  const keyId = (header.x5t ?? header.kid) as string;
+  return { jws, keyId: (jws.header.x5t ?? jws.header.kid) as string };
+}
+
+/**
+ * {@link verifyClientAssertion} for an assertion already read by {@link parseClientAssertion}:
+ * every check after the syntax and `typ`, in the same order, and the replay claim.
+ *
+ * @throws ClientAssertionError naming the failed check (for the audit log).
+ */
+export function verifyParsedClientAssertion(parsed: ParsedClientAssertion, options: ClientAssertionOptions): VerifiedClientAssertion {
+  const { jws, keyId } = parsed;
+  const { header, payload } = jws;
   const key = options.keys.find((candidate) => candidate.x5t === keyId);
-  if (key === undefined) fail('assertion_key_unknown', 'assertion key id names none of the client certificates');
   const sha256 = header['x5t#S256'];
-  if (sha256 !== undefined && sha256 !== key.x5tS256) {
+  if (key === undefined || (sha256 !== undefined && sha256 !== key.x5tS256)) {
+    // Spend the work of a signature check anyway: the answer is the same, and so is the time.
+    if (options.standInKey !== undefined) verifyRs256(jws.signingInput, jws.signature, options.standInKey);
+    if (key === undefined) fail('assertion_key_unknown', 'assertion key id names none of the client certificates');
     fail('assertion_key_unknown', 'assertion x5t#S256 does not name the certificate its x5t names');
   }
-  if (!verifyRs256(parsed.signingInput, parsed.signature, key.publicKey)) {
+  if (!verifyRs256(jws.signingInput, jws.signature, key.publicKey)) {
     fail('assertion_signature', 'assertion signature does not verify with the client certificate');
   }
 

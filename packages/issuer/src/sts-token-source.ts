@@ -100,7 +100,9 @@ export type StsLocation =
   | {
       /**
        * The STS metadata document (`/metadata/json/1`, protocol.md section 6). Fetched once, on the
-       * first token request; its `issuer` and its `OAuth2`/`issuance` endpoint are used. A failed
+       * first token request; its `issuer` and its `OAuth2`/`issuance` endpoint are used. That
+       * endpoint must have the same origin (scheme, host, port) as this URL, as ACS serves both
+       * from one origin: a document cannot send the assertion elsewhere. A failed
        * fetch, and any token request that fails other than with an OAuth error from the STS, makes
        * the next request fetch it again.
        */
@@ -130,8 +132,9 @@ export interface StsTokenSourceOptions {
   readonly timeoutMs?: number;
   /**
    * Permit plain `http:` to a literal loopback host (`localhost`, `127.0.0.0/8`, `[::1]`) for the
-   * token endpoint and metadata URL, for development and tests. Default `true`. Any other `http:`
-   * URL is always refused.
+   * token endpoint and metadata URL, for development and tests. Default `false` (protocol.md
+   * section 4: plain `http:` only to loopback, and only when configured). Any other `http:` URL is
+   * always refused.
    */
   readonly allowLoopbackHttp?: boolean;
 }
@@ -142,7 +145,7 @@ export type StsTokenErrorCode =
   | 'sts_error'
   /** The STS answered 2xx, but not with a token response this server can use (see the message). */
   | 'invalid_response'
-  /** The STS metadata could not be used: status, size, document, issuer or no token endpoint. */
+  /** The STS metadata could not be used: status, size, document, issuer, no token endpoint, or one on another origin. Nothing was sent to it. */
   | 'discovery_failed'
   /** The metadata advertises a token endpoint that is neither `https:` nor allowed loopback `http:`. Nothing was sent to it. */
   | 'insecure_url'
@@ -277,7 +280,7 @@ export class StsTokenSource implements TokenSource {
     if (typeof realm !== 'string' || !isRealm(realm)) throw new TypeError('options.realm must be a lowercase DNS name or GUID.');
     const clock = options.clock ?? systemClock;
     if (typeof clock !== 'function') throw new TypeError('options.clock must be a function returning milliseconds.');
-    const allowLoopbackHttp = options.allowLoopbackHttp ?? true;
+    const allowLoopbackHttp = options.allowLoopbackHttp ?? false;
     if (typeof allowLoopbackHttp !== 'boolean') throw new TypeError('options.allowLoopbackHttp must be a boolean.');
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > MAX_TIMEOUT_MS) {
@@ -592,6 +595,11 @@ export class StsTokenSource implements TokenSource {
         `The STS metadata at ${endpoint} lists the token endpoint ${describeUrl(tokenEndpoint)}, which is not https:; no assertion was sent to it.`,
         { endpoint: describeUrl(tokenEndpoint) },
       );
+    }
+    if (tokenEndpoint.origin !== url.origin) {
+      // The assertion's aud is the STS issuer id, not the endpoint: wherever it goes, it could be
+      // replayed at the real STS. ACS serves metadata and token endpoint from one origin.
+      throw failed(`lists the token endpoint ${describeUrl(tokenEndpoint)}, on another origin than the metadata; no assertion was sent to it`);
     }
     return { tokenEndpoint, issuer };
   }

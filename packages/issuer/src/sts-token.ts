@@ -14,7 +14,10 @@ export interface StsActorTokenRequest {
   readonly audience: string;
   /** The client's issuer id `<principal>@<realm>`: the token's `nameid`. */
   readonly clientId: string;
-  /** Granted scopes; `scp` is present only when there is at least one. */
+  /**
+   * Granted scopes: `scp` is always present, space-joined, and `""` when none were granted, since
+   * a verifier reads an absent `scp` as the partner's whole grant (protocol.md section 3.3 step 7).
+   */
   readonly scopes: readonly string[];
   /**
    * Present only when delegation was granted: the SHA-256 thumbprint of the client certificate
@@ -42,8 +45,8 @@ export function stsIssuerId(realm: string): string {
  * Signs STS actor tokens for one realm. Header `{"typ":"JWT","alg":"RS256","x5t","kid"}` of the
  * certificate that signs now; claims, in this order: `aud`, `iss` (the STS issuer id),
  * `nameid` (the client), `identityprovider` (the STS issuer id), `nbf`, `exp`, `iat`, `jti`
- * (128 random bits), `scp` when scopes were granted, and only with delegation
- * `trustedfordelegation: "true"` and `cnf: {"x5t#S256"}`.
+ * (128 random bits), `scp` (the granted scopes space-joined, `""` when none: never absent),
+ * and only with delegation `trustedfordelegation: "true"` and `cnf: {"x5t#S256"}`.
  */
 export class StsTokenSigner {
   readonly issuerId: string;
@@ -84,7 +87,8 @@ export class StsTokenSigner {
       iat: nbf,
       jti,
     };
-    if (request.scopes.length > 0) claims['scp'] = request.scopes.join(' ');
+    // Always present: an absent scp would grant the client's whole registration at the resource.
+    claims['scp'] = request.scopes.join(' ');
     if (request.delegation !== undefined) {
       claims['trustedfordelegation'] = 'true';
       claims['cnf'] = { 'x5t#S256': request.delegation.x5tS256 };

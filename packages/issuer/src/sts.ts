@@ -15,9 +15,13 @@
  *    unless `client_credentials`; `client_assertion_type`/`client_assertion` absent or another
  *    type → `invalid_client`; `client_id` or `resource` absent, `delegation` other than `true`
  *    → `invalid_request`; a malformed `scope` → `invalid_scope`;
- * 4. client authentication: `client_id` is `<principal>@<path realm>`, the client is registered
- *    and enabled, and its assertion verifies (client-assertion.ts) → else `invalid_client`, with
- *    one body for every cause (no enumeration of clients; an unknown client still costs an RSA
+ * 4. client authentication: `client_id` is `<principal>@<path realm>`; the assertion is a
+ *    strict JWS with `typ` `client-authentication+jwt` (checked before any client or key is
+ *    looked up, so a malformed request never makes the STS fetch anything); the client is
+ *    registered and enabled; the key its `x5t` names is among the client's pinned certificates,
+ *    or else (metadata-URL clients only) among what `clientKeys` returns; and the assertion
+ *    verifies (client-assertion.ts) → else `invalid_client`, with one body for every cause (no
+ *    enumeration of clients; an unknown client or an unknown key still costs an RSA
  *    verification). The assertion's `(iss, jti)` is now consumed;
  * 5. `resource` is an audience in the path realm whose principal is a registered, enabled client
  *    and whose authority matches one of its host names (host-name-pattern.ts) → else
@@ -48,8 +52,10 @@ import {
   CLIENT_ASSERTION_TYPE,
   ClientAssertionError,
   clientCertificateKeys,
-  verifyClientAssertion,
+  parseClientAssertion,
+  verifyParsedClientAssertion,
   verifyRs256,
+  type ParsedClientAssertion,
 } from './client-assertion.js';
 import { hostNameMatches } from './host-name-pattern.js';
 import { StsTokenSigner, stsIssuerId } from './sts-token.js';
@@ -138,11 +144,16 @@ export interface StsRouterOptions {
   /** Where client assertions are claimed once; share it between STS instances. */
   readonly replay: ReplayStore;
   /**
-   * Keys of a client registered with a `metadataUrl`, e.g. fetched with the middleware's
-   * `fetchMetadata` and parsed with `parseMetadataDocument` (and cached by the caller). Without
-   * it, only pinned certificates authenticate. A rejection counts as a failed authentication.
+   * Keys of a client registered with a `metadataUrl`, for an assertion naming the key `keyId`
+   * (its `x5t`). Called only after the assertion passed the syntax and `typ` checks, only for an
+   * enabled client with a `metadataUrl`, and only when none of its pinned certificates has that
+   * `x5t`. Anyone can still send such a request, so the implementation MUST cache: keep one key
+   * set per client (e.g. the middleware's `RemoteKeySet` over `fetchMetadata` and
+   * `parseMetadataDocument`, which refetches for an unknown key id at most once per 30 s,
+   * protocol.md section 4) rather than fetch per request. Without it, only pinned certificates
+   * authenticate. A rejection counts as a failed authentication.
    */
-  readonly clientKeys?: (client: ClientRecord) => Promise<readonly SigningKey[]>;
+  readonly clientKeys?: (client: ClientRecord, keyId: string) => Promise<readonly SigningKey[]>;
   /** Lifetime of issued tokens in seconds, 60 to 86400; default 3600. */
   readonly tokenLifetimeSeconds?: number;
   /**
@@ -155,7 +166,7 @@ export interface StsRouterOptions {
   readonly metadataMaxAgeSeconds?: number;
   /** Time source; default the system clock. */
   readonly clock?: Clock;
-  /** Where decisions are written; default none. */
+  /** Where decisions are written; default none. A sink that throws is ignored: the decision stands. */
   readonly audit?: StsAuditSink;
 }
 
@@ -271,6 +282,10 @@ function checkTime(value: unknown, name: string, min: number, max: number, fallb
  * `GET /.well-known/oauth-authorization-server/<realm>` (RFC 8414 section 3, issuer
  * `<base>/<realm>`). Mount it before any body parser: it reads the token request body itself.
  *
+ * `options.clientKeys` must be cached (one key set per client, refetching for an unknown key id
+ * at most once per 30 s): unauthenticated requests reach it, and an uncached one turns each of
+ * them into an outbound fetch of the client's metadata.
+ *
  * @throws TypeError for malformed options; `CertificateError` when the certificate that signs now
  *   does not cover every realm or is not valid.
  */
@@ -315,35 +330,58 @@ export function stsRouter(options: StsRouterOptions): Router {
   else throw new TypeError('stsRouter: options.certificates must be an OAuthCertificate or a CertificateSet.');
 
   const signers = new Map(realms.map((realm) => [realm, new StsTokenSigner(realm, certificates, lifetime, clock)]));
-  const record = audit ?? (() => undefined);
+  const record = (event: StsAuditEvent): void => {
+    if (audit === undefined) return;
+    try {
+      audit(event);
+    } catch {
+      // An audit sink must not turn a decision into a 500, nor an issued token into a lost one.
+    }
+  };
 
   /** The public key an unknown client's assertion is checked against, so that it costs as much as a known one's. */
   const standIn = (): SigningKey['publicKey'] => certificates.current.publicKey;
 
   async function authenticate(realm: string, form: Map<string, string>): Promise<{ client: ClientRecord; key: SigningKey; jti: string; clientId: string }> {
     const clientId = form.get('client_id') as string;
-    const assertion = form.get('client_assertion') as string;
     const id = parseIssuerId(clientId);
     if (id === undefined) reject('invalid_client', 'client_id_malformed');
     const context = { clientId };
     if (id.realm !== realm) reject('invalid_client', 'client_id_realm', context);
+    // Read the assertion before looking anything up: a request that is not even a well-formed
+    // assertion learns nothing about the client and makes the STS fetch nothing.
+    let parsed: ParsedClientAssertion;
+    try {
+      parsed = parseClientAssertion(form.get('client_assertion') as string);
+    } catch (error) {
+      if (error instanceof ClientAssertionError) reject('invalid_client', error.code, context);
+      throw error;
+    }
     const client = clients.getClient(id.principal, id.realm);
-    const now = clock();
     if (client === undefined || !client.enabled) {
       // Spend the same work as for a registered client, then fail the same way.
-      verifyRs256(assertion.split('.', 2).join('.'), Buffer.alloc(256), standIn());
+      verifyRs256(parsed.jws.signingInput, parsed.jws.signature, standIn());
       reject('invalid_client', client === undefined ? 'client_unknown' : 'client_disabled', context);
     }
-    let keys: readonly SigningKey[] = clientCertificateKeys(client, now);
-    if (client.metadataUrl !== undefined && clientKeys !== undefined) {
+    let keys: readonly SigningKey[] = clientCertificateKeys(client, clock());
+    // Pinned certificates first; the metadata keys (an outbound fetch, cached by clientKeys) only
+    // for a key id none of them has.
+    if (client.metadataUrl !== undefined && clientKeys !== undefined && !keys.some((key) => key.x5t === parsed.keyId)) {
       try {
-        keys = [...keys, ...(await clientKeys(client))];
+        keys = [...keys, ...(await clientKeys(client, parsed.keyId))];
       } catch {
         reject('invalid_client', 'client_keys_unavailable', context);
       }
     }
     try {
-      const verified = verifyClientAssertion(assertion, { clientId, audience: stsIssuerId(realm), keys, replay, now: clock() });
+      const verified = verifyParsedClientAssertion(parsed, {
+        clientId,
+        audience: stsIssuerId(realm),
+        keys,
+        replay,
+        now: clock(),
+        standInKey: standIn(),
+      });
       return { client, key: verified.key, jti: verified.jti, clientId };
     } catch (error) {
       if (error instanceof ClientAssertionError) reject('invalid_client', error.code, context);
@@ -431,20 +469,14 @@ export function stsRouter(options: StsRouterOptions): Router {
           return;
         }
         // A certificate that cannot sign, a store that fails: nothing was issued.
-        try {
-          record({ decision: 'reject', error: 'server_error', reason: 'internal_error', realm, status: 500 });
-        } finally {
-          sendError(res, 'server_error');
-        }
+        record({ decision: 'reject', error: 'server_error', reason: 'internal_error', realm, status: 500 });
+        sendError(res, 'server_error');
         return;
       }
       const status = ERROR_STATUS[error.error];
       if (!req.complete) res.set('Connection', 'close');
-      try {
-        record({ decision: 'reject', error: error.error, reason: error.reason, realm, ...error.context, status });
-      } finally {
-        sendError(res, error.error);
-      }
+      record({ decision: 'reject', error: error.error, reason: error.reason, realm, ...error.context, status });
+      sendError(res, error.error);
     }
   };
 

@@ -2,7 +2,15 @@ import { expect } from 'chai';
 import { generateKeyPairSync } from 'node:crypto';
 import { signingKeyFromCertificate, type SigningKey } from '@s2sauth/protocol';
 import { MemoryStore } from '@s2sauth/store';
-import { ClientAssertionError, clientCertificateKeys, verifyClientAssertion, verifyRs256, type ClientAssertionOptions } from '@s2sauth/issuer';
+import {
+  ClientAssertionError,
+  clientCertificateKeys,
+  parseClientAssertion,
+  verifyClientAssertion,
+  verifyParsedClientAssertion,
+  verifyRs256,
+  type ClientAssertionOptions,
+} from '@s2sauth/issuer';
 import { assertion, assertionClaims, assertionHeader, createTestClient, EXCHANGE_ID, rawAssertion, REALM, STS_ID, type TestClient } from './sts-support.js';
 
 describe('verifyClientAssertion', () => {
@@ -83,6 +91,32 @@ describe('verifyClientAssertion', () => {
 
   it('passes on errors that are not about the token', () => {
     expect(() => verifyClientAssertion(42 as never, options())).to.throw(TypeError);
+  });
+
+  it('reads the syntax, typ and key id without any key, and verifies the parsed assertion later', () => {
+    const parsed = parseClientAssertion(assertion(client, EXCHANGE_ID, seconds(), { jti: 'parsed-1' }));
+    expect(parsed.keyId).to.equal(client.x5t);
+    expect(() => parseClientAssertion('a.b.c')).to.throw(ClientAssertionError).with.property('code', 'assertion_malformed');
+    const jwtTyp = raw(JSON.stringify(assertionClaims(EXCHANGE_ID, seconds())), assertionHeader(client).replace('client-authentication+jwt', 'JWT'));
+    expect(() => parseClientAssertion(jwtTyp)).to.throw(ClientAssertionError).with.property('code', 'assertion_typ');
+    expect(verifyParsedClientAssertion(parsed, options()).jti).to.equal('parsed-1');
+  });
+
+  it('checks the signature against the stand-in key when the key id is unknown, and still refuses', () => {
+    const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    let used = 0;
+    const standInKey = new Proxy(publicKey, {
+      get(target, name) {
+        if (name === 'asymmetricKeyType') used += 1;
+        const value = Reflect.get(target, name, target) as unknown;
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    expect(code(assertion(client, EXCHANGE_ID, seconds()), { keys: [], standInKey })).to.equal('assertion_key_unknown');
+    expect(used).to.equal(1);
+    const otherSha = raw(JSON.stringify(assertionClaims(EXCHANGE_ID, seconds())), assertionHeader(client, ',"x5t#S256":"AAAA"'));
+    expect(code(otherSha, { standInKey })).to.equal('assertion_key_unknown');
+    expect(used).to.equal(2);
   });
 });
 

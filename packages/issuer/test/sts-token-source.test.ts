@@ -250,6 +250,8 @@ describe('StsTokenSource', () => {
       certificates: client,
       sts: { tokenEndpoint: sts.tokenEndpoint, issuer: STS_ISSUER },
       clock,
+      // The fake STS listens on 127.0.0.1 over plain http.
+      allowLoopbackHttp: true,
       ...extra,
     });
   }
@@ -303,7 +305,8 @@ describe('StsTokenSource', () => {
       ['a metadata URL that is not a string', (b) => ({ ...b, sts: { metadataUrl: 42 } }), /options\.sts\.metadataUrl/],
       ['plain http to a host that is not loopback', (b) => ({ ...b, sts: { tokenEndpoint: 'http://sts.example.net/t', issuer: STS_ISSUER } }), /must be https:/],
       ['plain http metadata to a host that is not loopback', (b) => ({ ...b, sts: { metadataUrl: 'http://sts.example.net/metadata/json/1' } }), /options\.sts\.metadataUrl must be https:/],
-      ['plain http to loopback when loopback http is not allowed', (b) => ({ ...b, allowLoopbackHttp: false }), /must be https:/],
+      ['plain http to loopback by default (allowLoopbackHttp defaults to false)', (b) => b, /must be https:/],
+      ['plain http metadata to loopback by default', (b) => ({ ...b, sts: { metadataUrl: 'http://127.0.0.1:9/metadata/json/1' } }), /options\.sts\.metadataUrl must be https:/],
     ];
     for (const [name, make, message] of cases) {
       it(`refuses ${name} with a TypeError`, () => {
@@ -327,7 +330,14 @@ describe('StsTokenSource', () => {
     });
 
     it('uses the system clock by default, so a certificate valid only from 2031 cannot sign', () => {
-      const { clock: _dropped, ...options } = { principal: EXCHANGE, realm: REALM, certificates: client, sts: { metadataUrl: sts.metadataUrl }, clock };
+      const { clock: _dropped, ...options } = {
+        principal: EXCHANGE,
+        realm: REALM,
+        certificates: client,
+        sts: { metadataUrl: sts.metadataUrl },
+        allowLoopbackHttp: true,
+        clock,
+      };
       expect(() => new StsTokenSource(options)).to.throw(/not yet valid|not valid/);
     });
 
@@ -911,6 +921,53 @@ describe('StsTokenSource', () => {
       const error = await expectStsError(tokens.issueAppOnly({ audience: AUDIENCE }), 'insecure_url');
       expect(error.endpoint).to.equal('http://sts.example.net/t/tokens/OAuth/2');
       expect(fetch.calls.map(String)).to.deep.equal(['https://sts.example.net/metadata/json/1?realm=x']);
+    });
+
+    /** The URLs a default-options source asks when an https metadata document names `tokenEndpoint`. */
+    async function urlsAsked(tokenEndpoint: string, code: StsTokenErrorCode): Promise<string[]> {
+      const document = metadata({ endpoints: [{ location: tokenEndpoint, protocol: 'OAuth2', usage: 'issuance' }] });
+      const fetch = fakeFetch((url) =>
+        String(url).startsWith('https://sts.example.net/metadata') ? jsonResponse(document) : jsonResponse({ error: 'invalid_client' }, 401),
+      );
+      const tokens = new StsTokenSource({
+        principal: EXCHANGE,
+        realm: REALM,
+        certificates: client,
+        sts: { metadataUrl: 'https://sts.example.net/metadata/json/1' },
+        clock,
+        fetch,
+      });
+      await expectStsError(tokens.issueAppOnly({ audience: AUDIENCE }), code);
+      return fetch.calls.map(String);
+    }
+
+    it('does not send an assertion to an http loopback endpoint named by an https metadata document with default options', async () => {
+      expect(await urlsAsked('http://127.0.0.1:9/t/tokens/OAuth/2', 'insecure_url')).to.deep.equal(['https://sts.example.net/metadata/json/1']);
+    });
+
+    it('does not send an assertion to a token endpoint on another origin than the metadata document', async () => {
+      for (const other of [
+        'https://collector.example.net/t/tokens/OAuth/2',
+        'https://sts.example.net:8443/t/tokens/OAuth/2',
+        'https://sub.sts.example.net/t/tokens/OAuth/2',
+      ]) {
+        expect(await urlsAsked(other, 'discovery_failed'), other).to.deep.equal(['https://sts.example.net/metadata/json/1']);
+      }
+    });
+
+    it('refuses a loopback token endpoint on another origin than a loopback metadata URL even when loopback http is allowed', async () => {
+      const elsewhere = new URL(sts.tokenEndpoint);
+      elsewhere.hostname = 'localhost';
+      sts.metadata = (res) => res.json(metadata({ endpoints: [{ location: elsewhere.href, protocol: 'OAuth2', usage: 'issuance' }] }));
+      const error = await expectStsError(source({ sts: { metadataUrl: sts.metadataUrl } }).issueAppOnly({ audience: AUDIENCE }), 'discovery_failed');
+      expect(error.message).to.match(/another origin/);
+      expect(sts.requests).to.have.length(0);
+    });
+
+    it('sends to an explicitly configured token endpoint without reading any metadata', async () => {
+      const { fetch, source: tokens } = fetchSource(() => jsonResponse({ error: 'invalid_client' }, 401));
+      await expectStsError(tokens.issueAppOnly({ audience: AUDIENCE }), 'sts_error');
+      expect(fetch.calls.map(String)).to.deep.equal(['https://sts.example.net/t/tokens/OAuth/2']);
     });
   });
 

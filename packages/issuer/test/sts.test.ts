@@ -50,6 +50,10 @@ describe('stsRouter', () => {
   let server: Server;
   let url: string;
   let metadataKeys: readonly SigningKey[];
+  /** The key ids clientKeys was asked for (each call stands for an outbound metadata fetch). */
+  let clientKeyCalls: string[];
+  /** Makes clientKeys reject, as a metadata fetch that fails. */
+  let metadataUnavailable: boolean;
   let folder: string;
 
   const seconds = (): number => Math.floor(now / 1000);
@@ -96,6 +100,8 @@ describe('stsRouter', () => {
     store = open();
     for (const client of clients()) store.putClient(client);
     events = [];
+    clientKeyCalls = [];
+    metadataUnavailable = false;
     const app = express();
     app.use(
       stsRouter({
@@ -105,8 +111,9 @@ describe('stsRouter', () => {
         replay: store,
         clock: () => now,
         audit: (event) => events.push(event),
-        clientKeys: async (client: ClientRecord) => {
-          if (client.principal !== METADATA_PRINCIPAL) throw new Error('no metadata');
+        clientKeys: async (client: ClientRecord, keyId: string) => {
+          clientKeyCalls.push(keyId);
+          if (client.principal !== METADATA_PRINCIPAL || metadataUnavailable) throw new Error('no metadata');
           return metadataKeys;
         },
         ...overrides,
@@ -244,14 +251,16 @@ describe('stsRouter', () => {
       expect(reply.json['scope']).to.equal('meetings.read meetings.write');
     });
 
-    it('grants every granted scope when none is asked for, and leaves scp out when the grant has none', async () => {
+    it('grants every granted scope when none is asked for, and a token that grants nothing (scp present and empty) when the grant has none', async () => {
       const all = await post(form());
       expect(all.json['scope']).to.equal('meetings.read meetings.write');
       const none = await post(form({ resource: `${OTHER_PRINCIPAL}/other.contoso.com@${REALM}` }));
       expect(none.status, none.text).to.equal(200);
       expect(none.json['scope']).to.equal('');
       const { payload } = await jwtVerify(none.json['access_token'] as string, createLocalJWKSet(await jwks()), { currentDate: new Date(now) });
-      expect(payload).to.not.have.property('scp');
+      // A verifier reads an absent scp as the partner's whole grant (protocol.md 3.3 step 7).
+      expect(payload).to.have.property('scp', '');
+      expect(Object.keys(payload)).to.deep.equal(['aud', 'iss', 'nameid', 'identityprovider', 'nbf', 'exp', 'iat', 'jti', 'scp']);
       expect(payload).to.not.have.property('trustedfordelegation');
       expect(payload).to.not.have.property('cnf');
     });
@@ -299,10 +308,36 @@ describe('stsRouter', () => {
       const id = `${METADATA_PRINCIPAL}@${REALM}`;
       const ok = await post(form({}, lync, id));
       expect(ok.status, ok.text).to.equal(200);
+      expect(clientKeyCalls).to.deep.equal([lync.x5t]);
       metadataKeys = [];
       events = [];
       const refused = await post(form({}, lync, id));
       expectError(refused, 'invalid_client', 401);
+      expect(events[0]?.reason).to.equal('assertion_key_unknown');
+      metadataUnavailable = true;
+      events = [];
+      const unavailable = await post(form({}, lync, id));
+      expectError(unavailable, 'invalid_client', 401);
+      expect(unavailable.text).to.equal(refused.text);
+      expect(events[0]?.reason).to.equal('client_keys_unavailable');
+    });
+
+    it('uses the pinned certificates of a metadata client first and asks clientKeys only for a key id none of them has', async () => {
+      const id = `${METADATA_PRINCIPAL}@${REALM}`;
+      store.putClient({ ...clients()[4], certificates: [other.pem] } as ClientInput);
+      const pinned = await post(form({}, other, id));
+      expect(pinned.status, pinned.text).to.equal(200);
+      expect(clientKeyCalls).to.deep.equal([]);
+      const fetched = await post(form({}, lync, id));
+      expect(fetched.status, fetched.text).to.equal(200);
+      expect(clientKeyCalls).to.deep.equal([lync.x5t]);
+    });
+
+    it('never asks clientKeys for a client with pinned certificates only', async () => {
+      const reply = await post(form({}, lync));
+      expectError(reply, 'invalid_client', 401);
+      expect(events[0]?.reason).to.equal('assertion_key_unknown');
+      expect(clientKeyCalls).to.deep.equal([]);
     });
   });
 
@@ -457,6 +492,48 @@ describe('stsRouter', () => {
       expectError(await post(form({ client_assertion: undefined })), 'invalid_client', 401);
       expectError(await post(form({ client_id: undefined })), 'invalid_request');
       expectError(await post(form({ resource: undefined })), 'invalid_request');
+    });
+
+    it('does not fetch a metadata client\'s keys for an assertion that is not a client assertion JWS', async () => {
+      const id = `${METADATA_PRINCIPAL}@${REALM}`;
+      const typJwt = rawAssertion(assertionHeader(lync).replace('client-authentication+jwt', 'JWT'), JSON.stringify(assertionClaims(id, seconds())), lync.key);
+      const unsigned = `${Buffer.from('{"typ":"client-authentication+jwt","alg":"none"}').toString('base64url')}.${Buffer.from('{}').toString('base64url')}.`;
+      for (const garbage of ['garbage', 'e30.e30.', '..', unsigned, typJwt]) {
+        events = [];
+        expectError(await post(form({ client_assertion: garbage }, lync, id)), 'invalid_client', 401);
+        expect(events[0]?.reason, garbage.slice(0, 40)).to.be.oneOf(['assertion_malformed', 'assertion_typ']);
+      }
+      expect(clientKeyCalls).to.deep.equal([]);
+    });
+
+    it('refuses a malformed assertion the same way whether or not the client exists', async () => {
+      const unknownId = `${METADATA_PRINCIPAL.replace('1b', '2b')}@${REALM}`;
+      const known = await post(form({ client_assertion: 'a.b.c' }));
+      const unknown = await post(form({ client_assertion: 'a.b.c' }, exchange, unknownId));
+      expect(unknown.text).to.equal(known.text);
+      expect(events.map((event) => event.reason)).to.deep.equal(['assertion_malformed', 'assertion_malformed']);
+    });
+
+    it('answers hostile token requests with 4xx, never 500, and issues nothing', async () => {
+      const a = assertion(exchange, EXCHANGE_ID, seconds());
+      const start = `grant_type=client_credentials&client_id=${EXCHANGE_ID}&client_assertion_type=${ASSERTION_TYPE}`;
+      const bodies = [
+        'grant_type=client_credentials&grant_type=client_credentials',
+        `${start}&client_assertion=${a}&resource=%ff`,
+        `${start}&client_assertion=%00&resource=x`,
+        `grant_type=client_credentials&client_id=%E2%80%AE${EXCHANGE_ID}&client_assertion_type=${ASSERTION_TYPE}&client_assertion=a.b.c&resource=x`,
+        `${start}&client_assertion=..&resource=${LYNC_RESOURCE}`,
+        `${start}&client_assertion=e30.e30.&resource=${LYNC_RESOURCE}`,
+        `${start}&client_assertion=${a}&resource=${encodeURIComponent(`${WellKnownPrincipal.lync}/pool.contoso.com:99999@${REALM}`)}`,
+        `grant_type=client_credentials&client_id=__proto__%40${REALM}&client_assertion_type=${ASSERTION_TYPE}&client_assertion=${a}&resource=x`,
+        'client_id%00=1&grant_type=client_credentials',
+        '&&&=&=',
+      ];
+      for (const body of bodies) {
+        const reply = await post(body);
+        expect(reply.status, body.slice(0, 80)).to.be.within(400, 499);
+      }
+      expect(events.filter((event) => event.decision === 'issue')).to.deep.equal([]);
     });
 
     it('answers an unknown client and a bad signature with byte-identical bodies', async () => {
@@ -666,6 +743,27 @@ describe('stsRouter', () => {
         expect(call).to.throw(TypeError, message);
       });
     }
+
+    it('keeps its decisions when the audit sink throws: a token is issued and a refusal keeps its status', async () => {
+      await start(() => new MemoryStore({ clock: () => now }), {
+        audit: () => {
+          throw new Error('audit log is down');
+        },
+      });
+      try {
+        const issued = await post(form());
+        expect(issued.status, issued.text).to.equal(200);
+        expect(issued.json['access_token']).to.be.a('string');
+        const refused = await post(form({ client_assertion: 'garbage' }));
+        expect(refused.status).to.equal(401);
+        expect(refused.json['error']).to.equal('invalid_client');
+        const target = await post(form({ resource: `${WellKnownPrincipal.lync}/elsewhere.example.net@${REALM}` }));
+        expect(target.status).to.equal(400);
+        expect(target.json['error']).to.equal('invalid_target');
+      } finally {
+        await stop();
+      }
+    });
 
     it('works without an audit sink and answers 500 through Express when mounted after a body parser', async () => {
       const app = express();

@@ -131,7 +131,7 @@ export function authorizationUriOf(metadata: ParsedMetadata, allowLoopback: bool
  * Disabled servers are selected too: a disabled server refuses its tokens, it does not hand them
  * to another server.
  */
-export function selectOAuthServer(servers: readonly OAuthServerRecord[], realm: string): OAuthServerRecord | 'ambiguous' | undefined {
+export function selectOAuthServer<Server extends OAuthServerRecord>(servers: readonly Server[], realm: string): Server | 'ambiguous' | undefined {
   const exact = servers.filter((server) => server.realm === realm);
   const candidates = exact.length > 0 ? exact : servers.filter((server) => server.realm === ANY_REALM);
   if (candidates.length > 1) return 'ambiguous';

@@ -56,7 +56,7 @@ import type { OAuthServerRecord, PartnerApplication } from '@s2sauth/store';
 import { pinoAuditSink, type AuditEvent, type AuditSink } from './audit.js';
 import type { S2SPrincipal, S2SUser } from './principal.js';
 import type { KeySet } from './key-set.js';
-import { ANY_REALM, stsIssuerOf, type ResolvedOAuthServer } from './oauth-server.js';
+import { ANY_REALM, selectOAuthServer, stsIssuerOf, type ResolvedOAuthServer } from './oauth-server.js';
 import { PartnerRegistry, PartnerRegistryError } from './registry.js';
 import { checkTrustLevel, type ActorIssuer } from './trust-level.js';
 import { VerificationCache, type CachedVerification } from './verification-cache.js';
@@ -136,9 +136,11 @@ export interface Verifier {
    * This server's challenge parameters (protocol.md section 7): the first realm, the own
    * principal, the enabled partners of our realms and then the enabled OAuth servers of our realms
    * or `*` (as `00000001-0000-0000-c000-000000000000@<realm or *>`) as trusted issuers, and as
-   * `authorizationUri` the token endpoint of the first of those servers whose document this
-   * process has read. Never throws: when the registry cannot be read, the list of trusted issuers
-   * is empty.
+   * `authorizationUri` the token endpoint of the OAuth server that the challenge's realm (the
+   * first realm) selects (the one registered for it, else the `*` one), when that server is
+   * enabled and this process has read its document; a server of another realm never supplies it,
+   * since its tokens would not be for the realm the challenge names. Never throws: when the
+   * registry cannot be read, the list of trusted issuers is empty.
    */
   challenge(): ChallengeParams;
   /** The options in effect. */
@@ -514,9 +516,10 @@ export function createVerifier(options: VerifierOptions): Verifier {
     trail.partner = partner.identity;
     trail.applicationId = partner.applicationId;
     if (!partner.enabled) fail('partner_disabled', `partner "${partner.identity}" is disabled`);
-    if (claims.identityprovider !== undefined && claims.identityprovider !== claims.iss) {
-      fail('issuer_invalid', 'STS-issued actor token: identityprovider is not its iss');
-    }
+    // protocol.md 3.1: an STS-issued actor names its identity provider, the STS itself. Absent is
+    // a missing required claim (claim_missing); another value a wrong issuer (issuer_invalid).
+    if (claims.identityprovider === undefined) fail('claim_missing', 'STS-issued actor token has no identityprovider');
+    if (claims.identityprovider !== claims.iss) fail('issuer_invalid', 'STS-issued actor token: identityprovider is not its iss');
     // An STS grants delegation only together with the client certificate the outer token must be
     // signed with (protocol.md 3.1 hardening): a delegation grant without it is not a token our
     // STS profile issues, whatever kind of call it comes with.
@@ -769,11 +772,14 @@ export function createVerifier(options: VerifierOptions): Verifier {
         .list()
         .filter((p) => p.enabled && p.keySource.kind !== 'oauthServer' && realms.has(p.realm))
         .map((p) => formatIssuerId({ principal: p.applicationId, realm: p.realm }));
-      // OAuth servers after partners, in identity order; the first whose token endpoint this
-      // process knows (from its document) is where callers are sent for tokens.
-      const servers = registry.listOAuthServers().filter((s) => s.enabled && (s.realm === ANY_REALM || realms.has(s.realm)));
+      // OAuth servers after partners, in identity order.
+      const all = registry.listOAuthServers();
+      const servers = all.filter((s) => s.enabled && (s.realm === ANY_REALM || realms.has(s.realm)));
       trustedIssuers.push(...servers.map((s) => stsIssuerOf(s.realm)));
-      authorizationUri = servers.find((s) => s.authorizationUri !== undefined)?.authorizationUri;
+      // Callers are sent for tokens to the STS of the realm the challenge names, selected as an
+      // actor's iss in that realm would select it: never to the STS of another realm.
+      const selected = selectOAuthServer(all, resolved.realms[0] as string);
+      authorizationUri = typeof selected === 'object' && selected.enabled ? selected.authorizationUri : undefined;
     } catch {
       // Called while answering a request, often an error response: a registry that cannot be read
       // (closed, store failing) must not turn that answer into a crash. Trust no one in it.

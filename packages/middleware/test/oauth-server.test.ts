@@ -551,7 +551,13 @@ describe('OAuth servers', () => {
     it('rejects a token whose identityprovider is not its issuer', async () => {
       await addExchange('full');
       await rejects(stsActor({ identityprovider: `${STS}@fabrikam.com` }), 'issuer_invalid');
-      expect((await verifier.verify(stsActor({ identityprovider: undefined }))).partner).to.equal('microsoft.exchange');
+    });
+
+    it('rejects a token without identityprovider, which every STS-issued actor carries', async () => {
+      await addExchange('full');
+      expect((await verifier.verify(stsActor())).trust).to.equal('oauthServer');
+      const error = await rejects(stsActor({ identityprovider: undefined }), 'claim_missing');
+      expect(error.reason).to.contain('identityprovider');
     });
 
     it('rejects a token for a disabled partner', async () => {
@@ -579,7 +585,7 @@ describe('OAuth servers', () => {
       const at = seconds();
       const header = `{"typ":"JWT","alg":"RS256","x5t":"${stsCertificate.x5t}","kid":"${stsCertificate.x5t}"}`;
       const body = (extra: string, exp = `"${at + 600}"`) =>
-        `{"aud":"${AUDIENCE}","iss":"${STS_ISSUER}","nameid":"${EXCHANGE}@contoso.com","nbf":"${at}","exp":${exp}${extra}}`;
+        `{"aud":"${AUDIENCE}","iss":"${STS_ISSUER}","nameid":"${EXCHANGE}@contoso.com","identityprovider":"${STS_ISSUER}","nbf":"${at}","exp":${exp}${extra}}`;
       expect((await verifier.verify(sts.mintRaw(header, body('')))).trust).to.equal('oauthServer');
       await rejects(sts.mintRaw(header, body(`,"nameid":"${EXCHANGE}@contoso.com"`)), 'token_duplicate_member');
       await rejects(sts.mintRaw(header, body(`,"trustedfordelegation":"true","cnf":{"x5t#S256":"${exchange.certificate.x5tS256}","x5t#S256":"x"}`)), 'token_duplicate_member');
@@ -661,7 +667,7 @@ describe('OAuth servers', () => {
       );
     });
 
-    it('lists enabled OAuth servers as trusted issuers and names the first one\'s token endpoint in the challenge', async () => {
+    it('lists enabled OAuth servers as trusted issuers and names the token endpoint of the challenge realm\'s server', async () => {
       await registry.add({ identity: 'microsoft.exchange', applicationId: EXCHANGE, realm: 'contoso.com', certificate: exchange.certificate.pem });
       expect(verifier.challenge()).to.deep.equal({
         realm: 'contoso.com',
@@ -676,6 +682,27 @@ describe('OAuth servers', () => {
       now += 1000;
       await registry.disableOAuthServer('microsoft.sts');
       expect(verifier.challenge()).to.deep.equal({ realm: 'contoso.com', clientId: OWN, trustedIssuers: [exchange.issuerId, `${STS}@*`] });
+    });
+
+    it('takes the challenge\'s token endpoint from the OAuth server of the challenge\'s realm or *, never from another realm\'s', async () => {
+      registry.removeOAuthServer('microsoft.sts');
+      // Only a server for fabrikam.com (one of our realms, not the first): the challenge names contoso.com.
+      stsServer.respondWith(stsDocument(stsCertificate, 'fabrikam.com'));
+      await registry.addOAuthServer({ identity: 'fabrikam.sts', metadataUrl: stsServer.url, allowLoopback: true, realm: 'fabrikam.com' });
+      expect(registry.getOAuthServer('fabrikam.sts')?.authorizationUri).to.equal('https://sts.contoso.com/fabrikam.com/tokens/OAuth/2');
+      expect(verifier.challenge()).to.deep.equal({ realm: 'contoso.com', clientId: OWN, trustedIssuers: [`${STS}@fabrikam.com`] });
+      // A * server answers for contoso.com.
+      stsServer.respondWith(stsDocument(stsCertificate, 'northwind.com', [{ location: 'https://any.sts.example/t', protocol: 'OAuth2', usage: 'issuance' }]));
+      await registry.addOAuthServer({ identity: 'any.sts', metadataUrl: stsServer.url, allowLoopback: true, realm: '*' });
+      expect(verifier.challenge().authorizationUri).to.equal('https://any.sts.example/t');
+      // The contoso.com server, once registered, answers before the * one.
+      stsServer.respondWith(stsDocument(stsCertificate));
+      await trustSts();
+      expect(verifier.challenge().authorizationUri).to.equal(TOKEN_ENDPOINT);
+      // Disabled, it hands the realm to no other server.
+      now += 1000;
+      await registry.disableOAuthServer('microsoft.sts');
+      expect(verifier.challenge()).to.not.have.property('authorizationUri');
     });
 
     it('learns a server\'s token endpoint in another process when its keys load, and says so in the challenge', async () => {

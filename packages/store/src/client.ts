@@ -15,7 +15,11 @@ import {
 export interface ClientGrant {
   /** The target's principal id (a GUID): the resource the grant is about. */
   readonly resource: string;
-  /** The scopes the client may request for that resource; an empty list grants an app-only token without `scp`. */
+  /**
+   * The scopes the client may request for that resource. An empty list still lets the client get a
+   * token for the resource, but one that grants nothing: its `scp` is present and empty
+   * (protocol.md section 3.3 step 7: an absent `scp` would mean the whole grant at the resource).
+   */
   readonly scopes: readonly string[];
   /** Whether the client may ask for `delegation=true` (an actor with `trustedfordelegation` and `cnf`). */
   readonly delegation: boolean;

@@ -1,0 +1,70 @@
+/**
+ * The signing keys of STS clients registered by metadata URL, cached per client: the
+ * `clientKeys` of `stsRouter`. Unauthenticated requests reach it (with a well-formed assertion
+ * naming a key the client's pinned certificates do not have), so each client gets one
+ * `RemoteKeySet` (protocol.md section 4): keys kept between requests, refreshed in the
+ * background, and refetched for an unknown key id at most once per 30 s, instead of one outbound
+ * fetch per request.
+ */
+import { fetchMetadata, RemoteKeySet, type MetadataFetchOptions } from '@s2sauth/middleware';
+import { parseMetadataDocument, systemClock, type Clock, type SigningKey } from '@s2sauth/protocol';
+import type { ClientRecord } from '@s2sauth/store';
+
+/** Options of {@link ClientKeySets}. */
+export interface ClientKeySetsOptions {
+  /** Time source of the key sets and of certificate validity. Default the system clock. */
+  readonly clock?: Clock;
+  /** Fetches a metadata document; default the middleware's `fetchMetadata` (https, SSRF checks, 5 s, 256 KiB). */
+  readonly fetchMetadata?: (url: string, options: MetadataFetchOptions) => Promise<Buffer>;
+}
+
+/** One client's key set and the registration it was built from. */
+interface Entry {
+  /** Metadata URL and loopback permission: a registration that changes them gets a new set. */
+  readonly source: string;
+  readonly set: RemoteKeySet;
+}
+
+/** Per-client cached metadata keys for `stsRouter({ clientKeys })`. */
+export class ClientKeySets {
+  readonly #clock: Clock;
+  readonly #fetch: (url: string, options: MetadataFetchOptions) => Promise<Buffer>;
+  // Only registered, enabled clients with a metadata URL get here, so the map is as large as the registry.
+  readonly #sets = new Map<string, Entry>();
+
+  constructor(options: ClientKeySetsOptions = {}) {
+    this.#clock = options.clock ?? systemClock;
+    this.#fetch = options.fetchMetadata ?? fetchMetadata;
+  }
+
+  /**
+   * The client's metadata key named `keyId`, as a list of zero or one key (the shape
+   * `stsRouter`'s `clientKeys` takes); `[]` for a client without a metadata URL.
+   * @throws KeysUnavailableError when the client's metadata cannot be loaded and no good keys are left.
+   */
+  async keys(client: ClientRecord, keyId: string): Promise<readonly SigningKey[]> {
+    const url = client.metadataUrl;
+    if (url === undefined) return [];
+    const allowLoopback = client.allowLoopback === true;
+    const name = `${client.principal}@${client.realm}`;
+    const source = JSON.stringify([url, allowLoopback]);
+    let entry = this.#sets.get(name);
+    if (entry === undefined || entry.source !== source) {
+      entry?.set.close();
+      const set = new RemoteKeySet(
+        async () => parseMetadataDocument(await this.#fetch(url, { allowLoopback }), { now: this.#clock() }),
+        { clock: this.#clock },
+      );
+      entry = { source, set };
+      this.#sets.set(name, entry);
+    }
+    const key = await entry.set.getKey(keyId);
+    return key === undefined ? [] : [key];
+  }
+
+  /** Stops every background refresh and forgets every key. */
+  close(): void {
+    for (const { set } of this.#sets.values()) set.close();
+    this.#sets.clear();
+  }
+}

@@ -1,0 +1,94 @@
+import { expect } from 'chai';
+import { KeysUnavailableError } from '@s2sauth/protocol';
+import type { ClientRecord } from '@s2sauth/store';
+import { ClientKeySets } from '@s2sauth/example-sts';
+import { createCertificate, createPartner, type MetadataServer, type TestPartner } from '../../../test/support/partners.js';
+
+describe('ClientKeySets', () => {
+  let partner: TestPartner;
+  let server: MetadataServer;
+  let now: number;
+  let sets: ClientKeySets;
+
+  function record(overrides: Partial<ClientRecord> = {}): ClientRecord {
+    return {
+      principal: partner.principal,
+      realm: partner.realm,
+      certificates: [],
+      metadataUrl: server.url,
+      allowLoopback: true,
+      hostNames: [],
+      grants: [],
+      enabled: true,
+      createdAt: 0,
+      updatedAt: 0,
+      ...overrides,
+    };
+  }
+
+  before(async () => {
+    partner = await createPartner();
+    server = await partner.serveMetadata();
+  });
+
+  after(async () => {
+    await server.close();
+  });
+
+  beforeEach(() => {
+    now = Date.now();
+    server.respondWith();
+    sets = new ClientKeySets({ clock: () => now });
+  });
+
+  afterEach(() => {
+    sets.close();
+  });
+
+  it('fetches a client\'s metadata once and answers later requests for a known key from the cache', async () => {
+    const before = server.requests;
+    for (let i = 0; i < 5; i++) {
+      const keys = await sets.keys(record(), partner.certificate.x5t);
+      expect(keys.map((key) => key.x5t)).to.deep.equal([partner.certificate.x5t]);
+    }
+    expect(server.requests).to.equal(before + 1);
+  });
+
+  it('refetches for an unknown key id at most once per 30 seconds', async () => {
+    await sets.keys(record(), partner.certificate.x5t);
+    const before = server.requests;
+    for (let i = 0; i < 5; i++) expect(await sets.keys(record(), 'unknown-x5t')).to.deep.equal([]);
+    now += 29_000;
+    expect(await sets.keys(record(), 'unknown-x5t')).to.deep.equal([]);
+    expect(server.requests).to.equal(before);
+    now += 1_000;
+    expect(await sets.keys(record(), 'unknown-x5t')).to.deep.equal([]);
+    expect(server.requests).to.equal(before + 1);
+  });
+
+  it('finds a rolled certificate by refetching for its key id', async () => {
+    await sets.keys(record(), partner.certificate.x5t);
+    const next = await createCertificate([partner.realm]);
+    server.respondWith(partner.metadataDocument({ certificates: [next, partner.certificate] }));
+    now += 30_000;
+    expect((await sets.keys(record(), next.x5t)).map((key) => key.x5t)).to.deep.equal([next.x5t]);
+  });
+
+  it('builds a new key set when the registration\'s metadata URL or loopback permission changes', async () => {
+    await sets.keys(record(), partner.certificate.x5t);
+    let error: unknown;
+    try {
+      await sets.keys(record({ allowLoopback: false }), partner.certificate.x5t);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).to.be.instanceOf(KeysUnavailableError);
+  });
+
+  it('answers no keys for a client without a metadata URL, without fetching', async () => {
+    const before = server.requests;
+    const { metadataUrl: _dropped, ...pinned } = record();
+    expect(await sets.keys(pinned, partner.certificate.x5t)).to.deep.equal([]);
+    expect(server.requests).to.equal(before);
+  });
+});
