@@ -40,6 +40,7 @@ import {
 } from '@s2sauth/protocol';
 import { LRUCache } from 'lru-cache';
 import { DEFAULT_MAX_CACHED_TOKENS, DEFAULT_RENEW_BEFORE_SECONDS, normalizeScopes, TokenCache, tokenCacheKey } from './token-cache.js';
+import { isSecureUrl } from './secure-url.js';
 import type { ActorTokenRequest, IssuedToken, UserContext } from './token-issuer.js';
 
 /** Default deadline of one call in milliseconds: discovery, token, attempts and body together. */
@@ -403,7 +404,7 @@ class Endpoint implements PartnerEndpoint {
       throw new TypeError('options.baseUrl must be an absolute URL.');
     }
     if (base.username !== '' || base.password !== '') throw new TypeError('options.baseUrl must not carry a user name or password.');
-    if (!isSecure(base, context.allowLoopbackHttp)) {
+    if (!isSecureUrl(base, context.allowLoopbackHttp)) {
       throw new S2SClientError(
         'insecure_url',
         `${base.origin} is not an https: URL${context.allowLoopbackHttp ? ' (plain http: is allowed only to localhost, 127.0.0.0/8 and [::1])' : ''}; tokens are never sent over it.`,
@@ -692,15 +693,6 @@ class Endpoint implements PartnerEndpoint {
       ...(challenge ? { challenge } : {}),
     });
   }
-}
-
-/** True for `https:`, or `http:` to a literal loopback host when allowed. */
-function isSecure(url: URL, allowLoopbackHttp: boolean): boolean {
-  if (url.protocol === 'https:') return true;
-  if (url.protocol !== 'http:' || !allowLoopbackHttp) return false;
-  // WHATWG URL parsing has already turned every IPv4 spelling (127.1, 0x7f.0.0.1) into dotted decimal.
-  const host = url.hostname;
-  return host === 'localhost' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 /** True when the challenge lists no trusted issuers, or one covering `issuer`. */

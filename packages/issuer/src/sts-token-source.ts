@@ -45,12 +45,13 @@ import { signClientAssertion } from './client-assertion-signer.js';
 import { Rs256Signer } from './jws-signer.js';
 import type { FetchFunction, TokenSource } from './s2s-client.js';
 import { DEFAULT_RENEW_BEFORE_SECONDS, normalizeScopes, TokenCache } from './token-cache.js';
+import { isSecureUrl } from './secure-url.js';
 import {
-  DEFAULT_NAME_IDENTIFIER_ISSUER,
   DEFAULT_TOKEN_LIFETIME_SECONDS,
   type ActorTokenRequest,
   type IssuedToken,
   type UserContext,
+  userContextClaims,
 } from './token-issuer.js';
 
 /** Default deadline of one request to the STS (metadata or token), in milliseconds. */
@@ -80,8 +81,6 @@ const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
 /** RFC 6749 section 5.2: the characters of an `error` code. */
 const ERROR_CODE = /^[\x20\x21\x23-\x5b\x5d-\x7e]{1,100}$/;
 
-/** Control characters (C0, DEL, C1). */
-const CONTROL = /[\x00-\x1f\x7f-\x9f]/;
 
 /**
  * Runs of base64url/base64 characters long enough to be a token segment or key material: an STS
@@ -350,7 +349,7 @@ export class StsTokenSource implements TokenSource {
    */
   async issueForUser(request: ActorTokenRequest, user: UserContext): Promise<IssuedToken> {
     const prepared = this.#prepare(request, true);
-    const claims = userClaims(user);
+    const claims = userContextClaims(user);
     const actor = await this.#accessToken(prepared, true);
     const nbf = Math.max(Math.floor(this.#clock() / 1000), actor.nbf);
     const exp = Math.min(actor.exp, nbf + prepared.lifetime);
@@ -389,7 +388,7 @@ export class StsTokenSource implements TokenSource {
     if (url === undefined || url.username !== '' || url.password !== '' || url.hash !== '') {
       throw new TypeError(`${name} must be an absolute URL without credentials or fragment.`);
     }
-    if (!isSecure(url, this.#allowLoopbackHttp)) {
+    if (!isSecureUrl(url, this.#allowLoopbackHttp)) {
       throw new TypeError(
         `${name} must be https: (or http: to a loopback host when allowLoopbackHttp is true); an assertion is never sent in the clear.`,
       );
@@ -589,7 +588,7 @@ export class StsTokenSource implements TokenSource {
     if (location === undefined || !URL.canParse(location)) throw failed('lists no OAuth2 issuance endpoint with an absolute URL');
     const tokenEndpoint = new URL(location);
     if (tokenEndpoint.username !== '' || tokenEndpoint.password !== '') throw failed('lists a token endpoint with credentials in its URL');
-    if (!isSecure(tokenEndpoint, this.#allowLoopbackHttp)) {
+    if (!isSecureUrl(tokenEndpoint, this.#allowLoopbackHttp)) {
       throw new StsTokenError(
         'insecure_url',
         `The STS metadata at ${endpoint} lists the token endpoint ${describeUrl(tokenEndpoint)}, which is not https:; no assertion was sent to it.`,
@@ -705,38 +704,9 @@ function checkScopes(scopes: unknown): string[] {
   return normalizeScopes(scopes as string[]);
 }
 
-function userClaims(user: UserContext): Record<string, string> {
-  if (!isPlainObject(user)) throw new TypeError('user must be an object.');
-  const claims: Record<string, string> = {
-    nameid: checkText(user.nameid, 'user.nameid'),
-    nii: user.nii === undefined ? DEFAULT_NAME_IDENTIFIER_ISSUER : checkText(user.nii, 'user.nii'),
-  };
-  for (const name of ['smtp', 'sip', 'upn'] as const) {
-    const value = user[name];
-    if (value !== undefined) claims[name] = checkText(value, `user.${name}`);
-  }
-  return claims;
-}
-
-function checkText(value: unknown, name: string): string {
-  if (typeof value !== 'string' || value === '' || CONTROL.test(value)) {
-    throw new TypeError(`${name} must be a non-empty string without control characters.`);
-  }
-  return value;
-}
-
 function sameAudience(text: string, requested: Audience): boolean {
   const parsed = parseAudience(text);
   return parsed !== undefined && audiencesEqual(parsed, requested);
-}
-
-/** True for `https:`, or `http:` to a literal loopback host when allowed (the rule of S2SClient). */
-function isSecure(url: URL, allowLoopbackHttp: boolean): boolean {
-  if (url.protocol === 'https:') return true;
-  if (url.protocol !== 'http:' || !allowLoopbackHttp) return false;
-  // WHATWG URL parsing has already turned every IPv4 spelling (127.1, 0x7f.0.0.1) into dotted decimal.
-  const host = url.hostname;
-  return host === 'localhost' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 /** `scheme://host[:port]/path`: the query may hold data that is not ours to repeat. */

@@ -206,6 +206,26 @@ function checkText(value: unknown, name: string): string {
 }
 
 /**
+ * The user claims of an outer token (protocol.md section 3.2) from a user context: `nameid`, `nii`
+ * (default {@link DEFAULT_NAME_IDENTIFIER_ISSUER}) and `smtp`/`sip`/`upn` when given, each a
+ * non-empty string without control characters. Used by every issuer of outer tokens.
+ *
+ * @throws TypeError naming the member that is missing or malformed.
+ */
+export function userContextClaims(user: UserContext): Record<string, string> {
+  if (!isPlainObject(user)) throw new TypeError('user must be an object.');
+  const claims: Record<string, string> = {
+    nameid: checkText(user.nameid, 'user.nameid'),
+    nii: user.nii === undefined ? DEFAULT_NAME_IDENTIFIER_ISSUER : checkText(user.nii, 'user.nii'),
+  };
+  for (const name of ['smtp', 'sip', 'upn'] as const) {
+    const value = user[name];
+    if (value !== undefined) claims[name] = checkText(value, `user.${name}`);
+  }
+  return claims;
+}
+
+/**
  * Issues self-issued actor tokens and user-context tokens, signed RS256 with the OAuth
  * certificate (protocol.md sections 3.1 and 3.2).
  *
@@ -299,7 +319,7 @@ export class TokenIssuer {
     if (isPlainObject(request) && request.delegation === false) {
       throw new TypeError('request.delegation cannot be false for a token with a user context.');
     }
-    const outerUser = this.#userClaims(user);
+    const outerUser = userContextClaims(user);
     const actor = this.#issueActor(request, true);
     const token = actor.signer.sign({
       aud: actor.aud,
@@ -370,19 +390,6 @@ export class TokenIssuer {
     const formatted = formatAudience(parsed);
     if (typeof value === 'string') this.#lastAudience = [value, formatted];
     return formatted;
-  }
-
-  #userClaims(user: UserContext): Record<string, string> {
-    if (!isPlainObject(user)) throw new TypeError('user must be an object.');
-    const claims: Record<string, string> = {
-      nameid: checkText(user.nameid, 'user.nameid'),
-      nii: user.nii === undefined ? DEFAULT_NAME_IDENTIFIER_ISSUER : checkText(user.nii, 'user.nii'),
-    };
-    for (const name of ['smtp', 'sip', 'upn'] as const) {
-      const value = user[name];
-      if (value !== undefined) claims[name] = checkText(value, `user.${name}`);
-    }
-    return claims;
   }
 
   #signerFor(certificate: OAuthCertificate, now: number): Rs256Signer {
