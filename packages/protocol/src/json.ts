@@ -103,8 +103,9 @@ class Parser {
       if (this.text.charCodeAt(this.pos) !== 0x22) this.fail('expected a member name');
       const nameAt = this.pos;
       const name = this.parseString();
-      // Compared after unescaping: {"a":1,"\u0061":2} names one member twice.
-      if (Object.hasOwn(result, name)) {
+      // Compared after unescaping: {"a":1,"\u0061":2} names one member twice. `result` has no
+      // prototype, so `in` sees own members only.
+      if (name in result) {
         throw new InvalidTokenError('token_duplicate_member', `invalid JSON: duplicate member name at offset ${nameAt}`);
       }
       this.skipWhitespace();
@@ -112,8 +113,10 @@ class Parser {
       this.pos++;
       this.skipWhitespace();
       const value = this.parseValue(depth);
-      // defineProperty, not assignment, so "__proto__" is stored as an ordinary own member.
-      Object.defineProperty(result, name, { value, enumerable: true, writable: true, configurable: true });
+      // `result` has no prototype, so there is no inherited `__proto__` accessor: assigning
+      // "__proto__" stores an ordinary own member (enumerable, writable, configurable), exactly
+      // as defineProperty would, at a fraction of the cost.
+      result[name] = value;
       this.skipWhitespace();
       const next = this.text.charCodeAt(this.pos);
       this.pos++;

@@ -87,5 +87,22 @@ describe('base64url', () => {
         }),
       );
     });
+
+    it('accepts every canonical 2- and 3-character tail and refuses every other one (exhaustive)', () => {
+      const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+      let accepted = 0;
+      for (const a of alphabet) {
+        for (const b of alphabet) {
+          for (const text of [`${a}${b}`, `Zm9v${a}${b}`, ...[...alphabet].map((c) => `${a}${b}${c}`)]) {
+            const canonical = Buffer.from(text, 'base64url').toString('base64url') === text;
+            const bytes = decodeBase64url(text);
+            expect(bytes !== undefined, text).to.equal(canonical);
+            if (bytes !== undefined) accepted++;
+          }
+        }
+      }
+      // 64 * 4 two-character tails (twice) and 64 * 64 * 16 three-character ones are canonical.
+      expect(accepted).to.equal(2 * 64 * 4 + 64 * 64 * 16);
+    });
   });
 });

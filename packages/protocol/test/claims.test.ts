@@ -409,6 +409,11 @@ describe('claims', () => {
     it('returns a new array, not the grant itself', () => {
       expect(effectiveScopes(undefined, granted)).not.to.equal(granted);
     });
+
+    it('gives the granted token scopes in the order of their first occurrence, each once', () => {
+      expect(effectiveScopes('  b a  b c a ', ['a', 'b', 'a'])).to.deep.equal(['b', 'a']);
+      expect(effectiveScopes('c b a b', ['c', 'a', 'b'])).to.deep.equal(['c', 'b', 'a']);
+    });
   });
 
   describe('USER_CLAIM_NAMES', () => {

@@ -77,6 +77,14 @@ describe('json', () => {
       expect(Object.hasOwn(value, '__proto__')).to.equal(true);
     });
 
+    it('stores every member as a plain data property, __proto__ included', () => {
+      const value = parseStrictJson('{"__proto__":null,"b":[1],"constructor":"x"}') as Record<string, unknown>;
+      for (const name of ['__proto__', 'b', 'constructor']) {
+        expect(Object.getOwnPropertyDescriptor(value, name), name).to.include({ enumerable: true, writable: true, configurable: true });
+      }
+      expect(Object.getPrototypeOf(value)).to.equal(null);
+    });
+
     it('inherits nothing: toString and constructor read as undefined', () => {
       const value = parseStrictJson('{}') as Record<string, unknown>;
       expect(value['toString']).to.equal(undefined);
