@@ -33,6 +33,7 @@ import type { BenchOutcome } from './run.js';
 import { benchPartner } from './bench-partner.js';
 import type { ParentMessage, ServerMessage } from './http-server.js';
 import { median } from './paired-rounds.js';
+import { nextMessage as nextMessageOf } from './child-messages.js';
 import { printTable, printTargets } from './table.js';
 
 const TARGET_REUSED_RATIO = 0.95;
@@ -61,23 +62,7 @@ interface Measurement {
 type StatsMessage = Extract<ServerMessage, { type: 'stats' }>;
 
 function nextMessage<T extends ServerMessage['type']>(child: ChildProcess, type: T): Promise<Extract<ServerMessage, { type: T }>> {
-  return new Promise((resolve, reject) => {
-    const onMessage = (message: ServerMessage): void => {
-      if (message.type !== type) return;
-      cleanUp();
-      resolve(message as Extract<ServerMessage, { type: T }>);
-    };
-    const onExit = (code: number | null): void => {
-      cleanUp();
-      reject(new Error(`http.bench: the server process exited (${code}) before sending "${type}"`));
-    };
-    const cleanUp = (): void => {
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-    };
-    child.on('message', onMessage);
-    child.on('exit', onExit);
-  });
+  return nextMessageOf<ServerMessage, T>(child, type, 'http.bench');
 }
 
 function tell(child: ChildProcess, message: ParentMessage): void {

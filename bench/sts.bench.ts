@@ -31,6 +31,7 @@ import { signProviderAssertion } from '../test/interop/support/oidc-provider-sts
 import type { BenchOutcome } from './run.js';
 import { median } from './paired-rounds.js';
 import { REALM, RESOURCE_AUDIENCE, RESOURCE_URL, SCOPE, type StsParentMessage, type StsServerMessage } from './sts-wire.js';
+import { nextMessage as nextMessageOf } from './child-messages.js';
 import { printTable, printTargets } from './table.js';
 
 const TARGET_RATIO = 2;
@@ -64,23 +65,7 @@ interface Measurement {
 type Ready = Extract<StsServerMessage, { type: 'ready' }>;
 
 function nextMessage<T extends StsServerMessage['type']>(child: ChildProcess, type: T): Promise<Extract<StsServerMessage, { type: T }>> {
-  return new Promise((resolve, reject) => {
-    const onMessage = (message: StsServerMessage): void => {
-      if (message.type !== type) return;
-      cleanUp();
-      resolve(message as Extract<StsServerMessage, { type: T }>);
-    };
-    const onExit = (code: number | null): void => {
-      cleanUp();
-      reject(new Error(`sts.bench: the server process exited (${code}) before sending "${type}"`));
-    };
-    const cleanUp = (): void => {
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-    };
-    child.on('message', onMessage);
-    child.on('exit', onExit);
-  });
+  return nextMessageOf<StsServerMessage, T>(child, type, 'sts.bench');
 }
 
 function tell(child: ChildProcess, message: StsParentMessage): void {
