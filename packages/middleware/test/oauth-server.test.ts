@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { expectRefusal, expectRejection } from '../../../test/support/rejections.js';
 import { after, afterEach, before, beforeEach, describe, it } from 'mocha';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -50,20 +51,6 @@ function stsDocument(certificate: OAuthCertificate, realm = 'contoso.com', endpo
     certificates: [certificate.certificate],
     endpoints: endpoints ?? [{ location: `https://sts.contoso.com/${realm}/tokens/OAuth/2`, protocol: 'OAuth2', usage: 'issuance' }],
   });
-}
-
-async function refusal(action: Promise<unknown> | (() => unknown), code: string, field?: string): Promise<PartnerRegistryError> {
-  let caught: unknown;
-  try {
-    await (typeof action === 'function' ? action() : action);
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught, `expected ${code}`).to.be.instanceOf(PartnerRegistryError);
-  const error = caught as PartnerRegistryError;
-  expect(error.code, error.message).to.equal(code);
-  if (field !== undefined) expect(error.field, error.message).to.equal(field);
-  return error;
 }
 
 describe('OAuth servers', () => {
@@ -176,20 +163,8 @@ describe('OAuth servers', () => {
     });
   }
 
-  async function rejects(token: string, code: FailureCode, on: Verifier = verifier): Promise<BearerError> {
-    const count = events.length;
-    let caught: unknown;
-    try {
-      await on.verify(token);
-    } catch (error) {
-      caught = error;
-    }
-    expect(caught, `expected ${code}`).to.be.instanceOf(BearerError);
-    const error = caught as BearerError;
-    expect(error.code, error.reason).to.equal(code);
-    expect(events.length).to.equal(count + 1);
-    expect(events.at(-1)).to.include({ decision: 'reject', code, status: error.status });
-    return error;
+  function rejects(token: string, code: FailureCode, on: Verifier = verifier): Promise<BearerError> {
+    return expectRejection(on, events, token, code);
   }
 
   describe('registering (New-, Set-, Get-, Remove-CsOAuthServer)', () => {
@@ -219,51 +194,51 @@ describe('OAuth servers', () => {
 
     it('refuses a document that cannot be fetched, is not valid, or does not state the STS issuer of the realm; nothing is stored', async () => {
       stsServer.respondWith('down', 500);
-      await refusal(trustSts(), 'metadata_unavailable', 'metadataUrl');
+      await expectRefusal(trustSts(), 'metadata_unavailable', 'metadataUrl');
       stsServer.respondWith('{"keys": 5}');
-      await refusal(trustSts(), 'metadata_invalid', 'metadataUrl');
+      await expectRefusal(trustSts(), 'metadata_invalid', 'metadataUrl');
       stsServer.respondWith(stsDocument(stsCertificate, 'fabrikam.com'));
-      await refusal(trustSts('contoso.com'), 'metadata_contradicts', 'metadataUrl');
+      await expectRefusal(trustSts('contoso.com'), 'metadata_contradicts', 'metadataUrl');
       stsServer.respondWith(exchange.metadataDocument());
-      await refusal(trustSts(), 'metadata_contradicts', 'metadataUrl');
+      await expectRefusal(trustSts(), 'metadata_contradicts', 'metadataUrl');
       stsServer.respondWith({ ...stsDocument(stsCertificate), issuer: undefined });
-      await refusal(trustSts(), 'metadata_invalid', 'metadataUrl');
+      await expectRefusal(trustSts(), 'metadata_invalid', 'metadataUrl');
       stsServer.respondWith({ ...stsDocument(stsCertificate), issuer: 'not an issuer' });
-      await refusal(trustSts(), 'metadata_invalid', 'metadataUrl');
+      await expectRefusal(trustSts(), 'metadata_invalid', 'metadataUrl');
       stsServer.respondWith({ ...stsDocument(stsCertificate), realm: 'fabrikam.com' });
-      await refusal(trustSts(), 'metadata_contradicts', 'metadataUrl');
+      await expectRefusal(trustSts(), 'metadata_contradicts', 'metadataUrl');
       stsServer.respondWith({ ...stsDocument(stsCertificate), serviceName: EXCHANGE });
-      await refusal(trustSts(), 'metadata_contradicts', 'metadataUrl');
+      await expectRefusal(trustSts(), 'metadata_contradicts', 'metadataUrl');
       expect(registry.listOAuthServers()).to.deep.equal([]);
     });
 
     it('refuses input that is not a valid OAuth server registration', async () => {
       const valid = { identity: 'microsoft.sts', metadataUrl: stsServer.url, allowLoopback: true };
       const before = stsServer.requests;
-      await refusal(registry.addOAuthServer(null as never), 'invalid', 'input');
-      await refusal(registry.addOAuthServer({ ...valid, identity: 'Microsoft STS' }), 'invalid', 'identity');
-      await refusal(registry.addOAuthServer({ ...valid, allowLoopback: false }), 'invalid', 'metadataUrl');
-      await refusal(registry.addOAuthServer({ ...valid, realm: 'Contoso.COM' }), 'invalid', 'realm');
-      await refusal(registry.addOAuthServer({ ...valid, allowLoopback: 'yes' as never }), 'invalid', 'allowLoopback');
-      await refusal(registry.addOAuthServer({ ...valid, enabled: 1 as never }), 'invalid', 'enabled');
-      await refusal(registry.addOAuthServer({ ...valid, issuer: STS_ISSUER } as never), 'invalid', 'issuer');
+      await expectRefusal(registry.addOAuthServer(null as never), 'invalid', 'input');
+      await expectRefusal(registry.addOAuthServer({ ...valid, identity: 'Microsoft STS' }), 'invalid', 'identity');
+      await expectRefusal(registry.addOAuthServer({ ...valid, allowLoopback: false }), 'invalid', 'metadataUrl');
+      await expectRefusal(registry.addOAuthServer({ ...valid, realm: 'Contoso.COM' }), 'invalid', 'realm');
+      await expectRefusal(registry.addOAuthServer({ ...valid, allowLoopback: 'yes' as never }), 'invalid', 'allowLoopback');
+      await expectRefusal(registry.addOAuthServer({ ...valid, enabled: 1 as never }), 'invalid', 'enabled');
+      await expectRefusal(registry.addOAuthServer({ ...valid, issuer: STS_ISSUER } as never), 'invalid', 'issuer');
       expect(stsServer.requests).to.equal(before);
       expect(registry.listOAuthServers()).to.deep.equal([]);
     });
 
     it('refuses a second server with the same identity or for the same realm', async () => {
       await trustSts();
-      await refusal(trustSts(), 'exists', 'identity');
-      await refusal(registry.addOAuthServer({ identity: 'other.sts', metadataUrl: stsServer.url, allowLoopback: true, realm: 'contoso.com' }), 'conflict', 'realm');
-      await refusal(registry.addOAuthServer({ identity: 'other.sts', metadataUrl: stsServer.url, allowLoopback: true }), 'conflict', 'realm');
+      await expectRefusal(trustSts(), 'exists', 'identity');
+      await expectRefusal(registry.addOAuthServer({ identity: 'other.sts', metadataUrl: stsServer.url, allowLoopback: true, realm: 'contoso.com' }), 'conflict', 'realm');
+      await expectRefusal(registry.addOAuthServer({ identity: 'other.sts', metadataUrl: stsServer.url, allowLoopback: true }), 'conflict', 'realm');
       await registry.addOAuthServer({ identity: 'any.sts', metadataUrl: stsServer.url, allowLoopback: true, realm: '*' });
-      await refusal(registry.addOAuthServer({ identity: 'another.sts', metadataUrl: stsServer.url, allowLoopback: true, realm: '*' }), 'conflict', 'realm');
+      await expectRefusal(registry.addOAuthServer({ identity: 'another.sts', metadataUrl: stsServer.url, allowLoopback: true, realm: '*' }), 'conflict', 'realm');
     });
 
     it('refuses an identity registered while the document was being fetched', async () => {
       const pending = trustSts();
       store.putOAuthServer({ identity: 'microsoft.sts', metadataUrl: 'https://sts.example/metadata/json/1', issuer: STS_ISSUER, realm: '*', enabled: true });
-      await refusal(pending, 'exists', 'identity');
+      await expectRefusal(pending, 'exists', 'identity');
     });
 
     it('changes, disables, enables and removes a server', async () => {
@@ -278,9 +253,9 @@ describe('OAuth servers', () => {
       now += 1000;
       expect((await registry.updateOAuthServer('microsoft.sts', { realm: '*' })).realm).to.equal('*');
       expect(stsServer.requests).to.equal(before + 1);
-      await refusal(registry.updateOAuthServer('microsoft.sts', { identity: 'x' } as never), 'invalid', 'identity');
-      await refusal(registry.updateOAuthServer('microsoft.sts', null as never), 'invalid', 'changes');
-      await refusal(registry.updateOAuthServer('nobody', { enabled: true }), 'not_found', 'identity');
+      await expectRefusal(registry.updateOAuthServer('microsoft.sts', { identity: 'x' } as never), 'invalid', 'identity');
+      await expectRefusal(registry.updateOAuthServer('microsoft.sts', null as never), 'invalid', 'changes');
+      await expectRefusal(registry.updateOAuthServer('nobody', { enabled: true }), 'not_found', 'identity');
       expect(registry.removeOAuthServer('microsoft.sts')).to.equal(true);
       expect(registry.removeOAuthServer('microsoft.sts')).to.equal(false);
       expect(registry.getOAuthServer('microsoft.sts')).to.equal(undefined);
@@ -289,11 +264,11 @@ describe('OAuth servers', () => {
     it('refuses a change to a realm another server holds, and a change made meanwhile', async () => {
       await trustSts();
       await registry.addOAuthServer({ identity: 'any.sts', metadataUrl: stsServer.url, allowLoopback: true, realm: '*' });
-      await refusal(registry.updateOAuthServer('microsoft.sts', { realm: '*' }), 'conflict', 'realm');
+      await expectRefusal(registry.updateOAuthServer('microsoft.sts', { realm: '*' }), 'conflict', 'realm');
       const pending = registry.updateOAuthServer('microsoft.sts', { metadataUrl: `${stsServer.url}?v=2` });
       now += 1000;
       store.putOAuthServer({ ...(store.getOAuthServer('microsoft.sts') as NonNullable<ReturnType<MemoryStore['getOAuthServer']>>), enabled: false });
-      await refusal(pending, 'conflict');
+      await expectRefusal(pending, 'conflict');
     });
 
     it('keeps one key set per server until the server changes, and selects the realm\'s server before *', async () => {
@@ -335,7 +310,7 @@ describe('OAuth servers', () => {
       };
       const plain = new PartnerRegistry({ store: partnersOnly, clock });
       try {
-        await refusal(plain.addOAuthServer({ identity: 'microsoft.sts', metadataUrl: stsServer.url, allowLoopback: true }), 'unsupported');
+        await expectRefusal(plain.addOAuthServer({ identity: 'microsoft.sts', metadataUrl: stsServer.url, allowLoopback: true }), 'unsupported');
         expect(plain.listOAuthServers()).to.deep.equal([]);
         expect(plain.getOAuthServer('microsoft.sts')).to.equal(undefined);
         expect(plain.removeOAuthServer('microsoft.sts')).to.equal(false);
@@ -382,12 +357,12 @@ describe('OAuth servers', () => {
 
     it('refuses OAuth server operations once closed', async () => {
       registry.close();
-      await refusal(trustSts(), 'closed');
-      await refusal(registry.updateOAuthServer('microsoft.sts', {}), 'closed');
-      await refusal(() => registry.getOAuthServer('microsoft.sts'), 'closed');
-      await refusal(() => registry.listOAuthServers(), 'closed');
-      await refusal(() => registry.removeOAuthServer('microsoft.sts'), 'closed');
-      await refusal(() => registry.resolveOAuthServer(STS, 'contoso.com'), 'closed');
+      await expectRefusal(trustSts(), 'closed');
+      await expectRefusal(registry.updateOAuthServer('microsoft.sts', {}), 'closed');
+      await expectRefusal(() => registry.getOAuthServer('microsoft.sts'), 'closed');
+      await expectRefusal(() => registry.listOAuthServers(), 'closed');
+      await expectRefusal(() => registry.removeOAuthServer('microsoft.sts'), 'closed');
+      await expectRefusal(() => registry.resolveOAuthServer(STS, 'contoso.com'), 'closed');
     });
   });
 

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { expectRefusal } from '../../../test/support/rejections.js';
 import { after, afterEach, before, beforeEach, describe, it } from 'mocha';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,20 +16,6 @@ const DAY = 86_400_000;
 
 function certificateAt(realms: readonly string[] = ['contoso.com'], days = 365): Promise<OAuthCertificate> {
   return createCertificate(realms, { notBefore: new Date(START - DAY), validityDays: days + 1 });
-}
-
-async function refusal(action: Promise<unknown> | (() => unknown), code: string, field?: string): Promise<PartnerRegistryError> {
-  let caught: unknown;
-  try {
-    await (typeof action === 'function' ? action() : action);
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught, `expected ${code}`).to.be.instanceOf(PartnerRegistryError);
-  const error = caught as PartnerRegistryError;
-  expect(error.code, error.message).to.equal(code);
-  if (field !== undefined) expect(error.field, error.message).to.equal(field);
-  return error;
 }
 
 describe('PartnerRegistry', () => {
@@ -147,37 +134,37 @@ describe('PartnerRegistry', () => {
     for (const [what, code, arrange] of refusals) {
       it(`refuses ${what} and stores nothing`, async () => {
         const url = await arrange();
-        const error = await refusal(registry.add(byMetadata(url === undefined ? {} : { metadataUrl: url })), code, 'metadataUrl');
+        const error = await expectRefusal(registry.add(byMetadata(url === undefined ? {} : { metadataUrl: url })), code, 'metadataUrl');
         expect(error.message).to.contain('metadataUrl');
         expect(registry.list()).to.deep.equal([]);
       });
     }
 
     it('refuses a document whose issuer, serviceName or realm contradicts the registration', async () => {
-      await refusal(registry.add(byMetadata({ applicationId: sharepoint.principal })), 'metadata_contradicts', 'metadataUrl');
+      await expectRefusal(registry.add(byMetadata({ applicationId: sharepoint.principal })), 'metadata_contradicts', 'metadataUrl');
       lyncServer.respondWith(lync.metadataDocument({ overrides: { issuer: undefined } }));
-      const service = await refusal(registry.add(byMetadata({ applicationId: sharepoint.principal })), 'metadata_contradicts');
+      const service = await expectRefusal(registry.add(byMetadata({ applicationId: sharepoint.principal })), 'metadata_contradicts');
       expect(service.message).to.contain('serviceName');
-      const realm = await refusal(registry.add(byMetadata({ realm: 'fabrikam.com' })), 'metadata_contradicts');
+      const realm = await expectRefusal(registry.add(byMetadata({ realm: 'fabrikam.com' })), 'metadata_contradicts');
       expect(realm.message).to.contain('realm');
       expect(registry.list()).to.deep.equal([]);
     });
 
     it('refuses URLs that are not https, or loopback without allowLoopback, before fetching', async () => {
       const before = lyncServer.requests;
-      await refusal(registry.add({ identity: 'microsoft.lync', metadataUrl: lyncServer.url }), 'invalid', 'metadataUrl');
-      await refusal(registry.add(byMetadata({ metadataUrl: 'ftp://mail.contoso.com/metadata' })), 'invalid', 'metadataUrl');
-      await refusal(registry.add(byMetadata({ metadataUrl: 'http://mail.contoso.com/metadata/json/1' })), 'invalid', 'metadataUrl');
-      await refusal(registry.add(byMetadata({ metadataUrl: 'https://user:secret@mail.contoso.com/m' })), 'invalid', 'metadataUrl');
-      await refusal(registry.add(byMetadata({ metadataUrl: 'https://localhost/metadata/json/1', allowLoopback: false })), 'invalid', 'metadataUrl');
-      await refusal(registry.add(byMetadata({ metadataUrl: 'not a url' })), 'invalid', 'metadataUrl');
-      await refusal(registry.add(byMetadata({ metadataUrl: 42 as unknown as string })), 'invalid', 'metadataUrl');
+      await expectRefusal(registry.add({ identity: 'microsoft.lync', metadataUrl: lyncServer.url }), 'invalid', 'metadataUrl');
+      await expectRefusal(registry.add(byMetadata({ metadataUrl: 'ftp://mail.contoso.com/metadata' })), 'invalid', 'metadataUrl');
+      await expectRefusal(registry.add(byMetadata({ metadataUrl: 'http://mail.contoso.com/metadata/json/1' })), 'invalid', 'metadataUrl');
+      await expectRefusal(registry.add(byMetadata({ metadataUrl: 'https://user:secret@mail.contoso.com/m' })), 'invalid', 'metadataUrl');
+      await expectRefusal(registry.add(byMetadata({ metadataUrl: 'https://localhost/metadata/json/1', allowLoopback: false })), 'invalid', 'metadataUrl');
+      await expectRefusal(registry.add(byMetadata({ metadataUrl: 'not a url' })), 'invalid', 'metadataUrl');
+      await expectRefusal(registry.add(byMetadata({ metadataUrl: 42 as unknown as string })), 'invalid', 'metadataUrl');
       expect(lyncServer.requests).to.equal(before);
     });
 
     it('passes its fetch options to the fetcher', async () => {
       const strict = new PartnerRegistry({ store, clock, fetch: { maxBytes: 10 } });
-      await refusal(strict.add(byMetadata()), 'metadata_unavailable');
+      await expectRefusal(strict.add(byMetadata()), 'metadata_unavailable');
       strict.close();
     });
   });
@@ -199,12 +186,12 @@ describe('PartnerRegistry', () => {
 
     it('refuses certificates that are not acceptable signing certificates', async () => {
       const input = { identity: 'x.y', applicationId: lync.principal, realm: 'contoso.com' };
-      await refusal(registry.add({ ...input, certificate: 'not a certificate' }), 'invalid', 'certificate');
-      await refusal(registry.add({ ...input, certificate: [] }), 'invalid', 'certificate');
-      await refusal(registry.add({ ...input, certificate: [5 as unknown as string] }), 'invalid', 'certificate');
-      await refusal(registry.add({ ...input, certificate: new Array<string>(21).fill(lync.certificate.pem) }), 'invalid', 'certificate');
+      await expectRefusal(registry.add({ ...input, certificate: 'not a certificate' }), 'invalid', 'certificate');
+      await expectRefusal(registry.add({ ...input, certificate: [] }), 'invalid', 'certificate');
+      await expectRefusal(registry.add({ ...input, certificate: [5 as unknown as string] }), 'invalid', 'certificate');
+      await expectRefusal(registry.add({ ...input, certificate: new Array<string>(21).fill(lync.certificate.pem) }), 'invalid', 'certificate');
       now = START + 400 * DAY;
-      await refusal(registry.add({ ...input, certificate: lync.certificate.pem }), 'invalid', 'certificate');
+      await expectRefusal(registry.add({ ...input, certificate: lync.certificate.pem }), 'invalid', 'certificate');
       expect(registry.list()).to.deep.equal([]);
     });
 
@@ -215,8 +202,8 @@ describe('PartnerRegistry', () => {
     });
 
     it('requires applicationId and realm without a metadata document', async () => {
-      await refusal(registry.add({ identity: 'a', realm: 'contoso.com', certificate: lync.certificate.pem }), 'invalid', 'applicationId');
-      await refusal(registry.add({ identity: 'a', applicationId: lync.principal, useOAuthServer: true }), 'invalid', 'realm');
+      await expectRefusal(registry.add({ identity: 'a', realm: 'contoso.com', certificate: lync.certificate.pem }), 'invalid', 'applicationId');
+      await expectRefusal(registry.add({ identity: 'a', applicationId: lync.principal, useOAuthServer: true }), 'invalid', 'realm');
     });
   });
 
@@ -246,14 +233,14 @@ describe('PartnerRegistry', () => {
     ];
     for (const [field, change] of cases) {
       it(`refuses ${JSON.stringify(change)}, naming ${field}, and stores nothing`, async () => {
-        const error = await refusal(registry.add({ ...valid, ...change } as PartnerApplicationInput), 'invalid', field);
+        const error = await expectRefusal(registry.add({ ...valid, ...change } as PartnerApplicationInput), 'invalid', field);
         expect(error.message).to.match(new RegExp(`^${field}: `));
         expect(registry.list()).to.deep.equal([]);
       });
     }
 
     it('refuses an input that is not an object', async () => {
-      await refusal(registry.add(null as unknown as PartnerApplicationInput), 'invalid', 'input');
+      await expectRefusal(registry.add(null as unknown as PartnerApplicationInput), 'invalid', 'input');
     });
 
     it('accepts Lync-style identities and whole-word scopes', async () => {
@@ -263,15 +250,15 @@ describe('PartnerRegistry', () => {
 
     it('refuses a second partner with the same identity or the same application and realm', async () => {
       await registry.add(valid);
-      await refusal(registry.add(valid), 'exists', 'identity');
-      await refusal(registry.add({ ...valid, identity: 'other' }), 'conflict', 'applicationId');
+      await expectRefusal(registry.add(valid), 'exists', 'identity');
+      await expectRefusal(registry.add({ ...valid, identity: 'other' }), 'conflict', 'applicationId');
       expect(registry.list()).to.have.length(1);
     });
 
     it('refuses an identity registered while its metadata was being fetched', async () => {
       const pending = registry.add(byMetadata());
       store.put({ identity: 'microsoft.lync', applicationId: WellKnownPrincipal.exchange, realm: 'contoso.com', keySource: { kind: 'oauthServer' }, trustLevel: 'full', scopes: [], enabled: true });
-      await refusal(pending, 'exists', 'identity');
+      await expectRefusal(pending, 'exists', 'identity');
       expect(registry.get('microsoft.lync')?.applicationId).to.equal(WellKnownPrincipal.exchange);
     });
   });
@@ -307,7 +294,7 @@ describe('PartnerRegistry', () => {
       await registry.add(byMetadata());
       const keys = registry.resolve(lync.principal, 'contoso.com')?.keys;
       // sharepoint's document contradicts lync's registration.
-      await refusal(registry.update('microsoft.lync', { metadataUrl: otherServer.url }), 'metadata_contradicts');
+      await expectRefusal(registry.update('microsoft.lync', { metadataUrl: otherServer.url }), 'metadata_contradicts');
       expect(registry.get('microsoft.lync')?.keySource).to.deep.include({ metadataUrl: lyncServer.url });
       const moved = await lync.serveMetadata();
       const updated = await registry.update('microsoft.lync', { metadataUrl: moved.url });
@@ -321,8 +308,8 @@ describe('PartnerRegistry', () => {
       await registry.add(byMetadata());
       const pinned = await registry.update('microsoft.lync', { certificate: lync.certificate.pem });
       expect(pinned.keySource.kind).to.equal('certificate');
-      await refusal(registry.update('microsoft.lync', { allowLoopback: true }), 'invalid', 'allowLoopback');
-      await refusal(registry.update('microsoft.lync', { metadataUrl: lyncServer.url, useOAuthServer: true }), 'invalid', 'keySource');
+      await expectRefusal(registry.update('microsoft.lync', { allowLoopback: true }), 'invalid', 'allowLoopback');
+      await expectRefusal(registry.update('microsoft.lync', { metadataUrl: lyncServer.url, useOAuthServer: true }), 'invalid', 'keySource');
       const back = await registry.update('microsoft.lync', { metadataUrl: lyncServer.url, allowLoopback: true });
       expect(back.keySource.kind).to.equal('metadata');
       const hybrid = await registry.update('microsoft.lync', { useOAuthServer: true });
@@ -331,16 +318,16 @@ describe('PartnerRegistry', () => {
 
     it('refetches when applicationId or realm of a metadata partner change', async () => {
       await registry.add(byMetadata());
-      await refusal(registry.update('microsoft.lync', { realm: 'fabrikam.com' }), 'metadata_contradicts');
-      await refusal(registry.update('microsoft.lync', { allowLoopback: false }), 'invalid', 'metadataUrl');
+      await expectRefusal(registry.update('microsoft.lync', { realm: 'fabrikam.com' }), 'metadata_contradicts');
+      await expectRefusal(registry.update('microsoft.lync', { allowLoopback: false }), 'invalid', 'metadataUrl');
     });
 
     it('refuses an unknown identity, a changed identity and changes that are not an object', async () => {
-      await refusal(registry.update('nobody', { enabled: false }), 'not_found', 'identity');
+      await expectRefusal(registry.update('nobody', { enabled: false }), 'not_found', 'identity');
       await registry.add(byMetadata());
-      await refusal(registry.update('microsoft.lync', { identity: 'x' } as never), 'invalid', 'identity');
-      await refusal(registry.update('microsoft.lync', null as never), 'invalid', 'changes');
-      await refusal(registry.disable('nobody'), 'not_found');
+      await expectRefusal(registry.update('microsoft.lync', { identity: 'x' } as never), 'invalid', 'identity');
+      await expectRefusal(registry.update('microsoft.lync', null as never), 'invalid', 'changes');
+      await expectRefusal(registry.disable('nobody'), 'not_found');
     });
 
     it('refuses an update when the registration changed while it was fetching', async () => {
@@ -348,13 +335,13 @@ describe('PartnerRegistry', () => {
       const pending = registry.update('microsoft.lync', { metadataUrl: `${lyncServer.url}?v=2` });
       now += 1000;
       store.put({ ...(store.get('microsoft.lync') as NonNullable<ReturnType<MemoryStore['get']>>), enabled: false });
-      await refusal(pending, 'conflict');
+      await expectRefusal(pending, 'conflict');
     });
 
     it('refuses an update that would take another partner\'s application and realm', async () => {
       await registry.add({ identity: 'one', applicationId: lync.principal, realm: 'contoso.com', useOAuthServer: true });
       await registry.add({ identity: 'two', applicationId: sharepoint.principal, realm: 'contoso.com', useOAuthServer: true });
-      await refusal(registry.update('two', { applicationId: lync.principal }), 'conflict', 'applicationId');
+      await expectRefusal(registry.update('two', { applicationId: lync.principal }), 'conflict', 'applicationId');
     });
   });
 
@@ -558,14 +545,14 @@ describe('PartnerRegistry', () => {
     it('refuses every operation once closed; closing twice is harmless', async () => {
       registry.close();
       registry.close();
-      await refusal(() => registry.resolve(lync.principal, 'contoso.com'), 'closed');
-      await refusal(registry.add(byMetadata()), 'closed');
-      await refusal(registry.update('x', {}), 'closed');
-      await refusal(() => registry.get('x'), 'closed');
-      await refusal(() => registry.list(), 'closed');
-      await refusal(() => registry.find(lync.principal, 'contoso.com'), 'closed');
-      await refusal(() => registry.remove('x'), 'closed');
-      await refusal(() => registry.onChange(() => undefined), 'closed');
+      await expectRefusal(() => registry.resolve(lync.principal, 'contoso.com'), 'closed');
+      await expectRefusal(registry.add(byMetadata()), 'closed');
+      await expectRefusal(registry.update('x', {}), 'closed');
+      await expectRefusal(() => registry.get('x'), 'closed');
+      await expectRefusal(() => registry.list(), 'closed');
+      await expectRefusal(() => registry.find(lync.principal, 'contoso.com'), 'closed');
+      await expectRefusal(() => registry.remove('x'), 'closed');
+      await expectRefusal(() => registry.onChange(() => undefined), 'closed');
     });
 
     it('throws a TypeError for bad options', () => {

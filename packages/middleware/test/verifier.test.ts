@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { expectRejection } from '../../../test/support/rejections.js';
 import { after, afterEach, before, beforeEach, describe, it } from 'mocha';
 import { BearerError, InvalidTokenError, KeysUnavailableError, WellKnownPrincipal, type FailureCode } from '@s2sauth/protocol';
 import { MemoryStore } from '@s2sauth/store';
@@ -86,20 +87,8 @@ describe('verifier', () => {
     return partner.mintUser(actor(partner, { trustedfordelegation: 'true' }), outerClaims, { sign });
   }
 
-  async function rejects(token: string, code: FailureCode, on: Verifier = verifier): Promise<BearerError> {
-    const before = events.length;
-    let caught: unknown;
-    try {
-      await on.verify(token);
-    } catch (error) {
-      caught = error;
-    }
-    expect(caught, `expected ${code}`).to.be.instanceOf(BearerError);
-    const error = caught as BearerError;
-    expect(error.code, error.reason).to.equal(code);
-    expect(events.length).to.equal(before + 1);
-    expect(events.at(-1)).to.include({ decision: 'reject', code, status: error.status });
-    return error;
+  function rejects(token: string, code: FailureCode, on: Verifier = verifier): Promise<BearerError> {
+    return expectRejection(on, events, token, code);
   }
 
   describe('accepts', () => {
