@@ -4,7 +4,7 @@
  * this file only extracts the token (protocol.md 3.3 step 1), keeps cookies off bearer responses
  * (step 8), and writes the answers.
  */
-import { ServerResponse, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   BearerError,
   buildChallenge,
@@ -15,6 +15,7 @@ import {
   type ErrorHeaders,
 } from '@s2sauth/protocol';
 import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
+import { refuseCookies } from './cookie-guard.js';
 import type { S2SPrincipal } from './principal.js';
 import { attachVerificationContext, verificationContext, verificationContextOf, type VerificationContext } from './request.js';
 import { createVerifier, type Verifier, type VerifierOptions } from './verifier.js';
@@ -84,40 +85,49 @@ export function s2sAuth(options: S2SAuthOptions): S2SAuthMiddleware {
   const verifier = verifierFrom(options);
   const context = verificationContext(verifier);
 
-  const handle = async (req: Request, res: Response): Promise<S2SPrincipal | undefined> => {
-    const request = requestInfo(req);
-    const credential = extractCredential(req, context, request);
-    if (credential instanceof BearerError) {
-      sendBearerError(res, credential, context.challenge());
-      return undefined;
-    }
-    if (credential.kind !== 'token') {
-      sendBearerChallenge(res, context.challenge());
-      return undefined;
-    }
+  const verifyAsync = async (res: Response, token: string, request: RequestInfo): Promise<S2SPrincipal | undefined> => {
     try {
-      return await verifier.verify(credential.token, request);
+      return await verifier.verify(token, request);
     } catch (error) {
       sendBearerError(res, asBearerError(error, context, request), context.challenge());
       return undefined;
     }
   };
 
+  const accept = (req: Request, principal: S2SPrincipal, next: NextFunction): void => {
+    req.s2s = principal;
+    // What the route does is the application's business: its errors go to its error handlers.
+    try {
+      next();
+    } catch (error) {
+      next(error);
+    }
+  };
+
   const middleware = (req: Request, res: Response, next: NextFunction): void => {
     refuseCookies(res);
     attachVerificationContext(req, context);
-    handle(req, res).then(
+    const request = requestInfo(req);
+    const credential = extractCredential(req, context, request);
+    if (credential instanceof BearerError) {
+      sendBearerError(res, credential, context.challenge());
+      return;
+    }
+    if (credential.kind !== 'token') {
+      sendBearerChallenge(res, context.challenge());
+      return;
+    }
+    // A token the verifier accepted before, and nothing changed since: no promise needed.
+    const cached = verifier.verifyCached(credential.token, request);
+    if (cached !== undefined) {
+      accept(req, cached, next);
+      return;
+    }
+    verifyAsync(res, credential.token, request).then(
       (principal) => {
-        if (principal === undefined) return;
-        req.s2s = principal;
-        // What the route does is the application's business: its errors go to its error handlers.
-        try {
-          next();
-        } catch (error) {
-          next(error);
-        }
+        if (principal !== undefined) accept(req, principal, next);
       },
-      // handle() catches everything it can; this is the last line against a rejection escaping.
+      // verifyAsync() catches everything it can; this is the last line against a rejection escaping.
       () => {
         try {
           sendBearerError(res, unexpectedFailure(), context.challenge());
@@ -211,80 +221,6 @@ export function sendBearerChallenge(res: ServerResponse, challenge: ChallengePar
   res.end();
 }
 
-/** A response's own methods before {@link refuseCookies} replaced them; its presence marks the response as guarded. */
-interface CookieGuarded {
-  readonly setHeader: (this: ServerResponse, ...args: unknown[]) => unknown;
-  readonly appendHeader: (this: ServerResponse, ...args: unknown[]) => unknown;
-  readonly writeHead: (this: ServerResponse, ...args: unknown[]) => unknown;
-}
-
-const COOKIE_GUARD = Symbol('s2sauth.cookieGuard');
-
-type GuardableResponse = ServerResponse & { [COOKIE_GUARD]?: CookieGuarded };
-
-/**
- * Makes `res` drop every `Set-Cookie` header (protocol.md 3.3 step 8: responses to bearer-
- * authenticated requests never set a cookie), whoever tries to set it and whenever: `setHeader`,
- * `appendHeader`, `res.cookie`, or a session middleware that adds its cookie while the headers
- * are written. Idempotent. Internal.
- *
- * All three methods are guarded: a wrapper installed before this one (express-session's, through
- * on-headers) runs inside the guarded `writeHead` and calls `this.setHeader`, so stripping in
- * `writeHead` alone would let its cookie through. Per response this costs one small object (the
- * original methods) and four property writes; the guards themselves are shared functions.
- */
-export function refuseCookies(res: ServerResponse): void {
-  const guarded = res as GuardableResponse;
-  if (guarded[COOKIE_GUARD] !== undefined) return;
-  const patched = res as unknown as Record<'setHeader' | 'appendHeader' | 'writeHead', (this: ServerResponse, ...args: unknown[]) => unknown>;
-  guarded[COOKIE_GUARD] = { setHeader: patched.setHeader, appendHeader: patched.appendHeader, writeHead: patched.writeHead };
-  patched.setHeader = guardedSetHeader;
-  patched.appendHeader = guardedAppendHeader;
-  patched.writeHead = guardedWriteHead;
-}
-
-/** Node's own methods, for a guard called on an object that is not the response it was installed on. */
-const NODE_METHODS = ServerResponse.prototype as unknown as CookieGuarded;
-
-function originalsOf(res: ServerResponse): CookieGuarded {
-  return (res as GuardableResponse | null | undefined)?.[COOKIE_GUARD] ?? NODE_METHODS;
-}
-
-function guardedSetHeader(this: ServerResponse, ...args: unknown[]): unknown {
-  if (isSetCookie(args[0])) return this;
-  return Reflect.apply(originalsOf(this).setHeader, this, args);
-}
-
-function guardedAppendHeader(this: ServerResponse, ...args: unknown[]): unknown {
-  if (isSetCookie(args[0])) return this;
-  return Reflect.apply(originalsOf(this).appendHeader, this, args);
-}
-
-function guardedWriteHead(this: ServerResponse, ...args: unknown[]): unknown {
-  this.removeHeader('set-cookie');
-  for (let i = 0; i < args.length; i++) args[i] = withoutSetCookie(args[i]);
-  return Reflect.apply(originalsOf(this).writeHead, this, args);
-}
-
-function isSetCookie(name: unknown): boolean {
-  // The length first: only a 10-character name can lower-case to "set-cookie" (no other character
-  // lower-cases to one of its ASCII characters), and most header names are not that long.
-  return typeof name === 'string' && name.length === 10 && name.toLowerCase() === 'set-cookie';
-}
-
-/** Removes `Set-Cookie` from a `writeHead` headers argument (an object, or Node's flat `[name, value, …]` array). */
-function withoutSetCookie(argument: unknown): unknown {
-  if (typeof argument !== 'object' || argument === null) return argument;
-  if (Array.isArray(argument)) {
-    const kept: unknown[] = [];
-    for (let i = 0; i < argument.length; i += 2) {
-      if (!isSetCookie(argument[i])) kept.push(argument[i], argument[i + 1]);
-    }
-    return kept;
-  }
-  return Object.fromEntries(Object.entries(argument as OutgoingHttpHeaders).filter(([name]) => !isSetCookie(name)));
-}
-
 function verifierFrom(options: S2SAuthOptions): Verifier {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError('s2sAuth needs options: { verifier } or the verifier options (principal, realms, authorities, registry).');
@@ -318,7 +254,7 @@ function verifierFrom(options: S2SAuthOptions): Verifier {
 export function isVerifier(value: unknown): value is Verifier {
   if (typeof value !== 'object' || value === null) return false;
   const candidate = value as Partial<Record<keyof Verifier, unknown>>;
-  return typeof candidate.verify === 'function' && typeof candidate.challenge === 'function';
+  return typeof candidate.verify === 'function' && typeof candidate.verifyCached === 'function' && typeof candidate.challenge === 'function';
 }
 
 /** Step 1 of protocol.md 3.3; a refusal is audited here (the verifier never sees it) and returned. Internal. */

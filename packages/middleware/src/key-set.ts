@@ -31,6 +31,12 @@ export interface KeySet {
    * current, never with anything else.
    */
   getKey(keyId: string): Promise<SigningKey | undefined>;
+  /**
+   * The key whose `x5t` is `keyId` when that can be answered without waiting and it is valid now:
+   * the keys are current, not due for a refresh and not being loaded. `undefined` means only
+   * {@link KeySet.getKey} can answer (it never means the key was refused).
+   */
+  keyNow(keyId: string): SigningKey | undefined;
   /** Changes whenever the set of keys changes, so caches of verification results can tell. */
   readonly version: number;
   /** Stops background work. */
@@ -166,6 +172,15 @@ export class RemoteKeySet implements KeySet {
     return reloaded && isValidAt(reloaded, now) ? reloaded : undefined;
   }
 
+  /** See {@link KeySet.keyNow}. */
+  keyNow(keyId: string): SigningKey | undefined {
+    if (this.#inFlight) return undefined;
+    const now = this.#clock();
+    if (!this.#isCurrent(now) || now - (this.#loadedAt ?? now) >= this.#refreshIntervalMs) return undefined;
+    const key = this.#keys.get(keyId);
+    return key && isValidAt(key, now) ? key : undefined;
+  }
+
   /**
    * Loads now, regardless of the cooldown (or joins the load in flight). Never rejects: a failure
    * keeps the previous keys and is reported by {@link RemoteKeySet.lastError}.
@@ -294,7 +309,13 @@ export class StaticKeySet implements KeySet {
   /** The key with this `x5t`, if its certificate is valid now. */
   getKey(keyId: string): Promise<SigningKey | undefined> {
     const key = this.#keys.get(keyId);
-    return Promise.resolve(key && isValidAt(key, this.#clock()) ? key : undefined);
+    return Promise.resolve(this.keyNow(keyId));
+  }
+
+  /** The key with this `x5t`, if its certificate is valid now (see {@link KeySet.keyNow}). */
+  keyNow(keyId: string): SigningKey | undefined {
+    const key = this.#keys.get(keyId);
+    return key && isValidAt(key, this.#clock()) ? key : undefined;
   }
 
   /** Nothing to stop; present for the {@link KeySet} interface. */

@@ -21,7 +21,8 @@ import { BearerError, buildChallenge } from '@s2sauth/protocol';
 import type { Request } from 'express';
 import type { StrategyCreatedStatic } from 'passport';
 import { Strategy as BearerStrategy, type VerifyFunctionWithRequest } from 'passport-http-bearer';
-import { asBearerError, extractCredential, isVerifier, refuseCookies, requestInfo } from './express.js';
+import { refuseCookies } from './cookie-guard.js';
+import { asBearerError, extractCredential, isVerifier, requestInfo } from './express.js';
 import type { S2SPrincipal } from './principal.js';
 import { attachVerificationContext, verificationContext, type VerificationContext } from './request.js';
 import type { Verifier } from './verifier.js';
@@ -97,20 +98,23 @@ export class S2SBearerStrategy extends BearerStrategy<VerifyFunctionWithRequest>
       actions.fail(challenge === undefined ? 'Bearer' : safeBuildChallenge(challenge), 401);
       return;
     }
-    this.verifier.verify(credential.token, request).then(
-      (principal: S2SPrincipal) => {
-        req.s2s = principal;
-        const info: S2SAuthInfo = { scope: principal.scopes };
-        // success() runs the rest of the chain; what it throws is the application's error, and
-        // must not become an unhandled rejection here.
-        try {
-          actions.success(principal, info);
-        } catch (error) {
-          actions.error(error);
-        }
-      },
-      (error: unknown) => actions.error(asBearerError(error, context, request)),
-    );
+    const accept = (principal: S2SPrincipal): void => {
+      req.s2s = principal;
+      const info: S2SAuthInfo = { scope: principal.scopes };
+      // success() runs the rest of the chain; what it throws is the application's error, and
+      // must not become an unhandled rejection here.
+      try {
+        actions.success(principal, info);
+      } catch (error) {
+        actions.error(error);
+      }
+    };
+    const cached = this.verifier.verifyCached(credential.token, request);
+    if (cached !== undefined) {
+      accept(cached);
+      return;
+    }
+    this.verifier.verify(credential.token, request).then(accept, (error: unknown) => actions.error(asBearerError(error, context, request)));
   }
 }
 

@@ -345,6 +345,7 @@ function hasOAuthServers(store: PartnerStore): store is PartnerStore & OAuthServ
 /** The key set of a partner whose pinned certificates have all expired: it knows no key. */
 const NO_KEYS: KeySet = Object.freeze({
   getKey: () => Promise.resolve(undefined),
+  keyNow: () => undefined,
   version: 0,
   close: () => undefined,
 });

@@ -133,6 +133,15 @@ export interface Verifier {
    */
   verify(token: string, context?: VerifyContext): Promise<S2SPrincipal>;
   /**
+   * The principal of a token that `verify` accepted before, answered synchronously from the
+   * verification cache when nothing needs waiting for: the cached accept is still current
+   * (registry revision, registrations, key set, certificates valid, token not expired) and no
+   * `resolveUser` hook has to be asked. The accept is audited as `verify` audits a cached one.
+   * `undefined` means only `verify` can decide (never that the token was refused), and nothing
+   * was audited. Adapters call this first to answer a reused token without a promise.
+   */
+  verifyCached(token: string, context?: VerifyContext): S2SPrincipal | undefined;
+  /**
    * This server's challenge parameters (protocol.md section 7): the first realm, the own
    * principal, the enabled partners of our realms and then the enabled OAuth servers of our realms
    * or `*` (as `00000001-0000-0000-c000-000000000000@<realm or *>`) as trusted issuers, and as
@@ -683,9 +692,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
     return { partner, keys: sts.keys };
   }
 
-  /** A cached result, if it is still current: same registry revision, registrations and key set. */
-  async function fromCache(entry: CachedVerification, trail: Trail): Promise<S2SPrincipal | undefined> {
-    const { principal } = entry;
+  /**
+   * The trust a cached result was verified under, if it is still current: same registry revision,
+   * registrations (enabled) and key set.
+   */
+  function currentTrustOf(entry: CachedVerification): { partner: PartnerApplication; keys: KeySet } | undefined {
     const found = currentTrust(entry);
     if (
       found === undefined ||
@@ -696,16 +707,24 @@ export function createVerifier(options: VerifierOptions): Verifier {
     ) {
       return undefined;
     }
-    // The key must still be one the trust's key set vouches for now: protocol.md section 2 (an
-    // expired certificate never verifies) and section 4 (past the staleness bound, fail closed with
-    // 503 — KeysUnavailableError propagates). A map lookup while the keys are current.
-    const key = await found.keys.getKey(entry.keyId);
-    if (key === undefined || key.x5tS256 !== entry.keyThumbprint) return undefined;
-    const nowMs = clock();
-    if (nowMs < key.notBefore || nowMs > key.notAfter) return undefined;
-    // The outer token's own certificate (over an STS-issued actor) must still be valid too.
+    return found;
+  }
+
+  /**
+   * Whether `key`, as the trust's key set answers for the entry's key id now, is still the
+   * certificate that verified the token and valid at `nowMs`, and so is the outer token's own
+   * certificate (over an STS-issued actor). Protocol.md section 2: an expired certificate never
+   * verifies.
+   */
+  function keyStillGood(entry: CachedVerification, key: SigningKey | undefined, nowMs: number): boolean {
+    if (key === undefined || key.x5tS256 !== entry.keyThumbprint) return false;
+    if (nowMs < key.notBefore || nowMs > key.notAfter) return false;
     const outer = entry.outerCertificate;
-    if (outer !== undefined && (nowMs < outer.notBefore || nowMs > outer.notAfter)) return undefined;
+    return outer === undefined || (nowMs >= outer.notBefore && nowMs <= outer.notAfter);
+  }
+
+  /** The audit fields of a cached principal. */
+  function trailOf(principal: S2SPrincipal, trail: Trail): Trail {
     trail.partner = principal.partner;
     trail.applicationId = principal.applicationId;
     trail.audience = principal.audience;
@@ -713,10 +732,43 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (principal.user !== undefined) {
       const label = userLabel(principal.user);
       if (label !== undefined) trail.user = label;
-      // The user may have been removed since; the hook is asked on every call.
-      await checkUser(principal.user, found.partner);
     }
+    return trail;
+  }
+
+  /** A cached result, if it is still current (see {@link currentTrustOf} and {@link keyStillGood}). */
+  async function fromCache(entry: CachedVerification, trail: Trail): Promise<S2SPrincipal | undefined> {
+    const { principal } = entry;
+    const found = currentTrustOf(entry);
+    if (found === undefined) return undefined;
+    // Protocol.md section 4: past the staleness bound, fail closed with 503 (KeysUnavailableError
+    // propagates). A map lookup while the keys are current.
+    const key = await found.keys.getKey(entry.keyId);
+    if (!keyStillGood(entry, key, clock())) return undefined;
+    trailOf(principal, trail);
+    // The user may have been removed since; the hook is asked on every call.
+    if (principal.user !== undefined) await checkUser(principal.user, found.partner);
     return principal;
+  }
+
+  function verifyCached(token: string, context: VerifyContext = {}): S2SPrincipal | undefined {
+    const activeCache = cache;
+    if (activeCache === undefined || typeof token !== 'string') return undefined;
+    try {
+      const nowMs = clock();
+      const entry = activeCache.get(VerificationCache.keyOf(token), nowMs);
+      if (entry === undefined) return undefined;
+      const { principal } = entry;
+      // The resolveUser hook may answer asynchronously: a user-context call takes verify().
+      if (principal.user !== undefined && resolveUser !== undefined) return undefined;
+      const found = currentTrustOf(entry);
+      if (found === undefined || !keyStillGood(entry, found.keys.keyNow(entry.keyId), nowMs)) return undefined;
+      audit({ decision: 'accept', status: 200, cached: true, ...trailOf(principal, {}), ...whereOf(context) });
+      return principal;
+    } catch {
+      // Whatever went wrong here, verify() decides (and audits) the token.
+      return undefined;
+    }
   }
 
   async function verify(token: string, context: VerifyContext = {}): Promise<S2SPrincipal> {
@@ -813,5 +865,5 @@ export function createVerifier(options: VerifierOptions): Verifier {
     cache = undefined;
   }
 
-  return Object.freeze({ verify, challenge, options: resolved, close });
+  return Object.freeze({ verify, verifyCached, challenge, options: resolved, close });
 }

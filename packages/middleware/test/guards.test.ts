@@ -36,6 +36,7 @@ describe('guards', () => {
   /** Tokens "app" and "user" verify to the principals above; anything else is a plain 401 from the fake. */
   const verifier = {
     verify: (token: string) => Promise.resolve(token === 'user' ? WITH_USER : token === 'no-jti' ? NO_JTI : APP_ONLY),
+    verifyCached: () => undefined,
     challenge: () => CHALLENGE,
     options: { audit: (event: AuditEvent) => events.push(event) },
     close: () => undefined,

@@ -232,6 +232,30 @@ describe('key-set', () => {
       expect(await set.getKey(keyB.x5t)).to.equal(keyB);
     });
 
+    it('answers keyNow only while the keys are current, not due for a refresh and not loading, and never loads', async () => {
+      const loader = fakeLoader(metadataOf(keyA, expired));
+      const set = remote(loader);
+      expect(set.keyNow(keyA.x5t), 'nothing loaded yet').to.equal(undefined);
+      expect(loader.calls).to.equal(0);
+      await set.getKey(keyA.x5t);
+      const loadedAt = now;
+      expect(set.keyNow(keyA.x5t)).to.equal(keyA);
+      expect(set.keyNow(keyB.x5t), 'unknown id').to.equal(undefined);
+      expect(set.keyNow(expired.x5t), 'expired certificate').to.equal(undefined);
+      const pending = deferred<ParsedMetadata>();
+      loader.next = () => pending.promise;
+      const refreshed = set.refresh();
+      expect(set.keyNow(keyA.x5t), 'a load in flight').to.equal(undefined);
+      pending.resolve(metadataOf(keyA));
+      await refreshed;
+      expect(set.keyNow(keyA.x5t)).to.equal(keyA);
+      now = set.loadedAt! + KEY_REFRESH_INTERVAL_MS;
+      expect(set.keyNow(keyA.x5t), 'due for a refresh').to.equal(undefined);
+      now = loadedAt + KEY_MAX_STALENESS_MS + 1;
+      expect(set.keyNow(keyA.x5t), 'past the staleness bound').to.equal(undefined);
+      expect(loader.calls).to.equal(2);
+    });
+
     it('runs the background timer after the first successful load and stops it on close()', async () => {
       const loader = fakeLoader(metadataOf(keyA));
       const second = deferred<void>();
@@ -426,6 +450,15 @@ describe('key-set', () => {
       expect(await set.getKey(keyA.x5t)).to.equal(keyA);
       now = keyA.notAfter + 1;
       expect(await set.getKey(keyA.x5t)).to.equal(undefined);
+    });
+
+    it('answers keyNow as getKey does', () => {
+      const set = new StaticKeySet([keyA, expired], { clock });
+      expect(set.keyNow(keyA.x5t)).to.equal(keyA);
+      expect(set.keyNow(expired.x5t)).to.equal(undefined);
+      expect(set.keyNow(keyB.x5t)).to.equal(undefined);
+      now = keyA.notAfter + 1;
+      expect(set.keyNow(keyA.x5t)).to.equal(undefined);
     });
 
     it('uses the system clock by default', async () => {

@@ -230,6 +230,25 @@ describe('S2SBearerStrategy', () => {
     });
   });
 
+  describe('with a reused token', () => {
+    it('answers from the verification cache as on the first call: principal, scopes, no cookie, one audit event each', async () => {
+      const reused = token({ scp: 'contacts.read' });
+      for (const round of [1, 2]) {
+        ran.length = 0;
+        const answer = await send('GET', '/passport/open', ['Authorization', `Bearer ${reused}`]);
+        expect(answer.status, `call ${round}`).to.equal(200);
+        expect(JSON.parse(answer.body)).to.deep.equal({ partner: 'microsoft.lync' });
+        expect(answer.headers['set-cookie']).to.equal(undefined);
+        expect(ran).to.deep.equal(['passport-open']);
+        expect(authInfo).to.deep.equal({ scope: ['contacts.read'] });
+      }
+      expect(events.map((e) => [e.decision, e.cached, e.path])).to.deep.equal([
+        ['accept', false, '/passport/open'],
+        ['accept', true, '/passport/open'],
+      ]);
+    });
+  });
+
   describe('with Passport features', () => {
     it('hands a BearerError to a custom callback', async () => {
       const answer = await send('GET', '/callback', ['Authorization', `Bearer ${token({ aud: 'x' })}`]);

@@ -68,6 +68,7 @@ describe('verifier: cached tokens and their keys', () => {
     now = START + 20 * 60_000; // the certificate expired 10 minutes ago; the token is still within its window
     const fresh = await rejection(uncached.verify(token));
     expect(fresh?.code, 'uncached verification').to.equal('key_unknown');
+    expect(cached.verifyCached(token), 'answered synchronously with an expired certificate').to.equal(undefined);
     const fromCache = await rejection(cached.verify(token));
     expect(fromCache?.code, 'cached verification accepted a token whose certificate has expired').to.equal('key_unknown');
   });
@@ -92,6 +93,7 @@ describe('verifier: cached tokens and their keys', () => {
 
     const fresh = await rejection(uncached.verify(token));
     expect(fresh?.code, 'uncached verification').to.equal('keys_unavailable');
+    expect(cached.verifyCached(token), 'answered synchronously with stale keys').to.equal(undefined);
     const fromCache = await rejection(cached.verify(token));
     expect(fromCache?.code, 'cached verification ignored the staleness bound').to.equal('keys_unavailable');
   });

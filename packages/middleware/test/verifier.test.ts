@@ -537,9 +537,14 @@ describe('verifier', () => {
       const requests = lyncServer.requests;
       const second = await verifier.verify(token);
       expect(second).to.equal(first);
-      expect(events.map((e) => e.cached)).to.deep.equal([false, true]);
+      expect(verifier.verifyCached(token, { method: 'GET', path: '/api' })).to.equal(first);
+      expect(events.map((e) => e.cached)).to.deep.equal([false, true, true]);
       expect(events[1]).to.include({ decision: 'accept', partner: 'microsoft.lync', tokenId: first.tokenId });
+      expect(events[2]).to.deep.equal({ ...events[1], method: 'GET', path: '/api' });
       expect(lyncServer.requests).to.equal(requests);
+      expect(verifier.verifyCached(actor(lync)), 'a token never verified').to.equal(undefined);
+      expect(verifier.verifyCached(42 as unknown as string), 'not a string').to.equal(undefined);
+      expect(events, 'verifyCached audits only what it accepts').to.have.length(3);
     });
 
     it('takes a disable, an update and a removal into account on the next request', async () => {
@@ -547,15 +552,18 @@ describe('verifier', () => {
       await verifier.verify(token);
       await verifier.verify(token);
       await registry.update(lync.identity, { scopes: ['contacts.read'] });
+      expect(verifier.verifyCached(token), 'after an update').to.equal(undefined);
       expect((await verifier.verify(token)).scopes).to.deep.equal(['contacts.read']);
       expect(events.at(-1)?.cached).to.equal(false);
       await registry.disable(lync.identity);
+      expect(verifier.verifyCached(token), 'after a disable').to.equal(undefined);
       await rejects(token, 'partner_disabled');
       await registry.enable(lync.identity);
       await verifier.verify(token);
       await verifier.verify(token);
       expect(events.at(-1)?.cached).to.equal(true);
       registry.remove(lync.identity);
+      expect(verifier.verifyCached(token), 'after a removal').to.equal(undefined);
       await rejects(token, 'issuer_unknown');
     });
 
@@ -570,6 +578,7 @@ describe('verifier', () => {
       now += 31_000; // past the unknown-key cooldown
       const newToken = lync.mint(lync.actorClaims(AUDIENCE, seconds()), { x5t: rolled.x5t, kid: rolled.x5t }, rolled.privateKey);
       await verifier.verify(newToken);
+      expect(verifier.verifyCached(token), 'after the key set changed').to.equal(undefined);
       await rejects(token, 'key_unknown');
     });
 
@@ -580,6 +589,7 @@ describe('verifier', () => {
       await verifier.verify(token);
       expect(events.at(-1)?.cached).to.equal(true);
       now += 61_000; // past exp, within the skew: verified again, and still accepted
+      expect(verifier.verifyCached(token), 'past exp').to.equal(undefined);
       await verifier.verify(token);
       expect(events.at(-1)?.cached).to.equal(false);
       now += 300_000;
@@ -593,9 +603,19 @@ describe('verifier', () => {
       await hooked.verify(token);
       await hooked.verify(token);
       expect(events.at(-1)).to.include({ cached: true, user: 'alice@contoso.com' });
+      const audited = events.length;
+      expect(hooked.verifyCached(token), 'the hook must be asked, by verify()').to.equal(undefined);
+      expect(events).to.have.length(audited);
       known = false;
       await rejects(token, 'user_invalid', hooked);
       hooked.close();
+    });
+
+    it('answers a cached user context synchronously when no resolveUser hook is configured', async () => {
+      const token = userToken(lync);
+      const principal = await verifier.verify(token);
+      expect(verifier.verifyCached(token)).to.equal(principal);
+      expect(events.at(-1)).to.include({ decision: 'accept', cached: true, user: 'alice@contoso.com' });
     });
 
     it('does not cache rejections, and caches nothing when disabled', async () => {
@@ -606,6 +626,7 @@ describe('verifier', () => {
       const token = actor(lync);
       await uncached.verify(token);
       await uncached.verify(token);
+      expect(uncached.verifyCached(token)).to.equal(undefined);
       expect(events.slice(-2).map((e) => e.cached)).to.deep.equal([false, false]);
       uncached.close();
     });
@@ -614,6 +635,7 @@ describe('verifier', () => {
       const token = actor(lync);
       await verifier.verify(token);
       verifier.close();
+      expect(verifier.verifyCached(token)).to.equal(undefined);
       await verifier.verify(token);
       await verifier.verify(token);
       expect(events.map((e) => e.cached)).to.deep.equal([false, false, false]);
