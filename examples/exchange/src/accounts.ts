@@ -1,11 +1,12 @@
 /**
- * The people of the realm: who may sign in with a password, and whose mailbox a partner's user
- * context names. A user name is an address (`alice@contoso.com`) and compares case-insensitively,
- * as mail addresses do in practice.
+ * The people of the organization: who may sign in with a password, and whose mailbox a partner's
+ * user context names. A user name is an address (`alice@contoso.com`) and compares
+ * case-insensitively, as mail addresses do in practice. Each person belongs to one realm of the
+ * organization, and only partners of that realm act for them.
  */
+import { checkPassword, hashPassword, type Organization } from '@s2sauth/example-support';
 import type { S2SUser } from '@s2sauth/middleware';
 import type { MailboxDatabase } from './mailbox-database.js';
-import { decoyHash, hashPassword, verifyPassword } from './password-hash.js';
 import type { ExchangeUserSeed } from './exchange-options.js';
 
 /** A person, as routes see them (never the password hash). */
@@ -42,9 +43,12 @@ function toAccount(row: UserRow): Account {
 /** Sign-in and look-up of accounts. */
 export class Accounts {
   readonly #db: MailboxDatabase;
+  readonly #organization: Organization;
 
-  constructor(db: MailboxDatabase) {
+  /** `organization`: the realms the accounts belong to (see {@link forPartnerUser}). */
+  constructor(db: MailboxDatabase, organization: Organization) {
     this.#db = db;
+    this.#organization = organization;
   }
 
   /**
@@ -74,13 +78,15 @@ export class Accounts {
   }
 
   /**
-   * The mailbox owner a partner's user context names (protocol.md section 3.2): each of `smtp`,
-   * `upn`, `nameid` and `sip` (without `sip:`) that is an address is looked up. The user is found
-   * when at least one names an account and all that do name the same one; claims naming two
-   * different people are refused rather than resolved by a precedence rule. A claim naming no
-   * account (a SID-like `nameid`, say) is ignored.
+   * The mailbox owner a partner's user context names (protocol.md section 3.2), if the partner, of
+   * `partnerRealm`, may act for them. Each of `smtp`, `upn`, `nameid` and `sip` (without `sip:`)
+   * that is an address is looked up. The user is found when at least one names an account and all
+   * that do name the same one; claims naming two different people are refused rather than resolved
+   * by a precedence rule. A claim naming no account (a SID-like `nameid`, say) is ignored. The
+   * account found must then belong to the partner's realm (`Organization.mayActFor`): a partner
+   * trusted in another realm of this server does not act for it.
    */
-  forPartnerUser(user: S2SUser): Account | undefined {
+  forPartnerUser(user: S2SUser, partnerRealm: string): Account | undefined {
     const addresses = [user.smtp, user.upn, user.nameid, user.sip?.replace(/^sip:/i, '')].filter(
       (value): value is string => typeof value === 'string' && value.includes('@'),
     );
@@ -91,7 +97,7 @@ export class Accounts {
       if (found !== undefined && found.id !== account.id) return undefined;
       found = account;
     }
-    return found;
+    return found !== undefined && this.#organization.mayActFor(partnerRealm, found.username) ? found : undefined;
   }
 
   /** The account with this id, if any (a session keeps the id). */
@@ -108,10 +114,7 @@ export class Accounts {
     const row = this.#db.prepare('SELECT id, username, display_name, password_hash FROM users WHERE username = ? COLLATE NOCASE').get(username) as
       | UserRow
       | undefined;
-    if (row === undefined) {
-      await verifyPassword(password, await decoyHash());
-      return undefined;
-    }
-    return (await verifyPassword(password, row.password_hash)) ? toAccount(row) : undefined;
+    const matches = await checkPassword(password, row?.password_hash);
+    return matches && row !== undefined ? toAccount(row) : undefined;
   }
 }

@@ -2,8 +2,7 @@
  * A contact of the unified contact store (Exchange's "UCS": the contact list Lync keeps in the
  * user's mailbox instead of its own database).
  */
-import { invalidRequest } from './api-error.js';
-import { ADDRESS, readObject, readOptionalString, readString, refuseUnknownMembers } from './request-body.js';
+import { ADDRESS, invalidRequest, readObject, readOptionalString, readString, refuseUnknownMembers } from '@s2sauth/example-support';
 
 /** A contact as stored and answered. */
 export interface Contact {

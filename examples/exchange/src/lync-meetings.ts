@@ -4,10 +4,9 @@
  * way Outlook Web App's "Online meeting" button asks Lync for a join URL. The user's password and
  * session cookie never leave Exchange; Lync sees one bearer token naming the user.
  */
+import { ADDRESS, ApiError, invalidRequest, readArray, readDateTime, readObject, readString, refuseUnknownMembers } from '@s2sauth/example-support';
 import { S2SClientError, StsTokenError, type PartnerEndpoint, type UserContext } from '@s2sauth/issuer';
 import type { Account } from './accounts.js';
-import { ApiError, invalidRequest } from './api-error.js';
-import { ADDRESS, readArray, readDateTime, readObject, readString, refuseUnknownMembers } from './request-body.js';
 
 /** Lync's conference route, relative to its base URL. */
 export const LYNC_CONFERENCES_PATH = '/api/conferences';

@@ -2,7 +2,7 @@
  * A mail item of the archive: an IM conversation's transcript, delivered by Lync when the
  * conversation ends (Lync's "Exchange archiving" integration), one per conversation and mailbox.
  */
-import { readArray, readDateTime, readObject, readString, refuseUnknownMembers } from './request-body.js';
+import { readArray, readDateTime, readObject, readString, refuseUnknownMembers } from '@s2sauth/example-support';
 
 /** One instant message of a transcript. */
 export interface TranscriptMessage {

@@ -3,13 +3,13 @@
  * in the data folder, `exchange.sqlite`. The partner registrations live in `@s2sauth/store`'s own
  * file beside it (`s2sauth.sqlite`): the library owns that schema, the example owns this one.
  */
-import Database from 'better-sqlite3';
+import { openSqliteDatabase, type Migration, type SqliteDatabase } from '@s2sauth/example-support';
 
 /** The better-sqlite3 connection type, so other files need not import the driver. */
-export type MailboxDatabase = Database.Database;
+export type MailboxDatabase = SqliteDatabase;
 
 /** Schema migrations, in order; `PRAGMA user_version` is how many have run. Append, never edit. */
-const MIGRATIONS: readonly string[] = [
+const MIGRATIONS: readonly Migration[] = [
   `
   CREATE TABLE users (
     id INTEGER PRIMARY KEY,
@@ -53,27 +53,9 @@ const MIGRATIONS: readonly string[] = [
 
 /**
  * Opens (creating it if missing) the SQLite file and brings its schema up to date, in one
- * transaction per migration. WAL journaling so readers never wait for the writer.
+ * transaction per migration (`openSqliteDatabase`).
  * @throws TypeError when the file was written by a newer version of this server.
  */
 export function openMailboxDatabase(path: string): MailboxDatabase {
-  const db = new Database(path);
-  try {
-    db.pragma('journal_mode = WAL');
-    db.pragma('foreign_keys = ON');
-    const version = db.pragma('user_version', { simple: true }) as number;
-    if (version > MIGRATIONS.length) {
-      throw new TypeError(`${path} has schema version ${version}, newer than this server's ${MIGRATIONS.length}; use a newer version of the server.`);
-    }
-    for (let next = version; next < MIGRATIONS.length; next += 1) {
-      db.transaction(() => {
-        db.exec(MIGRATIONS[next] as string);
-        db.pragma(`user_version = ${next + 1}`);
-      })();
-    }
-    return db;
-  } catch (error) {
-    db.close();
-    throw error;
-  }
+  return openSqliteDatabase(path, MIGRATIONS);
 }

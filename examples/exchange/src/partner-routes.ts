@@ -5,9 +5,9 @@
  * No session middleware runs here, and `s2sAuth` strips any cookie from these responses.
  */
 import express, { Router, type Request, type RequestHandler } from 'express';
+import { ApiError } from '@s2sauth/example-support';
 import { requireScope, requireUser } from '@s2sauth/middleware';
 import type { Account, Accounts } from './accounts.js';
-import { ApiError } from './api-error.js';
 import { readContactInput } from './contact.js';
 import { readMailItemInput } from './mail-item.js';
 import type { MailboxStore } from './mailbox-store.js';
@@ -41,9 +41,9 @@ export function partnerRoutes(options: PartnerRoutesOptions): Router {
   const json = express.json({ limit: MAX_BODY, type: ['application/json', 'application/*+json'] });
   const guard = (scope: string): RequestHandler[] => [requireUser(), requireScope(scope)];
 
-  /** The mailbox owner: the verifier's resolveUser hook accepted the user, so this finds one. */
+  /** The mailbox owner: the verifier's resolveUser hook accepted the user for this partner, so this finds one. */
   const owner = (req: Request): Account => {
-    const account = req.s2s?.user === undefined ? undefined : accounts.forPartnerUser(req.s2s.user);
+    const account = req.s2s?.user === undefined ? undefined : accounts.forPartnerUser(req.s2s.user, req.s2s.realm);
     // Only if the user was removed between verification and here.
     if (account === undefined) throw new ApiError(403, 'unknown_user', 'The token\'s user has no mailbox on this server.');
     return account;

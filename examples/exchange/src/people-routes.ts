@@ -5,11 +5,10 @@
  */
 import express, { Router, type Request, type RequestHandler } from 'express';
 import session from 'express-session';
+import { ApiError, invalidRequest, readObject, readString } from '@s2sauth/example-support';
 import { accountJson, type Account, type Accounts } from './accounts.js';
-import { ApiError, invalidRequest } from './api-error.js';
 import { readMeetingRequest, type LyncMeetings } from './lync-meetings.js';
 import type { MailboxStore } from './mailbox-store.js';
-import { readObject, readString } from './request-body.js';
 
 declare module 'express-session' {
   interface SessionData {

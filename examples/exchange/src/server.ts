@@ -8,20 +8,18 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import express, { type Express } from 'express';
 import { pino, type Logger } from 'pino';
+import { errorHandler, loadOrCreateCertificate, loadOrCreateSessionSecret, notFound, openDataFolder, Organization, SqliteSessionStore } from '@s2sauth/example-support';
 import { CertificateSet, metadataRouter, S2SClient, StsTokenSource, TokenIssuer, type TokenSource } from '@s2sauth/issuer';
 import { PartnerRegistry, pinoAuditSink, s2sAuth, s2sErrorHandler, type S2SAuthMiddleware } from '@s2sauth/middleware';
 import { WellKnownPrincipal } from '@s2sauth/protocol';
 import { SqliteStore } from '@s2sauth/store';
 import { Accounts } from './accounts.js';
-import { loadOrCreateCertificate, loadOrCreateSessionSecret, openDataFolder } from './data-folder.js';
-import { errorHandler, notFound } from './error-handler.js';
 import { resolveExchangeOptions, type ExchangeOptions, type ExchangeServer } from './exchange-options.js';
 import { LyncMeetings } from './lync-meetings.js';
 import { openMailboxDatabase, type MailboxDatabase } from './mailbox-database.js';
 import { MailboxStore } from './mailbox-store.js';
 import { partnerRoutes } from './partner-routes.js';
 import { peopleRoutes } from './people-routes.js';
-import { SqliteSessionStore } from './sqlite-session-store.js';
 
 /** Exchange's principal id (protocol.md section 1). */
 const PRINCIPAL = WellKnownPrincipal.exchange;
@@ -53,7 +51,7 @@ function listen(server: Server, port: number, host: string): Promise<number> {
 export async function startExchange(options: ExchangeOptions): Promise<ExchangeServer> {
   const config = resolveExchangeOptions(options);
   const logger = config.logger ?? pino({ name: 'exchange' });
-  const folder = await openDataFolder(config.dataDir);
+  const folder = await openDataFolder(config.dataDir, 'exchange.sqlite');
   const { certificate, created } = await loadOrCreateCertificate(folder, config.realms);
   logger.info({ x5t: certificate.x5t, created, dataDir: folder.path }, 'OAuth certificate ready');
   const secret = await loadOrCreateSessionSecret(folder);
@@ -70,7 +68,7 @@ export async function startExchange(options: ExchangeOptions): Promise<ExchangeS
   };
   let server: Server | undefined;
   try {
-    const db: MailboxDatabase = openMailboxDatabase(folder.mailboxDatabase);
+    const db: MailboxDatabase = openMailboxDatabase(folder.database);
     opened.push(db);
     const store = SqliteStore.open(folder.registryDatabase);
     opened.push(store);
@@ -78,7 +76,8 @@ export async function startExchange(options: ExchangeOptions): Promise<ExchangeS
     opened.push(registry);
     const sessions = new SqliteSessionStore(db);
     opened.push(sessions);
-    const accounts = new Accounts(db);
+    // Every mailbox belongs to one realm of the organization; the STS tenant (cloud, hybrid) holds them all.
+    const accounts = new Accounts(db, new Organization({ realms: config.realms, tenant: config.sts?.realm }));
     const added = await accounts.seed(config.users);
     if (added > 0) logger.info({ added }, 'users seeded');
     const mailboxes = new MailboxStore(db);
@@ -128,8 +127,9 @@ export async function startExchange(options: ExchangeOptions): Promise<ExchangeS
       authorities: [...new Set([authority, `localhost:${port}`])],
       registry,
       audit: config.audit ?? pinoAuditSink(logger.child({ name: 's2sauth-audit' })),
-      // The token's user must have a mailbox here; otherwise the call is refused as user_invalid.
-      resolveUser: (user) => accounts.forPartnerUser(user) !== undefined,
+      // The token's user must have a mailbox here, in the partner's realm; otherwise the call is
+      // refused as user_invalid (401): a partner trusted in one realm never acts for another's users.
+      resolveUser: (user, partner) => accounts.forPartnerUser(user, partner.realm) !== undefined,
     });
     opened.push(auth.verifier);
 

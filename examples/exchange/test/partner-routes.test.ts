@@ -1,8 +1,11 @@
 import { expect } from 'chai';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
+import { OAuthCertificate, TokenIssuer } from '@s2sauth/issuer';
+import type { AuditEvent } from '@s2sauth/middleware';
+import { WellKnownPrincipal } from '@s2sauth/protocol';
 import type { ExchangeServer } from '../src/index.js';
-import { exchangeAudience, startFakeLync, startTestExchange, tempDataDir, trustLync, userContext, type FakeLync } from './fake-lync.js';
+import { ALL_SCOPES, exchangeAudience, startFakeLync, startTestExchange, tempDataDir, trustLync, USERS, userContext, type FakeLync } from './fake-lync.js';
 
 interface CallOptions {
   readonly method?: string;
@@ -263,5 +266,94 @@ describe('partner routes', () => {
     const response = await call('/api/nothing', { token: tokenFor('alice@contoso.com') });
     expect(response.status).to.equal(404);
     expect(await response.json()).to.have.property('error', 'not_found');
+  });
+});
+
+describe('partner routes: a partner acts only for users of its own realm', () => {
+  // Exchange serves contoso.com and the second SIP domain fabrikam.com. One Lync application (one
+  // certificate for both realms) is registered in fabrikam.com: it must not reach alice@contoso.com.
+  const dave = { username: 'dave@fabrikam.com', password: 'dave-Pa55word' };
+  let dir: { path: string; remove(): Promise<void> };
+  let exchange: ExchangeServer;
+  let certificate: OAuthCertificate;
+  const audit: AuditEvent[] = [];
+
+  before(async () => {
+    dir = await tempDataDir();
+    exchange = await startTestExchange(dir.path, { realms: ['fabrikam.com'], users: [...USERS, dave], audit: (event) => audit.push(event) });
+    certificate = await OAuthCertificate.create({ realms: ['contoso.com', 'fabrikam.com'] });
+    await exchange.registry.add({ identity: 'lync.fabrikam', applicationId: WellKnownPrincipal.lync, realm: 'fabrikam.com', certificate: certificate.pem, scopes: ALL_SCOPES });
+  });
+
+  after(async () => {
+    await exchange.close();
+    await dir.remove();
+  });
+
+  /** A token of Lync in `realm` (its issuer and audience realm) acting for `username`. */
+  const tokenFor = (realm: string, username: string): string =>
+    new TokenIssuer({ principal: WellKnownPrincipal.lync, realm, certificates: certificate }).issueForUser({ audience: exchangeAudience(exchange, realm) }, userContext(username)).token;
+
+  const call = (path: string, token: string, json?: unknown): Promise<Response> =>
+    fetch(`${exchange.url}${path}`, {
+      method: json === undefined ? 'GET' : 'POST',
+      headers: { authorization: `Bearer ${token}`, ...(json === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(json === undefined ? {} : { body: JSON.stringify(json) }),
+    });
+
+  /** How many contacts and mail items the mailbox of `username` holds. */
+  const stored = (username: string): { contacts: number; mail: number } => {
+    const db = new Database(join(dir.path, 'exchange.sqlite'), { readonly: true });
+    try {
+      const count = (table: string): number =>
+        (db.prepare(`SELECT COUNT(*) AS n FROM ${table} WHERE user_id = (SELECT id FROM users WHERE username = ?)`).get(username) as { n: number }).n;
+      return { contacts: count('contacts'), mail: count('mail_items') };
+    } finally {
+      db.close();
+    }
+  };
+
+  const contact = { displayName: 'Mallory', email: 'mallory@fabrikam.com' };
+  const transcript = { conversationId: 'conv-cross-realm', participants: ['alice@contoso.com'], messages: [{ from: 'alice@contoso.com', text: 'hi' }] };
+
+  it('refuses the fabrikam.com partner acting for alice@contoso.com with 401 user_invalid, and writes nothing', async () => {
+    const token = tokenFor('fabrikam.com', 'alice@contoso.com');
+    audit.length = 0;
+    for (const [path, body] of [['/api/ucs/contacts', contact], ['/api/archive', transcript], ['/api/ucs/contacts', undefined], ['/api/archive', undefined]] as const) {
+      const response = await call(path, token, body);
+      expect(response.status, path).to.equal(401);
+      expect(await response.json()).to.deep.equal({ error: 'invalid_token', error_description: 'The user context of the access token is invalid.' });
+      expect(response.headers.get('www-authenticate')).to.match(/^Bearer realm="contoso.com"/)
+        .and.contain('error="invalid_token"')
+        .and.contain('error_description="The user context of the access token is invalid."');
+      expect(response.headers.get('x-ms-diagnostics')).to.equal('2000005;reason="The user context in the token is invalid.";error_category="invalid_user"');
+    }
+    expect(audit.map((event) => [event.decision, event.code, event.partner, event.user])).to.deep.equal(
+      Array(4).fill(['reject', 'user_invalid', 'lync.fabrikam', 'alice@contoso.com']),
+    );
+    expect(stored('alice@contoso.com')).to.deep.equal({ contacts: 0, mail: 0 });
+  });
+
+  it('lets the same partner act for a user of its own realm', async () => {
+    const token = tokenFor('fabrikam.com', dave.username);
+    const created = await call('/api/ucs/contacts', token, contact);
+    expect(created.status).to.equal(201);
+    expect((await call('/api/archive', token, { ...transcript, participants: [dave.username] })).status).to.equal(201);
+    expect(await (await call('/api/ucs/contacts', token)).json()).to.deep.equal([await created.json()]);
+    expect(stored(dave.username)).to.deep.equal({ contacts: 1, mail: 1 });
+  });
+
+  it('lets the same application act for alice once it is registered in her realm, and still not through fabrikam.com', async () => {
+    await exchange.registry.add({ identity: 'lync.contoso', applicationId: WellKnownPrincipal.lync, realm: 'contoso.com', certificate: certificate.pem, scopes: ALL_SCOPES });
+    try {
+      const response = await call('/api/ucs/contacts', tokenFor('contoso.com', 'alice@contoso.com'), contact);
+      expect(response.status).to.equal(201);
+      expect(stored('alice@contoso.com')).to.deep.equal({ contacts: 1, mail: 0 });
+      // The contoso.com partner, in turn, does not reach fabrikam.com's users.
+      expect((await call('/api/ucs/contacts', tokenFor('contoso.com', dave.username))).status).to.equal(401);
+      expect((await call('/api/ucs/contacts', tokenFor('fabrikam.com', 'alice@contoso.com'))).status).to.equal(401);
+    } finally {
+      await exchange.registry.remove('lync.contoso');
+    }
   });
 });

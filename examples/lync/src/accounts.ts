@@ -1,10 +1,10 @@
 /**
  * Lync's user accounts: user name (a SIP-style address, `alice@contoso.com`), display name, and a
- * password hashed with scrypt and a per-user salt. Passwords are compared in constant time, and an
- * unknown user name costs the same scrypt as a wrong password, so timing tells nothing about who
- * exists.
+ * password hash (`@s2sauth/example-support`'s scrypt hashes: a per-user salt, compared in constant
+ * time, and an unknown user name costs the same scrypt as a wrong password, so timing tells
+ * nothing about who exists).
  */
-import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { checkPassword, hashPassword } from '@s2sauth/example-support';
 import type { LyncDatabase } from './database.js';
 
 /** A Lync user as routes and other servers see it (never the password hash). */
@@ -23,11 +23,6 @@ export interface NewUser {
   readonly displayName?: string;
 }
 
-const SALT_BYTES = 16;
-const HASH_BYTES = 64;
-/** scrypt cost (N = 2^15, r = 8: about 32 MiB and a few tens of ms), OWASP's minimum and then some. */
-const SCRYPT = { N: 32768, r: 8, p: 1, maxmem: 64 * 1024 * 1024 } as const;
-
 /** `local@domain`, lowercase, the shape of a SIP URI's user part without `sip:`. */
 const USERNAME = /^[a-z0-9._%+-]{1,64}@[a-z0-9-]{1,63}(\.[a-z0-9-]{1,63})+$/;
 
@@ -36,18 +31,12 @@ export function isUsername(value: unknown): value is string {
   return typeof value === 'string' && value.length <= 254 && USERNAME.test(value);
 }
 
-function hashPassword(password: string, salt: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    scrypt(password.normalize('NFC'), salt, HASH_BYTES, SCRYPT, (error, key) => (error === null ? resolve(key) : reject(error)));
-  });
-}
-
 interface UserRow {
   readonly id: number;
   readonly username: string;
   readonly display_name: string;
-  readonly password_salt: Buffer;
-  readonly password_hash: Buffer;
+  /** `scrypt$N$r$p$salt$hash`. */
+  readonly password_hash: string;
 }
 
 function toUser(row: Pick<UserRow, 'id' | 'username' | 'display_name'>): LyncUser {
@@ -57,11 +46,6 @@ function toUser(row: Pick<UserRow, 'id' | 'username' | 'display_name'>): LyncUse
 /** The user accounts table. */
 export class Accounts {
   readonly #db: LyncDatabase;
-  /**
-   * Hashed against when the user name is unknown, so both paths cost one scrypt. Random bytes, not
-   * the hash of any password: nothing can match them.
-   */
-  readonly #decoy = { salt: randomBytes(SALT_BYTES), hash: randomBytes(HASH_BYTES) };
 
   constructor(db: LyncDatabase) {
     this.#db = db;
@@ -75,12 +59,11 @@ export class Accounts {
     if (!isUsername(user.username)) throw new TypeError(`users: "${String(user.username)}" is not a user name like alice@contoso.com (lowercase).`);
     if (typeof user.password !== 'string' || user.password === '') throw new TypeError(`users: the password of ${user.username} must be a non-empty string.`);
     const displayName = user.displayName ?? user.username.slice(0, user.username.indexOf('@'));
-    const salt = randomBytes(SALT_BYTES);
-    const hash = await hashPassword(user.password, salt);
+    const hash = await hashPassword(user.password);
     try {
       const result = this.#db
-        .prepare('INSERT INTO users (username, display_name, password_salt, password_hash, created_at) VALUES (?, ?, ?, ?, ?)')
-        .run(user.username, displayName, salt, hash, Date.now());
+        .prepare('INSERT INTO users (username, display_name, password_hash, created_at) VALUES (?, ?, ?, ?)')
+        .run(user.username, displayName, hash, Date.now());
       return { id: Number(result.lastInsertRowid), username: user.username, displayName };
     } catch (error) {
       if (error instanceof Error && 'code' in error && error.code === 'SQLITE_CONSTRAINT_UNIQUE') {
@@ -121,13 +104,9 @@ export class Accounts {
    */
   async authenticate(username: string, password: string): Promise<LyncUser | undefined> {
     const row = (isUsername(username)
-      ? this.#db.prepare('SELECT id, username, display_name, password_salt, password_hash FROM users WHERE username = ?').get(username)
+      ? this.#db.prepare('SELECT id, username, display_name, password_hash FROM users WHERE username = ?').get(username)
       : undefined) as UserRow | undefined;
-    if (row === undefined) {
-      timingSafeEqual(await hashPassword(password, this.#decoy.salt), this.#decoy.hash);
-      return undefined;
-    }
-    const actual = await hashPassword(password, row.password_salt);
-    return actual.length === row.password_hash.length && timingSafeEqual(actual, row.password_hash) ? toUser(row) : undefined;
+    const matches = await checkPassword(password, row?.password_hash);
+    return matches && row !== undefined ? toUser(row) : undefined;
   }
 }

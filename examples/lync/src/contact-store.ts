@@ -17,8 +17,8 @@
  * and the move never runs again.
  */
 import { randomUUID } from 'node:crypto';
+import { ApiError } from '@s2sauth/example-support';
 import type { LyncUser } from './accounts.js';
-import { ApiError } from './api-error.js';
 import { contactIdentity, type Contact, type NewContact } from './contact.js';
 import type { LyncDatabase } from './database.js';
 import type { ExchangePartner } from './exchange-partner.js';

@@ -2,7 +2,7 @@
  * A contact in a user's contact list, as Lync's routes and Exchange's unified contact store both
  * carry it: `id`, `displayName`, `email`, and optionally `sip` and `phone`.
  */
-import { invalidInput } from './api-error.js';
+import { invalidRequest } from '@s2sauth/example-support';
 import { bodyObject, emailAddress, optionalText, requiredText } from './request-body.js';
 
 /** A stored contact. */
@@ -25,9 +25,9 @@ export function readNewContact(body: unknown): NewContact {
   const displayName = requiredText(fields, 'displayName', 200);
   const email = emailAddress(fields.email, 'email');
   const sip = optionalText(fields, 'sip', 260);
-  if (sip !== undefined && !/^(sip:)?[^\s@]{1,64}@[^\s@]{1,190}$/i.test(sip)) throw invalidInput('"sip" must be a SIP address like sip:bob@contoso.com.');
+  if (sip !== undefined && !/^(sip:)?[^\s@]{1,64}@[^\s@]{1,190}$/i.test(sip)) throw invalidRequest('"sip" must be a SIP address like sip:bob@contoso.com.');
   const phone = optionalText(fields, 'phone', 40);
-  if (phone !== undefined && !PHONE.test(phone)) throw invalidInput('"phone" must be a phone number (digits, spaces, + ( ) . -).');
+  if (phone !== undefined && !PHONE.test(phone)) throw invalidRequest('"phone" must be a phone number (digits, spaces, + ( ) . -).');
   return { displayName, email, ...(sip === undefined ? {} : { sip }), ...(phone === undefined ? {} : { phone }) };
 }
 

@@ -4,8 +4,8 @@
  * one transaction: a conversation is never ended without its transcript being kept for Exchange.
  */
 import { randomUUID } from 'node:crypto';
+import { ApiError } from '@s2sauth/example-support';
 import type { LyncUser } from './accounts.js';
-import { ApiError } from './api-error.js';
 import type { LyncDatabase } from './database.js';
 import type { Transcript } from './exchange-partner.js';
 import { enqueueTranscript, outboxStatus, type OutboxStatus } from './outbox.js';

@@ -3,15 +3,29 @@
  * SQLite file in the data folder. The partner registrations live in `@s2sauth/store`'s own file
  * beside it: the library owns that schema, the example owns this one.
  */
-import Database from 'better-sqlite3';
+import { formatPasswordHash, openSqliteDatabase, type Migration, type SqliteDatabase } from '@s2sauth/example-support';
 
 /** The better-sqlite3 connection type, re-exported so other files need not import the driver. */
-export type LyncDatabase = Database.Database;
+export type LyncDatabase = SqliteDatabase;
 
-/** The schema version this file creates; bumped with a new entry in {@link MIGRATIONS}. */
-export const LYNC_SCHEMA_VERSION = 1;
+/** How version 1 hashed passwords: scrypt of the NFC password with these costs, 64 bytes, salt and hash in BLOB columns. */
+const VERSION_1_SCRYPT = { N: 32768, r: 8, p: 1 } as const;
 
-const MIGRATIONS: readonly string[] = [
+/**
+ * Version 2: the password hash in the text form Exchange stores too (`scrypt$N$r$p$salt$hash`,
+ * `@s2sauth/example-support`'s password hashes) instead of two BLOB columns. Existing hashes are
+ * rewritten, not recomputed: the derivation is the same, so every password still signs in.
+ */
+function passwordHashAsText(db: LyncDatabase): void {
+  db.exec("ALTER TABLE users ADD COLUMN password TEXT NOT NULL DEFAULT ''");
+  const rows = db.prepare('SELECT id, password_salt, password_hash FROM users').all() as { id: number; password_salt: Buffer; password_hash: Buffer }[];
+  const update = db.prepare('UPDATE users SET password = ? WHERE id = ?');
+  for (const row of rows) update.run(formatPasswordHash(VERSION_1_SCRYPT, row.password_salt, row.password_hash), row.id);
+  db.exec('ALTER TABLE users DROP COLUMN password_salt; ALTER TABLE users DROP COLUMN password_hash; ALTER TABLE users RENAME COLUMN password TO password_hash;');
+}
+
+/** Schema migrations, in order; `PRAGMA user_version` is how many have run. Append, never edit. */
+export const LYNC_MIGRATIONS: readonly Migration[] = [
   `
   CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
   CREATE TABLE users (
@@ -87,32 +101,18 @@ const MIGRATIONS: readonly string[] = [
     created_at INTEGER NOT NULL
   );
   `,
+  passwordHashAsText,
 ];
+
+/** The schema version this file creates; bumped with a new entry in {@link LYNC_MIGRATIONS}. */
+export const LYNC_SCHEMA_VERSION = LYNC_MIGRATIONS.length;
 
 /**
  * Opens (creating and migrating on first use) Lync's database at `path`, in WAL mode with foreign
  * keys on. Migrations run in one transaction each, so an interrupted first start leaves either the
  * old schema or the new one.
+ * @throws TypeError when the file was written by a newer version of Lync.
  */
 export function openLyncDatabase(path: string): LyncDatabase {
-  const db = new Database(path);
-  try {
-    db.pragma('journal_mode = WAL');
-    db.pragma('foreign_keys = ON');
-    db.pragma('busy_timeout = 5000');
-    const current = db.pragma('user_version', { simple: true }) as number;
-    if (current > MIGRATIONS.length) {
-      throw new Error(`The Lync database ${path} has schema version ${current}, newer than this server (${MIGRATIONS.length}).`);
-    }
-    for (let version = current; version < MIGRATIONS.length; version++) {
-      db.transaction(() => {
-        db.exec(MIGRATIONS[version] as string);
-        db.pragma(`user_version = ${version + 1}`);
-      })();
-    }
-    return db;
-  } catch (error) {
-    db.close();
-    throw error;
-  }
+  return openSqliteDatabase(path, LYNC_MIGRATIONS);
 }

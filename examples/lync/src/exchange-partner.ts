@@ -3,9 +3,9 @@
  * user (a user-context token from the S2S client, protocol.md section 3.2), never with a password
  * or a cookie. Failures become {@link ApiError}s with a sentence a user can act on.
  */
+import { ApiError } from '@s2sauth/example-support';
 import { S2SClientError, StsTokenError, type PartnerEndpoint, type UserContext } from '@s2sauth/issuer';
 import type { LyncUser } from './accounts.js';
-import { ApiError } from './api-error.js';
 import { contactFrom, type Contact, type NewContact } from './contact.js';
 
 /** An IM transcript as Exchange's `POST /api/archive` takes it. */

@@ -5,15 +5,19 @@
  * so two servers in one process never share strategies.
  *
  * - `POST /api/conferences`: scope `conferences.write` and a user context; the organizer is the
- *   token's user, who must be a Lync user.
- * - `GET /api/conferences`: scope `conferences.read`; with a user context, that user's conferences,
- *   app-only, every conference.
+ *   token's user, who must be a Lync user of the partner's realm.
+ * - `GET /api/conferences`: scope `conferences.read`; with a user context, that user's conferences
+ *   (a user of the partner's realm), app-only, every conference.
+ *
+ * A partner acts only for users of its own realm (`Organization.mayActFor`): a partner trusted in
+ * one realm of this server naming a user of another is answered as for an unknown user, 403
+ * `unknown_user`, and nothing is written or read.
  */
+import { ApiError, invalidRequest, type Organization } from '@s2sauth/example-support';
 import { requireScope, requireUser, S2SBearerStrategy, s2sErrorHandler, type S2SPrincipal, type S2SUser, type Verifier } from '@s2sauth/middleware';
 import express, { type Router } from 'express';
 import { Passport } from 'passport';
 import type { Accounts } from './accounts.js';
-import { ApiError, invalidInput } from './api-error.js';
 import type { Conferences } from './conferences.js';
 import { bodyObject, dateTime, emailList, requiredText } from './request-body.js';
 
@@ -28,6 +32,8 @@ export interface PartnerRoutesOptions {
   readonly verifier: Verifier;
   readonly accounts: Accounts;
   readonly conferences: Conferences;
+  /** The realms of Lync's users: which partner may act for whom. */
+  readonly organization: Organization;
 }
 
 /** The Lync user a token's user claims name: its SIP address, SMTP address, UPN or name id. */
@@ -40,7 +46,14 @@ function lyncUsernameOf(user: S2SUser): string | undefined {
 
 /** The `/api` router (mount it at `/api`). */
 export function partnerRoutes(options: PartnerRoutesOptions): Router {
-  const { accounts, conferences } = options;
+  const { accounts, conferences, organization } = options;
+
+  /** The user name a user-context call acts for, if the partner (of `principal.realm`) may act for that user. */
+  const actingFor = (principal: S2SPrincipal): string | undefined => {
+    const username = principal.user === undefined ? undefined : lyncUsernameOf(principal.user);
+    return username !== undefined && organization.mayActFor(principal.realm, username) ? username : undefined;
+  };
+
   const passport = new Passport();
   passport.use('s2s', new S2SBearerStrategy({ verifier: options.verifier, name: 's2s' }));
   const authenticate = passport.authenticate('s2s', { session: false }) as express.RequestHandler;
@@ -51,18 +64,18 @@ export function partnerRoutes(options: PartnerRoutesOptions): Router {
 
   router.post('/conferences', authenticate, requireUser(), requireScope(LYNC_SCOPES.conferencesWrite), (req, res) => {
     const principal = req.s2s as S2SPrincipal;
-    const username = lyncUsernameOf(principal.user ?? {});
+    const username = actingFor(principal);
     const organizer = username === undefined ? undefined : accounts.findByUsername(username);
     if (organizer === undefined) {
-      throw new ApiError(403, 'unknown_user', 'The user the token acts for is not a Lync user, so they cannot organize a conference here.');
+      throw new ApiError(403, 'unknown_user', 'The user the token acts for is not a Lync user of the partner\'s realm, so they cannot organize a conference here.');
     }
     const body = bodyObject(req.body);
     const subject = requiredText(body, 'subject', 200);
     const start = dateTime(body, 'start');
     const end = dateTime(body, 'end');
     const length = Date.parse(end) - Date.parse(start);
-    if (length <= 0) throw invalidInput('"end" must be after "start".');
-    if (length > MAX_CONFERENCE_MS) throw invalidInput('A conference lasts at most 24 hours.');
+    if (length <= 0) throw invalidRequest('"end" must be after "start".');
+    if (length > MAX_CONFERENCE_MS) throw invalidRequest('A conference lasts at most 24 hours.');
     const attendees = emailList(body, 'attendees', 250);
     res.status(201).json(conferences.create({ subject, organizer: organizer.username, start, end, attendees, createdBy: principal.partner }));
   });
@@ -73,8 +86,9 @@ export function partnerRoutes(options: PartnerRoutesOptions): Router {
       res.json(conferences.listAll());
       return;
     }
-    const username = lyncUsernameOf(principal.user);
-    res.json(username === undefined ? [] : conferences.listFor(username));
+    const username = actingFor(principal);
+    if (username === undefined) throw new ApiError(403, 'unknown_user', 'The user the token acts for is not a user of the partner\'s realm.');
+    res.json(conferences.listFor(username));
   });
 
   // Answers the BearerErrors Passport's error() path carries, exactly as s2sAuth would.

@@ -5,8 +5,8 @@
  */
 import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
 import session from 'express-session';
+import { ApiError, invalidRequest } from '@s2sauth/example-support';
 import type { Accounts, LyncUser } from './accounts.js';
-import { ApiError, invalidInput } from './api-error.js';
 import type { Conferences } from './conferences.js';
 import { readNewContact } from './contact.js';
 import type { ContactStore } from './contact-store.js';
@@ -97,7 +97,7 @@ export function peopleRoutes(options: PeopleRoutesOptions): Router {
     const body = bodyObject(req.body);
     const { username, password } = body;
     if (typeof username !== 'string' || username === '' || typeof password !== 'string' || password === '') {
-      throw invalidInput('"username" and "password" are required strings.');
+      throw invalidRequest('"username" and "password" are required strings.');
     }
     if (username.length > 254 || password.length > 1024) throw new ApiError(401, 'invalid_credentials', 'The user name or password is not right.');
     const user = await accounts.authenticate(username.toLowerCase(), password);
@@ -156,7 +156,7 @@ export function peopleRoutes(options: PeopleRoutesOptions): Router {
       const subject = optionalText(body, 'subject', 200) ?? 'Conversation';
       const others = emailList(body, 'participants', 49, true);
       for (const username of others) {
-        if (accounts.findByUsername(username) === undefined) throw invalidInput(`"participants": ${username} is not a Lync user.`);
+        if (accounts.findByUsername(username) === undefined) throw invalidRequest(`"participants": ${username} is not a Lync user.`);
       }
       res.status(201).json(conversations.start(user, subject, others));
     }),

@@ -6,7 +6,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { errorHandler, loadOrCreateCertificate, loadOrCreateSessionSecret, notFound, openDataFolder, Organization, SqliteSessionStore } from '@s2sauth/example-support';
 import { CertificateSet, metadataRouter, S2SClient, S2SClientError, StsTokenSource, TokenIssuer, type PartnerEndpoint, type TokenSource } from '@s2sauth/issuer';
 import { createVerifier, PartnerRegistry, pinoAuditSink, type AuditSink } from '@s2sauth/middleware';
 import { authorityOf, isPrincipalId, isRealm, WellKnownPrincipal } from '@s2sauth/protocol';
@@ -14,17 +14,14 @@ import { SqliteStore } from '@s2sauth/store';
 import express from 'express';
 import { pino, type Logger } from 'pino';
 import { Accounts } from './accounts.js';
-import { apiErrorHandler, notFound } from './api-error.js';
 import { Conferences } from './conferences.js';
 import { LocalContactStore, UnifiedContactStore, type ContactStore } from './contact-store.js';
 import { Conversations } from './conversations.js';
-import { DATA_FILES, ensureDataFolder, loadOrCreateCertificate, loadOrCreateSessionSecret } from './data-folder.js';
 import { openLyncDatabase } from './database.js';
 import { ExchangePartner } from './exchange-partner.js';
 import { Outbox } from './outbox.js';
 import { partnerRoutes } from './partner-routes.js';
 import { peopleRoutes } from './people-routes.js';
-import { SqliteSessionStore } from './session-store.js';
 import { checkStsConnection, type StsConnection } from './sts-connection.js';
 
 /** Options of {@link startLync}. */
@@ -153,12 +150,12 @@ export async function startLync(options: LyncOptions): Promise<LyncServer> {
   const host = options.host ?? '127.0.0.1';
   const realms = [...new Set([options.realm, ...(options.realms ?? [])])];
 
-  await ensureDataFolder(options.dataDir);
-  const { certificate, created } = await loadOrCreateCertificate(options.dataDir, realms);
+  const folder = await openDataFolder(options.dataDir, 'lync.sqlite');
+  const { certificate, created } = await loadOrCreateCertificate(folder, realms);
   if (created) logger.info({ x5t: certificate.x5t, realms }, 'created the OAuth certificate');
-  const sessionSecret = await loadOrCreateSessionSecret(options.dataDir);
+  const sessionSecret = await loadOrCreateSessionSecret(folder);
 
-  const db = openLyncDatabase(join(options.dataDir, DATA_FILES.database));
+  const db = openLyncDatabase(folder.database);
   const cleanup: (() => unknown)[] = [() => db.close()];
   const runCleanup = async (): Promise<void> => {
     for (const step of cleanup.splice(0).reverse()) {
@@ -173,7 +170,7 @@ export async function startLync(options: LyncOptions): Promise<LyncServer> {
     const accounts = new Accounts(db);
     await accounts.seedOnce(options.users ?? []);
 
-    const store = SqliteStore.open(join(options.dataDir, DATA_FILES.partners));
+    const store = SqliteStore.open(folder.registryDatabase);
     cleanup.push(() => store.close());
     const registry = new PartnerRegistry({ store });
     cleanup.push(() => registry.close());
@@ -247,7 +244,9 @@ export async function startLync(options: LyncOptions): Promise<LyncServer> {
       res.json({ status: 'ok' });
     });
     app.use(metadataRouter({ principal: WellKnownPrincipal.lync, realm: options.realm, name: 'Lync', certificates }));
-    app.use('/api', partnerRoutes({ verifier, accounts, conferences }));
+    // Every user belongs to one realm of the organization; the STS tenant (cloud, hybrid) holds them all.
+    const organization = new Organization({ realms, tenant: options.sts?.realm });
+    app.use('/api', partnerRoutes({ verifier, accounts, conferences, organization }));
     app.use('/api', notFound());
     app.use(
       peopleRoutes({
@@ -262,7 +261,7 @@ export async function startLync(options: LyncOptions): Promise<LyncServer> {
       }),
     );
     app.use(notFound());
-    app.use(apiErrorHandler(logger));
+    app.use(errorHandler(logger));
     server.on('request', app);
 
     outbox.start();

@@ -3,7 +3,7 @@ import { WellKnownPrincipal } from '@s2sauth/protocol';
 import { expect } from 'chai';
 import type { LyncServer } from '../src/index.js';
 import { call, signIn } from './lync-session.js';
-import { dataFolder, PASSWORD, removeDataFolders, start } from './support.js';
+import { dataFolder, PASSWORD, removeDataFolders, start, USERS } from './support.js';
 
 describe('partner routes (Passport strategy)', () => {
   let lync: LyncServer;
@@ -151,6 +151,82 @@ describe('partner routes (Passport strategy)', () => {
       expect(response.status).to.equal(401);
     } finally {
       await lync.registry.enable('microsoft.exchange');
+    }
+  });
+});
+
+describe('partner routes: a partner acts only for users of its own realm', () => {
+  // Lync serves contoso.com and the second SIP domain fabrikam.com. One Exchange application (one
+  // certificate for both realms) is registered in fabrikam.com: it must not reach alice@contoso.com.
+  const dave = { username: 'dave@fabrikam.com', password: PASSWORD };
+  let lync: LyncServer;
+  let certificate: OAuthCertificate;
+
+  const meeting = { subject: 'Cross-realm', start: '2026-06-01T09:00:00Z', end: '2026-06-01T10:00:00Z' };
+
+  before(async () => {
+    lync = await start(await dataFolder(), { realms: ['fabrikam.com'], users: [...USERS, dave] });
+    certificate = await OAuthCertificate.create({ realms: ['contoso.com', 'fabrikam.com'] });
+    await registerExchange('exchange.fabrikam', 'fabrikam.com');
+  });
+
+  after(async () => {
+    await lync.close();
+    await removeDataFolders();
+  });
+
+  /** Registers the Exchange application (its certificate covers both realms) in `realm` as `identity`. */
+  async function registerExchange(identity: string, realm: string): Promise<void> {
+    const scopes = ['conferences.read', 'conferences.write'];
+    await lync.registry.add({ identity, applicationId: WellKnownPrincipal.exchange, realm, certificate: certificate.pem, scopes });
+  }
+
+  /** A token of Exchange in `realm` (its issuer and audience realm) acting for `username`. */
+  function tokenFor(realm: string, username: string, scopes: string[]): Record<string, string> {
+    const issuer = new TokenIssuer({ principal: WellKnownPrincipal.exchange, realm, certificates: certificate });
+    const { token } = issuer.issueForUser({ audience: `${WellKnownPrincipal.lync}/${lync.authority}@${realm}`, scopes }, { nameid: username, smtp: username });
+    return { authorization: `Bearer ${token}` };
+  }
+
+  async function conferencesOf(username: string, password: string): Promise<unknown[]> {
+    return (await (await signIn(lync.url, username, password)).call('GET', '/me/conferences')).body as unknown[];
+  }
+
+  it('refuses the fabrikam.com partner organizing for alice@contoso.com with 403 unknown_user, and creates nothing', async () => {
+    const response = await call(lync.url, 'POST', '/api/conferences', meeting, tokenFor('fabrikam.com', 'alice@contoso.com', ['conferences.write']));
+    expect(response.status).to.equal(403);
+    expect(response.body).to.deep.equal({
+      error: 'unknown_user',
+      message: "The user the token acts for is not a Lync user of the partner's realm, so they cannot organize a conference here.",
+    });
+    expect(response.headers.get('www-authenticate')).to.equal(null);
+    expect(await conferencesOf('alice@contoso.com', PASSWORD)).to.deep.equal([]);
+  });
+
+  it('lets the same partner organize for a user of its own realm', async () => {
+    const response = await call(lync.url, 'POST', '/api/conferences', meeting, tokenFor('fabrikam.com', dave.username, ['conferences.write']));
+    expect(response.status).to.equal(201);
+    expect(response.body).to.include({ organizer: dave.username });
+    expect(await conferencesOf(dave.username, dave.password)).to.have.length(1);
+  });
+
+  it('lets the same application act for alice once it is registered in her realm, and still not read her conferences through fabrikam.com', async () => {
+    await registerExchange('exchange.contoso', 'contoso.com');
+    try {
+      const created = await call(lync.url, 'POST', '/api/conferences', meeting, tokenFor('contoso.com', 'alice@contoso.com', ['conferences.write']));
+      expect(created.status).to.equal(201);
+      const mine = await call(lync.url, 'GET', '/api/conferences', undefined, tokenFor('contoso.com', 'alice@contoso.com', ['conferences.read']));
+      expect(mine.status).to.equal(200);
+      expect(mine.body).to.deep.equal([created.body]);
+
+      const across = await call(lync.url, 'GET', '/api/conferences', undefined, tokenFor('fabrikam.com', 'alice@contoso.com', ['conferences.read']));
+      expect(across.status).to.equal(403);
+      expect(across.body).to.deep.equal({ error: 'unknown_user', message: "The user the token acts for is not a user of the partner's realm." });
+      const back = await call(lync.url, 'POST', '/api/conferences', meeting, tokenFor('contoso.com', dave.username, ['conferences.write']));
+      expect(back.status).to.equal(403);
+      expect(await conferencesOf(dave.username, dave.password)).to.have.length(1);
+    } finally {
+      await lync.registry.remove('exchange.contoso');
     }
   });
 });

@@ -6,31 +6,52 @@
  */
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 
+/** The scrypt cost parameters of a hash (RFC 7914 section 2). */
+export interface ScryptCost {
+  /** CPU/memory cost, a power of two. */
+  readonly N: number;
+  /** Block size. */
+  readonly r: number;
+  /** Parallelization. */
+  readonly p: number;
+}
+
 /**
  * Cost: N = 2^15, r = 8, p = 1 (32 MiB, tens of ms per check). OWASP suggests N = 2^17 for
  * production logins; the demo trades that for quick start-ups and tests. The parameters are
  * stored with each hash, so raising them later keeps old hashes valid.
  */
-const COST = { N: 2 ** 15, r: 8, p: 1 } as const;
+const COST = { N: 2 ** 15, r: 8, p: 1 } as const satisfies ScryptCost;
 const SALT_BYTES = 16;
+/** Length of a new hash. A stored one may be 16 to 64 bytes: the derivation then produces as many. */
 const HASH_BYTES = 32;
+const MIN_HASH_BYTES = 16;
+const MAX_HASH_BYTES = 64;
 /** scrypt needs 128 * N * r bytes; node's default cap (32 MiB) is exactly that, so leave room. */
 const MAX_MEMORY = 64 * 1024 * 1024;
 
-function derive(password: string, salt: Buffer, options: ScryptOptions): Promise<Buffer> {
+function derive(password: string, salt: Buffer, length: number, options: ScryptOptions): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    scrypt(password.normalize('NFC'), salt, HASH_BYTES, { ...options, maxmem: MAX_MEMORY }, (error, key) => {
+    scrypt(password.normalize('NFC'), salt, length, { ...options, maxmem: MAX_MEMORY }, (error, key) => {
       if (error) reject(error);
       else resolve(key);
     });
   });
 }
 
+/**
+ * The stored text form of a hash: `scrypt$N$r$p$salt$hash`, salt and hash in base64url. For
+ * hashes made elsewhere with the same derivation (NFC-normalized password, 16 to 64 bytes), to
+ * bring them to this form.
+ */
+export function formatPasswordHash(cost: ScryptCost, salt: Buffer, hash: Buffer): string {
+  return ['scrypt', cost.N, cost.r, cost.p, salt.toString('base64url'), hash.toString('base64url')].join('$');
+}
+
 /** Hashes a password with a new random salt. */
 export async function hashPassword(password: string): Promise<string> {
   const salt = randomBytes(SALT_BYTES);
-  const hash = await derive(password, salt, COST);
-  return ['scrypt', COST.N, COST.r, COST.p, salt.toString('base64url'), hash.toString('base64url')].join('$');
+  return formatPasswordHash(COST, salt, await derive(password, salt, HASH_BYTES, COST));
 }
 
 /**
@@ -44,8 +65,8 @@ export async function verifyPassword(password: string, stored: string): Promise<
   if (![N, r, p].every((n) => Number.isSafeInteger(n) && n > 0) || N > 2 ** 20) return false;
   const salt = Buffer.from(parts[4] as string, 'base64url');
   const expected = Buffer.from(parts[5] as string, 'base64url');
-  if (salt.length === 0 || expected.length !== HASH_BYTES) return false;
-  const actual = await derive(password, salt, { N, r, p });
+  if (salt.length === 0 || expected.length < MIN_HASH_BYTES || expected.length > MAX_HASH_BYTES) return false;
+  const actual = await derive(password, salt, expected.length, { N, r, p });
   return timingSafeEqual(actual, expected);
 }
 
@@ -59,4 +80,17 @@ let decoy: Promise<string> | undefined;
 export function decoyHash(): Promise<string> {
   decoy ??= hashPassword(randomBytes(16).toString('hex'));
   return decoy;
+}
+
+/**
+ * The sign-in check: true when `stored` is a hash of `password`. `stored` is `undefined` for a user
+ * name that does not exist; the password is then checked against the {@link decoyHash} and the
+ * answer is false, after the same work as for a wrong password.
+ */
+export async function checkPassword(password: string, stored: string | undefined): Promise<boolean> {
+  if (stored === undefined) {
+    await verifyPassword(password, await decoyHash());
+    return false;
+  }
+  return verifyPassword(password, stored);
 }

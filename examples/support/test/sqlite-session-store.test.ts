@@ -1,7 +1,14 @@
 import { expect } from 'chai';
 import type { SessionData } from 'express-session';
-import { openMailboxDatabase, type MailboxDatabase } from '../src/mailbox-database.js';
+import { openSqliteDatabase, type SqliteDatabase } from '../src/sqlite-database.js';
 import { SqliteSessionStore } from '../src/sqlite-session-store.js';
+
+/** The table the store needs, as the servers' migrations create it. */
+const SESSIONS = 'CREATE TABLE sessions (sid TEXT PRIMARY KEY, data TEXT NOT NULL, expires_at INTEGER NOT NULL)';
+
+function openDatabase(): SqliteDatabase {
+  return openSqliteDatabase(':memory:', [SESSIONS]);
+}
 
 function call<T>(run: (callback: (error: unknown, value?: T) => void) => void): Promise<T | undefined> {
   return new Promise((resolve, reject) => run((error, value) => (error ? reject(error as Error) : resolve(value))));
@@ -12,11 +19,11 @@ function data(expires: Date | undefined, userId = 1): SessionData {
 }
 
 describe('SqliteSessionStore', () => {
-  let db: MailboxDatabase;
+  let db: SqliteDatabase;
   let store: SqliteSessionStore;
 
   beforeEach(() => {
-    db = openMailboxDatabase(':memory:');
+    db = openDatabase();
     store = new SqliteSessionStore(db);
   });
 
@@ -66,6 +73,21 @@ describe('SqliteSessionStore', () => {
     expect(failure).to.be.instanceOf(Error);
     // Without a callback the failure is dropped, as express-session's own stores do.
     expect(() => store.destroy('e')).not.to.throw();
-    db = openMailboxDatabase(':memory:');
+    db = openDatabase();
+  });
+
+  it('keeps sweeping on its interval, and a sweep that fails (database closed) does not throw', async () => {
+    const own = openDatabase();
+    const sweeping = new SqliteSessionStore(own, { sweepIntervalMs: 5 });
+    try {
+      await new Promise<void>((resolve, reject) => sweeping.set('f', data(new Date(Date.now() + 20)), (error) => (error ? reject(error as Error) : resolve())));
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      expect(own.prepare('SELECT COUNT(*) AS n FROM sessions').get()).to.deep.equal({ n: 0 });
+      own.close();
+      // An exception in the timer would be uncaught and end the process (and this test run).
+      await new Promise((resolve) => setTimeout(resolve, 30));
+    } finally {
+      sweeping.close();
+    }
   });
 });

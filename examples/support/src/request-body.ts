@@ -1,12 +1,18 @@
 /**
  * Reading a JSON request body field by field. Every rule a field breaks becomes a 400 naming the
  * field, so a caller can fix its request from the answer alone; members the server does not know
- * are refused instead of silently dropped.
+ * can be refused instead of silently dropped.
  */
 import { invalidRequest } from './api-error.js';
 
 /** Control characters (C0, DEL, C1): never part of a name, an address or a subject. */
 const CONTROL = /[\x00-\x1f\x7f-\x9f]/;
+
+/** A pattern a string must match, and what to call it in the error ("an address like ..."). */
+export interface TextPattern {
+  readonly test: RegExp;
+  readonly description: string;
+}
 
 /** Options of {@link readString}. */
 export interface StringRule {
@@ -16,8 +22,8 @@ export interface StringRule {
   readonly allowEmpty?: boolean;
   /** Whether line breaks and tabs are acceptable (message text). Default false. */
   readonly multiline?: boolean;
-  /** A pattern the value must match, and what to call it in the error. */
-  readonly pattern?: { readonly test: RegExp; readonly description: string };
+  /** A pattern the value must match. */
+  readonly pattern?: TextPattern;
 }
 
 /** `value` as a plain object, or a 400 saying what was expected (`what`: "The request body", "messages[2]"). */
@@ -28,7 +34,7 @@ export function readObject(value: unknown, what: string, shape: string): Record<
   return value as Record<string, unknown>;
 }
 
-/** Refuses members other than `allowed`. */
+/** Refuses members other than `allowed`; `where` names the object in the error. */
 export function refuseUnknownMembers(object: Record<string, unknown>, allowed: readonly string[], where: string): void {
   for (const name of Object.keys(object)) {
     if (!allowed.includes(name)) {
@@ -37,7 +43,7 @@ export function refuseUnknownMembers(object: Record<string, unknown>, allowed: r
   }
 }
 
-/** A string member checked against `rule`. */
+/** A string member checked against `rule`, returned as it is. */
 export function readString(value: unknown, name: string, rule: StringRule): string {
   if (typeof value !== 'string') throw invalidRequest(`${name} must be a string.`);
   if (value === '' && rule.allowEmpty !== true) throw invalidRequest(`${name} must not be empty.`);
@@ -61,17 +67,20 @@ export function readArray(value: unknown, name: string, min: number, max: number
 }
 
 /** An e-mail address (a pragmatic check: one `@`, no spaces, a dot-free local part allowed). */
-export const ADDRESS = { test: /^[^\s@<>()",;:]+@[^\s@<>()",;:]+$/, description: 'an address like alice@contoso.com' } as const;
+export const ADDRESS = { test: /^[^\s@<>()",;:]+@[^\s@<>()",;:]+$/, description: 'an address like alice@contoso.com' } as const satisfies TextPattern;
 
 /** An RFC 3339 date-time, e.g. `2024-05-01T10:00:00Z`. */
 export const DATE_TIME = {
   test: /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/,
   description: 'an RFC 3339 date-time like 2024-05-01T10:00:00Z',
-} as const;
+} as const satisfies TextPattern;
 
-/** An RFC 3339 date-time string that is also a real instant (no 25:00, no February 30th). */
-export function readDateTime(value: unknown, name: string): string {
-  const text = readString(value, name, { max: 40, pattern: DATE_TIME });
-  if (!Number.isFinite(Date.parse(text))) throw invalidRequest(`${name} must be ${DATE_TIME.description}.`);
+/**
+ * A date-time string in `format` (default {@link DATE_TIME}) that is also a real instant (no
+ * 25:00, no February 30th), returned as it was sent.
+ */
+export function readDateTime(value: unknown, name: string, format: TextPattern = DATE_TIME): string {
+  const text = readString(value, name, { max: 40, pattern: format });
+  if (!Number.isFinite(Date.parse(text))) throw invalidRequest(`${name} must be ${format.description}.`);
   return text;
 }

@@ -9,8 +9,14 @@ export class ApiError extends Error {
   /** Stable machine-readable code, e.g. `invalid_request`, `not_found`. */
   readonly code: string;
 
-  constructor(status: number, code: string, message: string) {
-    super(message);
+  /**
+   * @param status HTTP status, 4xx or 5xx.
+   * @param code Stable machine-readable code.
+   * @param message A sentence for a person; sent as it is.
+   * @param options `cause`: what went wrong underneath, for the log only (never sent).
+   */
+  constructor(status: number, code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = 'ApiError';
     this.status = status;
     this.code = code;

@@ -1,5 +1,6 @@
+import { randomBytes, scryptSync } from 'node:crypto';
 import { expect } from 'chai';
-import { decoyHash, hashPassword, verifyPassword } from '../src/password-hash.js';
+import { checkPassword, decoyHash, formatPasswordHash, hashPassword, verifyPassword } from '../src/password-hash.js';
 
 describe('password hashes', () => {
   it('verifies the password it hashed and refuses another', async () => {
@@ -31,5 +32,25 @@ describe('password hashes', () => {
     const decoy = await decoyHash();
     expect(await decoyHash()).to.equal(decoy);
     expect(await verifyPassword('', decoy)).to.equal(false);
+  });
+
+  it('verifies a hash of another length made with the same derivation, once in the stored form', async () => {
+    // Lync's database version 1 kept 64-byte hashes in two BLOB columns.
+    const salt = randomBytes(16);
+    const hash = scryptSync('caf\u00e9', salt, 64, { N: 32768, r: 8, p: 1, maxmem: 64 * 1024 * 1024 });
+    const stored = formatPasswordHash({ N: 32768, r: 8, p: 1 }, salt, hash);
+    expect(stored).to.match(/^scrypt\$32768\$8\$1\$[\w-]{22}\$[\w-]{86}$/);
+    expect(await verifyPassword('cafe\u0301', stored)).to.equal(true);
+    expect(await verifyPassword('cafe', stored)).to.equal(false);
+    const tooLong = formatPasswordHash({ N: 32768, r: 8, p: 1 }, salt, Buffer.concat([hash, hash]));
+    expect(await verifyPassword('caf\u00e9', tooLong)).to.equal(false);
+  });
+
+  it('checks a sign-in against the stored hash, and an unknown user against the decoy, never matching', async () => {
+    const hash = await hashPassword('pw');
+    expect(await checkPassword('pw', hash)).to.equal(true);
+    expect(await checkPassword('other', hash)).to.equal(false);
+    expect(await checkPassword('pw', undefined)).to.equal(false);
+    expect(await checkPassword('', undefined)).to.equal(false);
   });
 });

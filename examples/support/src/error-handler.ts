@@ -6,7 +6,7 @@
  */
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
-import { ApiError } from './api-error.js';
+import { ApiError, invalidRequest } from './api-error.js';
 
 /** body-parser's error types, as the answers they deserve. */
 const BODY_ERRORS: Readonly<Record<string, ApiError>> = {
@@ -19,25 +19,35 @@ const BODY_ERRORS: Readonly<Record<string, ApiError>> = {
   'parameters.too.many': new ApiError(413, 'body_too_large', 'The form has too many fields.'),
 };
 
-/** `404` for a route that does not exist. */
+/**
+ * The answer to a body-parser error (they carry `type` and `status`): the client's fault, never a
+ * 500. A type not in the table with status 400 is still the client's: a generic 400.
+ */
+function bodyParserError(error: unknown): ApiError | undefined {
+  if (typeof error !== 'object' || error === null || !('type' in error) || typeof error.type !== 'string') return undefined;
+  if (Object.hasOwn(BODY_ERRORS, error.type)) return BODY_ERRORS[error.type];
+  return 'status' in error && error.status === 400 ? invalidRequest('The request body could not be read.') : undefined;
+}
+
+/** `404` JSON for a route that does not exist. */
 export function notFound(): RequestHandler {
   return (_req, res) => {
     res.status(404).json({ error: 'not_found', message: 'There is no such route.' });
   };
 }
 
-/** The JSON error handler; `logger` gets the details of unexpected errors. */
+/**
+ * The JSON error handler, to mount last: an {@link ApiError} or a body-parser error is answered as
+ * it is; anything else is logged on `logger` with its details and answered with a fixed 500. Once
+ * the headers are out, the error goes on to Express's final handler, which ends the connection.
+ */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (error: unknown, req, res, next) => {
     if (res.headersSent) {
       next(error);
       return;
     }
-    let answer: ApiError | undefined;
-    if (error instanceof ApiError) answer = error;
-    else if (typeof error === 'object' && error !== null && typeof (error as { type?: unknown }).type === 'string') {
-      answer = BODY_ERRORS[(error as { type: string }).type];
-    }
+    let answer = error instanceof ApiError ? error : bodyParserError(error);
     if (answer === undefined) {
       // Anything else is our fault: log what happened, tell the client nothing about it.
       logger.error({ err: error, method: req.method, path: req.path }, 'request failed');

@@ -6,12 +6,18 @@
  * Expired sessions are never returned, and are deleted lazily on reads and by a periodic sweep.
  */
 import session from 'express-session';
-import type { MailboxDatabase } from './mailbox-database.js';
+import type { SqliteDatabase } from './sqlite-database.js';
 
 /** Lifetime of a session without a cookie expiry (one day), in ms. */
 const DEFAULT_TTL_MS = 86_400_000;
-/** How often expired sessions are swept, in ms. */
+/** How often expired sessions are swept by default, in ms. */
 const SWEEP_INTERVAL_MS = 15 * 60_000;
+
+/** Options of {@link SqliteSessionStore}. */
+export interface SqliteSessionStoreOptions {
+  /** How often expired sessions are deleted, in ms. Default 15 minutes. */
+  readonly sweepIntervalMs?: number;
+}
 
 type Callback<T = void> = (error: unknown, value?: T) => void;
 
@@ -21,20 +27,31 @@ function expiryOf(data: session.SessionData, now: number): number {
   return Number.isFinite(at) ? at : now + DEFAULT_TTL_MS;
 }
 
-/** Sessions in the `sessions` table of the mailbox database. */
+/**
+ * Sessions in the `sessions` table of the server's database, which the server's migrations create:
+ * `sessions (sid TEXT PRIMARY KEY, data TEXT NOT NULL, expires_at INTEGER NOT NULL)`, `expires_at`
+ * in ms since the epoch.
+ */
 export class SqliteSessionStore extends session.Store {
-  readonly #db: MailboxDatabase;
+  readonly #db: SqliteDatabase;
   readonly #sweeper: NodeJS.Timeout;
 
-  constructor(db: MailboxDatabase) {
+  /** Starts the periodic sweep; {@link close} stops it. */
+  constructor(db: SqliteDatabase, options: SqliteSessionStoreOptions = {}) {
     super();
     this.#db = db;
-    this.#sweeper = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
+    this.#sweeper = setInterval(() => {
+      try {
+        this.sweep();
+      } catch {
+        // The database is closing; the next start sweeps.
+      }
+    }, options.sweepIntervalMs ?? SWEEP_INTERVAL_MS);
     // The sweep must not keep the process alive on its own.
     this.#sweeper.unref();
   }
 
-  /** Deletes every expired session. */
+  /** Deletes every session expired at `now` (default: now). @returns how many were deleted. */
   sweep(now: number = Date.now()): number {
     return this.#db.prepare('DELETE FROM sessions WHERE expires_at <= ?').run(now).changes;
   }

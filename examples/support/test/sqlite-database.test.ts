@@ -1,0 +1,64 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { expect } from 'chai';
+import { openSqliteDatabase, type Migration } from '../src/sqlite-database.js';
+
+describe('openSqliteDatabase', () => {
+  let root: string;
+  let path: string;
+
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), 's2sauth-support-'));
+    path = join(root, 'server.sqlite');
+  });
+
+  afterEach(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('runs only the migrations a file has not run yet, SQL and functions alike, and sets WAL and foreign keys', () => {
+    const first: Migration[] = ["CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL); INSERT INTO notes (text) VALUES ('hello')"];
+    const db = openSqliteDatabase(path, first);
+    expect(db.pragma('user_version', { simple: true })).to.equal(1);
+    expect(db.pragma('journal_mode', { simple: true })).to.equal('wal');
+    expect(db.pragma('foreign_keys', { simple: true })).to.equal(1);
+    db.close();
+
+    const upper: Migration = (connection) => {
+      connection.prepare('UPDATE notes SET text = upper(text)').run();
+    };
+    const again = openSqliteDatabase(path, [...first, upper]);
+    try {
+      expect(again.pragma('user_version', { simple: true })).to.equal(2);
+      // The first migration did not run twice.
+      expect(again.prepare('SELECT text FROM notes').all()).to.deep.equal([{ text: 'HELLO' }]);
+    } finally {
+      again.close();
+    }
+  });
+
+  it('rolls a failing migration back whole and reports the failure', () => {
+    openSqliteDatabase(path, ['CREATE TABLE notes (text TEXT)']).close();
+    const broken: Migration = (connection) => {
+      connection.exec("INSERT INTO notes (text) VALUES ('half')");
+      throw new Error('migration failed');
+    };
+    expect(() => openSqliteDatabase(path, ['CREATE TABLE notes (text TEXT)', broken])).to.throw('migration failed');
+    const db = new Database(path, { readonly: true });
+    try {
+      expect(db.pragma('user_version', { simple: true })).to.equal(1);
+      expect(db.prepare('SELECT COUNT(*) AS n FROM notes').get()).to.deep.equal({ n: 0 });
+    } finally {
+      db.close();
+    }
+  });
+
+  it('refuses a file written by a newer version of the server', () => {
+    const db = new Database(path);
+    db.pragma('user_version = 99');
+    db.close();
+    expect(() => openSqliteDatabase(path, ['CREATE TABLE notes (text TEXT)'])).to.throw(TypeError, 'schema version 99');
+  });
+});
