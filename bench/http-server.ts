@@ -1,14 +1,15 @@
 /**
  * The servers under test of bench/http.bench.ts, run in a child process (forked by it, with the
- * same `--conditions`/`--import` flags): a bare Express 5 JSON route, and the same route behind
- * `s2sAuth`, each on its own Express app on 127.0.0.1 at an ephemeral port.
+ * same `--conditions`/`--import` flags): a bare Express 5 JSON route, the same route behind a
+ * middleware that only calls `next()`, behind one that only writes an audit line through the same
+ * pino sink, and behind `s2sAuth`, each on its own Express app on 127.0.0.1 at an ephemeral port.
  *
  * In a child so that on a 2-core machine the server has a core to itself and the load generator
  * (autocannon, in the parent) the other: in one process they would share one event loop, and the
  * client's per-request cost would dilute the difference between the routes.
  *
  * Protocol with the parent (IPC): argv[2] is the partner's metadata URL. The child sends
- * `{ type: 'ready', barePort, authPort }`; on `{ type: 'stats' }` it answers
+ * `{ type: 'ready', barePort, noopPort, auditedPort, authPort }`; on `{ type: 'stats' }` it answers
  * `{ type: 'stats', accepts, cachedAccepts, rejects, cpuMicros }` (counted since the last stats
  * request; `cpuMicros` is the process's user + system CPU time, all threads, so the audit log's
  * writes on libuv's thread pool count too);
@@ -16,13 +17,14 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import express, { type Request, type Response } from 'express';
+import express, { type NextFunction, type Request, type Response } from 'express';
 import { s2sAuth, type AuditSink } from '@s2sauth/middleware';
-import { nullAuditSink, openBenchVerifier } from './bench-partner.js';
+import { AUDIENCE, nullAuditSink, openBenchVerifier, PARTNER_IDENTITY } from './bench-partner.js';
+import { WellKnownPrincipal } from '@s2sauth/protocol';
 
 /** What the child tells the parent. */
 export type ServerMessage =
-  | { readonly type: 'ready'; readonly barePort: number; readonly authPort: number }
+  | { readonly type: 'ready'; readonly barePort: number; readonly noopPort: number; readonly auditedPort: number; readonly authPort: number }
   | {
       readonly type: 'stats';
       readonly accepts: number;
@@ -34,7 +36,15 @@ export type ServerMessage =
 /** What the parent tells the child. */
 export type ParentMessage = { readonly type: 'stats' } | { readonly type: 'exit' };
 
-/** The route both apps serve: a small JSON answer, as an API call would get. */
+/** The audit fields of the reference route: those of s2sAuth's cached accept of a benchmark token. */
+const REFERENCE_TRAIL = {
+  partner: PARTNER_IDENTITY,
+  applicationId: WellKnownPrincipal.lync,
+  audience: AUDIENCE,
+  tokenId: '8c6c2ff1-5f59-4ae0-a4a2-0c2b3b5c9d10',
+} as const;
+
+/** The route every app serves: a small JSON answer, as an API call would get. */
 function route(req: Request, res: Response): void {
   res.json({ ok: true, partner: req.s2s?.partner ?? null });
 }
@@ -61,9 +71,22 @@ async function main(metadataUrl: string): Promise<void> {
 
   const bare = express();
   bare.get('/api/contacts', route);
+  // Two reference points, not products: what any middleware layer costs, and that plus the one
+  // thing the issue requires on every call whatever the implementation: a pino audit line.
+  const noop = express();
+  noop.get('/api/contacts', (_req: Request, _res: Response, next: NextFunction) => next(), route);
+  const audited = express();
+  audited.get(
+    '/api/contacts',
+    (req: Request, _res: Response, next: NextFunction) => {
+      pinoSink({ decision: 'accept', status: 200, cached: true, ...REFERENCE_TRAIL, method: req.method, path: req.path });
+      next();
+    },
+    route,
+  );
   const auth = express();
   auth.get('/api/contacts', s2sAuth({ verifier }), route);
-  const servers = [await listen(bare), await listen(auth)];
+  const servers = [await listen(bare), await listen(noop), await listen(audited), await listen(auth)];
 
   const shutDown = (): void => {
     for (const server of servers) {
@@ -82,8 +105,8 @@ async function main(metadataUrl: string): Promise<void> {
       stats.accepts = stats.cachedAccepts = stats.rejects = 0;
     } else if (message.type === 'exit') shutDown();
   });
-  const [barePort, authPort] = servers.map((server) => (server.address() as AddressInfo).port) as [number, number];
-  send({ type: 'ready', barePort, authPort });
+  const [barePort, noopPort, auditedPort, authPort] = servers.map((server) => (server.address() as AddressInfo).port) as [number, number, number, number];
+  send({ type: 'ready', barePort, noopPort, auditedPort, authPort });
 }
 
 function send(message: ServerMessage): void {

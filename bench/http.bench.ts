@@ -4,7 +4,10 @@
  * lifetime, so every request after the first is a verification-cache hit) and once with a NEW
  * token on every request (every request a full verification). Target: the reused-token route at
  * least 0.95x the bare route's requests per second. The new-token route has no target; it shows
- * the cost of a full verification per request.
+ * the cost of a full verification per request. Two reference routes put the target in context: the
+ * same route behind a middleware that only calls `next()`, and behind one that only writes the
+ * audit line s2sAuth writes for a cached accept (through the same pino sink): the issue requires
+ * one audit event per call, so the second is a floor for any implementation of it.
  *
  * Set-up, and why: the servers run in a child process (bench/http-server.ts) and autocannon in
  * this one, so on a 2-core machine each has a core; in one process, client and server would share
@@ -44,9 +47,11 @@ const ROUNDS = 5;
 const POOL_SIZE = DEFAULT_CACHE_ENTRIES + 2000;
 const PATH = '/api/contacts';
 
-type RunName = 'bare' | 'reused' | 'new';
+type RunName = 'bare' | 'noop' | 'audited' | 'reused' | 'new';
 const RUN_LABELS: Readonly<Record<RunName, string>> = {
   bare: 'bare Express route',
+  noop: 'reference: next() only',
+  audited: 'reference: pino audit line only',
   reused: 's2sAuth, reused token',
   new: 's2sAuth, new token each',
 };
@@ -83,14 +88,20 @@ export default async function httpBench(): Promise<BenchOutcome> {
   const metadata = await bench.partner.serveMetadata();
   const child = fork(new URL('./http-server.ts', import.meta.url), [metadata.url], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   try {
-    const { barePort, authPort } = await nextMessage(child, 'ready');
+    const { barePort, noopPort, auditedPort, authPort } = await nextMessage(child, 'ready');
     const bareUrl = `http://127.0.0.1:${barePort}${PATH}`;
     const authUrl = `http://127.0.0.1:${authPort}${PATH}`;
+    const referenceUrls: Readonly<Record<'noop' | 'audited', string>> = {
+      noop: `http://127.0.0.1:${noopPort}${PATH}`,
+      audited: `http://127.0.0.1:${auditedPort}${PATH}`,
+    };
     const problems: string[] = [];
 
     // The set-up answers as it should before anything is timed.
     const checks: Array<[string, string | undefined, number]> = [
       [bareUrl, reusedToken, 200],
+      [referenceUrls.noop, reusedToken, 200],
+      [referenceUrls.audited, reusedToken, 200],
       [authUrl, reusedToken, 200],
       [authUrl, undefined, 401],
     ];
@@ -118,7 +129,7 @@ export default async function httpBench(): Promise<BenchOutcome> {
                 },
               ],
             }
-          : { ...common, url: name === 'bare' ? bareUrl : authUrl, headers: header };
+          : { ...common, url: name === 'bare' ? bareUrl : name === 'reused' ? authUrl : referenceUrls[name], headers: header };
       const result = await autocannon(options);
       const served = await stats(child);
       if (result.non2xx > 0 || result.errors > 0) problems.push(`${name}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
@@ -132,7 +143,7 @@ export default async function httpBench(): Promise<BenchOutcome> {
       };
     };
 
-    const names: readonly RunName[] = ['bare', 'reused', 'new'];
+    const names: readonly RunName[] = ['bare', 'noop', 'audited', 'reused', 'new'];
     for (const name of names) await run(name, WARM_UP_SECONDS);
     const rounds: Array<Record<RunName, Measurement>> = [];
     for (let round = 0; round < ROUNDS; round++) {
@@ -169,7 +180,7 @@ export default async function httpBench(): Promise<BenchOutcome> {
         ];
       }),
     );
-    console.log(`per round, req/s bare/reused/new: ${rounds.map((r) => `${r.bare.reqPerSec.toFixed(0)}/${r.reused.reqPerSec.toFixed(0)}/${r.new.reqPerSec.toFixed(0)}`).join(', ')}`);
+    console.log(`per round, req/s ${names.join('/')}: ${rounds.map((r) => names.map((name) => r[name].reqPerSec.toFixed(0)).join('/')).join(', ')}`);
     for (const problem of problems) console.log(`INVALID  ${problem}`);
 
     const reusedRatio = ratio('reused');
@@ -181,6 +192,10 @@ export default async function httpBench(): Promise<BenchOutcome> {
     ];
     printTargets(targets);
     console.log(`info  s2sAuth (new token each) at ${ratio('new').toFixed(2)}x bare req/s (no target)`);
+    console.log(
+      `info  references: next() only at ${ratio('noop').toFixed(2)}x, a pino audit line only at ${ratio('audited').toFixed(2)}x bare req/s ` +
+        `(what any middleware, and any middleware that audits every call, costs)`,
+    );
     return {
       ok: targets.every((t) => t.ok),
       summary: `${targets[0]?.summary}; new token each at ${ratio('new').toFixed(2)}x bare`,

@@ -11,7 +11,10 @@
  *   (test/interop/support/oidc-provider-sts.ts, protocol.md mapping on, so both issue tokens of
  *   the same shape and size), with its default in-memory adapter (replay detection included).
  *
- * All three issue for the same client (one certificate) and the same resource, each with its own
+ * - `reference`: bench/sts-floor.ts, bare `node:http` doing only one RSA verify and one RSA sign
+ *   per request (a ceiling for any token endpoint on Node, not a product).
+ *
+ * All four issue for the same client (one certificate) and the same resource, each with its own
  * 2048-bit STS certificate. The child creates every certificate and sends the client's (with its
  * private key, over IPC only) to the parent, which signs the client assertions.
  *
@@ -25,9 +28,10 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import express from 'express';
-import { OAuthCertificate, stsRouter } from '@s2sauth/issuer';
+import { OAuthCertificate, stsIssuerId, stsRouter } from '@s2sauth/issuer';
 import { MemoryStore, SqliteStore, type ClientStore, type ReplayStore } from '@s2sauth/store';
 import { fullMapping, startOidcProviderSts, type OidcProviderSts } from '../test/interop/support/oidc-provider-sts.js';
+import { startReferenceEndpoint } from './sts-floor.js';
 import { REALM, RESOURCE_HOST, RESOURCE_PRINCIPAL, RESOURCE_URL, SCOPE, type StsParentMessage, type StsServerMessage } from './sts-wire.js';
 
 function listen(app: express.Express): Promise<Server> {
@@ -58,7 +62,13 @@ function send(message: StsServerMessage): void {
 
 async function main(): Promise<void> {
   const create = (): Promise<OAuthCertificate> => OAuthCertificate.create({ realms: [REALM] });
-  const [sqliteCertificate, memoryCertificate, oidcCertificate, clientCertificate] = await Promise.all([create(), create(), create(), create()]);
+  const [sqliteCertificate, memoryCertificate, oidcCertificate, referenceCertificate, clientCertificate] = await Promise.all([
+    create(),
+    create(),
+    create(),
+    create(),
+    create(),
+  ]);
   const clientPrincipal = crypto.randomUUID();
 
   const folder = mkdtempSync(join(tmpdir(), 's2sauth-sts-bench-'));
@@ -66,7 +76,11 @@ async function main(): Promise<void> {
   const memory = new MemoryStore();
   register(sqlite, clientPrincipal, clientCertificate);
   register(memory, clientPrincipal, clientCertificate);
-  const servers = [await ourSts(sqlite, sqliteCertificate), await ourSts(memory, memoryCertificate)];
+  const servers = [
+    await ourSts(sqlite, sqliteCertificate),
+    await ourSts(memory, memoryCertificate),
+    await startReferenceEndpoint(clientCertificate, referenceCertificate, stsIssuerId(REALM)),
+  ];
   const oidc: OidcProviderSts = await startOidcProviderSts({
     realm: REALM,
     signingCertificate: oidcCertificate,
@@ -95,12 +109,13 @@ async function main(): Promise<void> {
       send({ type: 'stats', cpuMicros: used.user + used.system });
     } else if (message.type === 'exit') shutDown();
   });
-  const [sqlitePort, memoryPort] = servers.map((server) => (server.address() as AddressInfo).port) as [number, number];
+  const [sqlitePort, memoryPort, referencePort] = servers.map((server) => (server.address() as AddressInfo).port) as [number, number, number];
   send({
     type: 'ready',
     sqliteTokenUrl: `http://127.0.0.1:${sqlitePort}/${REALM}/tokens/OAuth/2`,
     memoryTokenUrl: `http://127.0.0.1:${memoryPort}/${REALM}/tokens/OAuth/2`,
     oidcTokenUrl: oidc.tokenEndpoint,
+    referenceTokenUrl: `http://127.0.0.1:${referencePort}/${REALM}/tokens/OAuth/2`,
     clientPrincipal,
     clientCertificatePem: clientCertificate.pem,
     clientKeyPem: clientCertificate.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),

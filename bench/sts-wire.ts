@@ -22,6 +22,7 @@ export type StsServerMessage =
       readonly sqliteTokenUrl: string;
       readonly memoryTokenUrl: string;
       readonly oidcTokenUrl: string;
+      readonly referenceTokenUrl: string;
       readonly clientPrincipal: string;
       readonly clientCertificatePem: string;
       readonly clientKeyPem: string;

@@ -9,7 +9,10 @@
  * default deployment: client registry and assertion replay store in one SQLite file), the same
  * with `MemoryStore` (for information: what the disk costs), and oidc-provider with its default
  * in-memory adapter, configured as the interop test does (test/interop/support), so every subject
- * issues an RS256 JWT of the same protocol.md shape for the same client and resource.
+ * issues an RS256 JWT of the same protocol.md shape for the same client and resource. A fourth,
+ * reference endpoint (bench/sts-floor.ts) does only what no token endpoint can skip, one RSA
+ * verify and one RSA sign per request, on bare node:http: its ratio is the ceiling of the ratio
+ * any implementation could reach here.
  *
  * Every request carries a NEW client assertion: both servers accept each `(iss, jti)` once. Before
  * each run, this process signs a pool of unique assertions (`signClientAssertion` for ours,
@@ -45,12 +48,13 @@ const POOL_SLACK = 1000;
 /** Rate guess before a subject's first run (requests per second). */
 const FIRST_GUESS = 3000;
 
-type Subject = 'sqlite' | 'memory' | 'oidc';
-const SUBJECTS: readonly Subject[] = ['sqlite', 'memory', 'oidc'];
+type Subject = 'sqlite' | 'memory' | 'oidc' | 'reference';
+const SUBJECTS: readonly Subject[] = ['sqlite', 'memory', 'oidc', 'reference'];
 const LABELS: Readonly<Record<Subject, string>> = {
   sqlite: 's2sauth STS, SqliteStore (default)',
   memory: 's2sauth STS, MemoryStore',
   oidc: 'oidc-provider 8.8, memory adapter',
+  reference: 'reference: node:http, 1 RSA verify + 1 sign',
 };
 
 interface Measurement {
@@ -89,7 +93,12 @@ export default async function stsBench(): Promise<BenchOutcome> {
     const ready: Ready = await nextMessage(child, 'ready');
     const client = OAuthCertificate.fromPem(ready.clientCertificatePem, ready.clientKeyPem);
     const clientId = `${ready.clientPrincipal}@${REALM}`;
-    const urls: Readonly<Record<Subject, string>> = { sqlite: ready.sqliteTokenUrl, memory: ready.memoryTokenUrl, oidc: ready.oidcTokenUrl };
+    const urls: Readonly<Record<Subject, string>> = {
+      sqlite: ready.sqliteTokenUrl,
+      memory: ready.memoryTokenUrl,
+      oidc: ready.oidcTokenUrl,
+      reference: ready.referenceTokenUrl,
+    };
 
     /** One form body with a new, unique client assertion for `subject`. */
     const body = (subject: Subject): string => {
@@ -130,7 +139,7 @@ export default async function stsBench(): Promise<BenchOutcome> {
     }
     await cpuSinceLast(child);
 
-    const lastRate: Record<Subject, number> = { sqlite: FIRST_GUESS, memory: FIRST_GUESS, oidc: FIRST_GUESS };
+    const lastRate: Record<Subject, number> = { sqlite: FIRST_GUESS, memory: FIRST_GUESS, oidc: FIRST_GUESS, reference: FIRST_GUESS };
     let signedTotal = 0;
     const run = async (subject: Subject, seconds: number): Promise<Measurement> => {
       const size = Math.ceil(lastRate[subject] * seconds * POOL_MARGIN) + POOL_SLACK;
@@ -211,7 +220,7 @@ export default async function stsBench(): Promise<BenchOutcome> {
       }),
     );
     console.log(
-      `per round, req/s sqlite/memory/oidc: ${rounds.map((r) => `${r.sqlite.reqPerSec.toFixed(0)}/${r.memory.reqPerSec.toFixed(0)}/${r.oidc.reqPerSec.toFixed(0)}`).join(', ')}`,
+      `per round, req/s ${SUBJECTS.join('/')}: ${rounds.map((r) => SUBJECTS.map((subject) => r[subject].reqPerSec.toFixed(0)).join('/')).join(', ')}`,
     );
     for (const problem of problems) console.log(`INVALID  ${problem}`);
 
@@ -224,6 +233,10 @@ export default async function stsBench(): Promise<BenchOutcome> {
     ];
     printTargets(targets);
     console.log(`info  STS token endpoint (MemoryStore) at ${ratio('memory').toFixed(2)}x oidc-provider (no target)`);
+    console.log(
+      `info  reference (bare node:http, one RSA verify and one RSA sign, nothing else) at ${ratio('reference').toFixed(2)}x oidc-provider: ` +
+        `the ceiling for any token endpoint on this machine`,
+    );
     return { ok: targets.every((t) => t.ok), summary: `${targets[0]?.summary}; MemoryStore at ${ratio('memory').toFixed(2)}x` };
   } finally {
     if (child.exitCode === null) {
