@@ -121,16 +121,20 @@ function stringClaim(payload: Readonly<Record<string, unknown>>, name: string): 
 }
 
 /**
- * RS256 verification with `crypto.verify` and an RSA `KeyObject` (RSASSA-PKCS1-v1_5, SHA-256).
- * Also used with a stand-in key for an unknown client, so that both paths cost the same.
+ * RS256 verification with `crypto.verify` and an RSA `KeyObject` (RSASSA-PKCS1-v1_5, SHA-256), on
+ * libuv's thread pool (node:crypto with a callback), so that the STS's event loop goes on with
+ * other requests meanwhile. Resolves `false` for anything that is not a valid signature; never
+ * rejects. Also used with a stand-in key for an unknown client, so that both paths cost the same.
  */
-export function verifyRs256(signingInput: string, signature: Buffer, publicKey: KeyObject): boolean {
-  if (publicKey.asymmetricKeyType !== 'rsa') return false;
-  try {
-    return rsaVerify('sha256', Buffer.from(signingInput, 'ascii'), publicKey, signature);
-  } catch {
-    return false;
-  }
+export function verifyRs256(signingInput: string, signature: Buffer, publicKey: KeyObject): Promise<boolean> {
+  if (publicKey.asymmetricKeyType !== 'rsa') return Promise.resolve(false);
+  return new Promise((resolve) => {
+    try {
+      rsaVerify('sha256', Buffer.from(signingInput, 'ascii'), publicKey, signature, (error, valid) => resolve(error === null && valid));
+    } catch {
+      resolve(false);
+    }
+  });
 }
 
 /**
@@ -145,9 +149,9 @@ export function verifyRs256(signingInput: string, signature: Buffer, publicKey: 
  * `nbf` at most 300 s in the future; `jti` a non-empty string of at most 256 characters; then
  * `replay.claim(iss, jti, exp * 1000)`.
  *
- * @throws ClientAssertionError naming the failed check (for the audit log).
+ * Rejects with a ClientAssertionError naming the failed check (for the audit log).
  */
-export function verifyClientAssertion(assertion: string, options: ClientAssertionOptions): VerifiedClientAssertion {
+export async function verifyClientAssertion(assertion: string, options: ClientAssertionOptions): Promise<VerifiedClientAssertion> {
   return verifyParsedClientAssertion(parseClientAssertion(assertion), options);
 }
 
@@ -175,20 +179,20 @@ export function parseClientAssertion(assertion: string): ParsedClientAssertion {
  * {@link verifyClientAssertion} for an assertion already read by {@link parseClientAssertion}:
  * every check after the syntax and `typ`, in the same order, and the replay claim.
  *
- * @throws ClientAssertionError naming the failed check (for the audit log).
+ * Rejects with a ClientAssertionError naming the failed check (for the audit log).
  */
-export function verifyParsedClientAssertion(parsed: ParsedClientAssertion, options: ClientAssertionOptions): VerifiedClientAssertion {
+export async function verifyParsedClientAssertion(parsed: ParsedClientAssertion, options: ClientAssertionOptions): Promise<VerifiedClientAssertion> {
   const { jws, keyId } = parsed;
   const { header, payload } = jws;
   const key = options.keys.find((candidate) => candidate.x5t === keyId);
   const sha256 = header['x5t#S256'];
   if (key === undefined || (sha256 !== undefined && sha256 !== key.x5tS256)) {
     // Spend the work of a signature check anyway: the answer is the same, and so is the time.
-    if (options.standInKey !== undefined) verifyRs256(jws.signingInput, jws.signature, options.standInKey);
+    if (options.standInKey !== undefined) await verifyRs256(jws.signingInput, jws.signature, options.standInKey);
     if (key === undefined) fail('assertion_key_unknown', 'assertion key id names none of the client certificates');
     fail('assertion_key_unknown', 'assertion x5t#S256 does not name the certificate its x5t names');
   }
-  if (!verifyRs256(jws.signingInput, jws.signature, key.publicKey)) {
+  if (!(await verifyRs256(jws.signingInput, jws.signature, key.publicKey))) {
     fail('assertion_signature', 'assertion signature does not verify with the client certificate');
   }
 

@@ -38,6 +38,16 @@ function signSegments(signingInput: string, key: KeyObject): string {
   return `${signingInput}.${sign('sha256', Buffer.from(signingInput), key).toString('base64url')}`;
 }
 
+/** {@link signSegments} on libuv's thread pool (node:crypto with a callback): the event loop goes on meanwhile. */
+function signSegmentsAsync(signingInput: string, key: KeyObject): Promise<string> {
+  return new Promise((resolve, reject) => {
+    sign('sha256', Buffer.from(signingInput), key, (error, signature) => {
+      if (error !== null) reject(error);
+      else resolve(`${signingInput}.${signature.toString('base64url')}`);
+    });
+  });
+}
+
 /**
  * Signs one JWS with RS256 and returns its compact serialization `<header>.<payload>.<signature>`
  * (RFC 7515 section 7.1).
@@ -106,6 +116,15 @@ export class Rs256Signer {
    */
   sign(claims: Readonly<Record<string, unknown>>): string {
     return signSegments(this.#prefix + Buffer.from(JSON.stringify(claims), 'utf8').toString('base64url'), this.#key);
+  }
+
+  /**
+   * {@link Rs256Signer.sign}, with the RSA operation on libuv's thread pool instead of the calling
+   * thread: for a server that signs per request (the STS), so that a signature (about 0.4 ms for
+   * 2048 bits) does not hold up the other requests, and a second core can share the work.
+   */
+  signAsync(claims: Readonly<Record<string, unknown>>): Promise<string> {
+    return signSegmentsAsync(this.#prefix + Buffer.from(JSON.stringify(claims), 'utf8').toString('base64url'), this.#key);
   }
 
   /** Signs arbitrary payload bytes (a string is encoded as UTF-8) under this signer's header. */

@@ -71,7 +71,7 @@ export class StsTokenSigner {
   }
 
   /** @throws CertificateError when no certificate can sign now. */
-  issue(request: StsActorTokenRequest): IssuedStsToken {
+  async issue(request: StsActorTokenRequest): Promise<IssuedStsToken> {
     const now = this.#clock();
     const signer = this.#signer(this.#certificates.signing(now), now);
     const nbf = Math.floor(now / 1000);
@@ -93,7 +93,7 @@ export class StsTokenSigner {
       claims['trustedfordelegation'] = 'true';
       claims['cnf'] = { 'x5t#S256': request.delegation.x5tS256 };
     }
-    return { token: signer.sign(claims), jti, notBefore: nbf, expiresOn: exp };
+    return { token: await signer.signAsync(claims), jti, notBefore: nbf, expiresOn: exp };
   }
 
   #signer(certificate: OAuthCertificate, now: number): Rs256Signer {

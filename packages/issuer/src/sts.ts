@@ -360,7 +360,7 @@ export function stsRouter(options: StsRouterOptions): Router {
     const client = clients.getClient(id.principal, id.realm);
     if (client === undefined || !client.enabled) {
       // Spend the same work as for a registered client, then fail the same way.
-      verifyRs256(parsed.jws.signingInput, parsed.jws.signature, standIn());
+      await verifyRs256(parsed.jws.signingInput, parsed.jws.signature, standIn());
       reject('invalid_client', client === undefined ? 'client_unknown' : 'client_disabled', context);
     }
     let keys: readonly SigningKey[] = clientCertificateKeys(client, clock());
@@ -374,7 +374,7 @@ export function stsRouter(options: StsRouterOptions): Router {
       }
     }
     try {
-      const verified = verifyParsedClientAssertion(parsed, {
+      const verified = await verifyParsedClientAssertion(parsed, {
         clientId,
         audience: stsIssuerId(realm),
         keys,
@@ -436,7 +436,7 @@ export function stsRouter(options: StsRouterOptions): Router {
     if (delegation && !grant.delegation) reject('unauthorized_client', 'delegation_not_granted', { ...context, resource });
 
     const signer = signers.get(realm) as StsTokenSigner;
-    const issued = signer.issue({
+    const issued = await signer.issue({
       audience: resource,
       clientId,
       scopes,

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, sign } from 'node:crypto';
 import { signingKeyFromCertificate, type SigningKey } from '@s2sauth/protocol';
 import { MemoryStore } from '@s2sauth/store';
 import {
@@ -32,9 +32,9 @@ describe('verifyClientAssertion', () => {
   const options = (): ClientAssertionOptions => ({ clientId: EXCHANGE_ID, audience: STS_ID, keys: [key], replay, now });
   const seconds = (): number => Math.floor(now / 1000);
 
-  function code(token: string, overrides: Partial<ClientAssertionOptions> = {}): string | undefined {
+  async function code(token: string, overrides: Partial<ClientAssertionOptions> = {}): Promise<string | undefined> {
     try {
-      verifyClientAssertion(token, { ...options(), ...overrides });
+      await verifyClientAssertion(token, { ...options(), ...overrides });
       return undefined;
     } catch (error) {
       expect(error).to.be.instanceOf(ClientAssertionError);
@@ -44,17 +44,17 @@ describe('verifyClientAssertion', () => {
 
   const raw = (payload: string, header = assertionHeader(client)): string => rawAssertion(header, payload, client.key);
 
-  it('accepts a well-formed assertion once, returning its jti, key and expiry', () => {
+  it('accepts a well-formed assertion once, returning its jti, key and expiry', async () => {
     const token = assertion(client, EXCHANGE_ID, seconds(), { jti: 'unique-1', nbf: seconds() });
-    const verified = verifyClientAssertion(token, options());
+    const verified = await verifyClientAssertion(token, options());
     expect(verified).to.deep.equal({ jti: 'unique-1', key, expiresAt: (seconds() + 300) * 1000 });
-    expect(code(token)).to.equal('assertion_replayed');
+    expect(await code(token)).to.equal('assertion_replayed');
   });
 
-  it('accepts an x5t#S256 header naming the same certificate, and a kid alone', () => {
-    expect(code(raw(JSON.stringify(assertionClaims(EXCHANGE_ID, seconds())), assertionHeader(client, `,"x5t#S256":"${key.x5tS256}"`)))).to.equal(undefined);
+  it('accepts an x5t#S256 header naming the same certificate, and a kid alone', async () => {
+    expect(await code(raw(JSON.stringify(assertionClaims(EXCHANGE_ID, seconds())), assertionHeader(client, `,"x5t#S256":"${key.x5tS256}"`)))).to.equal(undefined);
     const kidOnly = `{"typ":"client-authentication+jwt","alg":"RS256","kid":"${client.x5t}"}`;
-    expect(code(raw(JSON.stringify(assertionClaims(EXCHANGE_ID, seconds())), kidOnly))).to.equal(undefined);
+    expect(await code(raw(JSON.stringify(assertionClaims(EXCHANGE_ID, seconds())), kidOnly))).to.equal(undefined);
   });
 
   const cases: readonly (readonly [string, (n: number) => string, string])[] = [
@@ -75,34 +75,35 @@ describe('verifyClientAssertion', () => {
     ['an expired exp', (n) => raw(JSON.stringify(assertionClaims(EXCHANGE_ID, n - 300))), 'assertion_expired'],
   ];
   for (const [name, build, expected] of cases) {
-    it(`refuses an assertion with ${name} (${expected})`, () => {
-      expect(code(build(seconds()))).to.equal(expected);
+    it(`refuses an assertion with ${name} (${expected})`, async () => {
+      expect(await code(build(seconds()))).to.equal(expected);
     });
   }
 
-  it('accepts an iat up to 300 s ahead, as clock skew', () => {
-    expect(code(assertion(client, EXCHANGE_ID, seconds() + 300))).to.equal(undefined);
-    expect(code(assertion(client, EXCHANGE_ID, seconds() + 301))).to.equal('assertion_issued_in_future');
+  it('accepts an iat up to 300 s ahead, as clock skew', async () => {
+    expect(await code(assertion(client, EXCHANGE_ID, seconds() + 300))).to.equal(undefined);
+    expect(await code(assertion(client, EXCHANGE_ID, seconds() + 301))).to.equal('assertion_issued_in_future');
   });
 
-  it('refuses every assertion when the client has no keys', () => {
-    expect(code(assertion(client, EXCHANGE_ID, seconds()), { keys: [] })).to.equal('assertion_key_unknown');
+  it('refuses every assertion when the client has no keys', async () => {
+    expect(await code(assertion(client, EXCHANGE_ID, seconds()), { keys: [] })).to.equal('assertion_key_unknown');
   });
 
-  it('passes on errors that are not about the token', () => {
-    expect(() => verifyClientAssertion(42 as never, options())).to.throw(TypeError);
+  it('passes on errors that are not about the token', async () => {
+    const error: unknown = await verifyClientAssertion(42 as never, options()).then(() => undefined, (e: unknown) => e);
+    expect(error).to.be.instanceOf(TypeError);
   });
 
-  it('reads the syntax, typ and key id without any key, and verifies the parsed assertion later', () => {
+  it('reads the syntax, typ and key id without any key, and verifies the parsed assertion later', async () => {
     const parsed = parseClientAssertion(assertion(client, EXCHANGE_ID, seconds(), { jti: 'parsed-1' }));
     expect(parsed.keyId).to.equal(client.x5t);
     expect(() => parseClientAssertion('a.b.c')).to.throw(ClientAssertionError).with.property('code', 'assertion_malformed');
     const jwtTyp = raw(JSON.stringify(assertionClaims(EXCHANGE_ID, seconds())), assertionHeader(client).replace('client-authentication+jwt', 'JWT'));
     expect(() => parseClientAssertion(jwtTyp)).to.throw(ClientAssertionError).with.property('code', 'assertion_typ');
-    expect(verifyParsedClientAssertion(parsed, options()).jti).to.equal('parsed-1');
+    expect((await verifyParsedClientAssertion(parsed, options())).jti).to.equal('parsed-1');
   });
 
-  it('checks the signature against the stand-in key when the key id is unknown, and still refuses', () => {
+  it('checks the signature against the stand-in key when the key id is unknown, and still refuses', async () => {
     const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     let used = 0;
     const standInKey = new Proxy(publicKey, {
@@ -112,20 +113,28 @@ describe('verifyClientAssertion', () => {
         return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
       },
     });
-    expect(code(assertion(client, EXCHANGE_ID, seconds()), { keys: [], standInKey })).to.equal('assertion_key_unknown');
+    expect(await code(assertion(client, EXCHANGE_ID, seconds()), { keys: [], standInKey })).to.equal('assertion_key_unknown');
     expect(used).to.equal(1);
     const otherSha = raw(JSON.stringify(assertionClaims(EXCHANGE_ID, seconds())), assertionHeader(client, ',"x5t#S256":"AAAA"'));
-    expect(code(otherSha, { standInKey })).to.equal('assertion_key_unknown');
+    expect(await code(otherSha, { standInKey })).to.equal('assertion_key_unknown');
     expect(used).to.equal(2);
   });
 });
 
 describe('verifyRs256', () => {
-  it('refuses a key that is not RSA, and a signature that is not bytes of the right size', () => {
+  it('refuses a key that is not RSA, and a signature that is not bytes of the right size', async () => {
     const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    expect(verifyRs256('a.b', Buffer.alloc(64), publicKey)).to.equal(false);
+    expect(await verifyRs256('a.b', Buffer.alloc(64), publicKey)).to.equal(false);
     const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey;
-    expect(verifyRs256('a.b', Buffer.alloc(3), rsa)).to.equal(false);
+    expect(await verifyRs256('a.b', Buffer.alloc(3), rsa)).to.equal(false);
+  });
+
+  it('answers true for a valid signature and false for a changed signing input, without throwing for a bad signature argument', async () => {
+    const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const signature = sign('sha256', Buffer.from('a.b'), privateKey);
+    expect(await verifyRs256('a.b', signature, publicKey)).to.equal(true);
+    expect(await verifyRs256('a.c', signature, publicKey)).to.equal(false);
+    expect(await verifyRs256('a.b', 'not a buffer' as unknown as Buffer, publicKey)).to.equal(false);
   });
 });
 

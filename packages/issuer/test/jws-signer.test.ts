@@ -146,6 +146,14 @@ describe('jws-signer', () => {
       const h = signer.sign({}).split('.')[0] as string;
       expect(Buffer.from(h, 'base64url').toString('utf8')).to.equal('{"alg":"RS256","kid":"one"}');
     });
+
+    it('signAsync gives the same token as sign (RS256 signatures are deterministic), off the calling thread', async () => {
+      const signer = new Rs256Signer(rfcKey, { typ: 'JWT', alg: 'RS256', x5t: 'abc' });
+      const claims = { aud: 'a', name: 'Zoë', nbf: 1, exp: 2 };
+      const pending = signer.signAsync(claims);
+      expect(pending).to.be.instanceOf(Promise);
+      expect(await pending).to.equal(signer.sign(claims));
+    });
   });
 
   describe('refusing what cannot produce RS256', () => {
