@@ -189,15 +189,23 @@ const FORM_TYPE = 'application/x-www-form-urlencoded';
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
 
-function setNoStore(res: Response): void {
-  res.set({ 'Cache-Control': 'no-store', Pragma: 'no-cache', 'X-Content-Type-Options': 'nosniff' });
+/**
+ * Sends a token endpoint answer (RFC 6749 section 5.1: `no-store`, `no-cache`): JSON, written
+ * directly rather than through `res.send`, which would compute an ETag nobody may use.
+ */
+function sendNoStoreJson(res: Response, status: number, body: Readonly<Record<string, unknown>>): void {
+  const text = JSON.stringify(body);
+  res.statusCode = status;
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('Pragma', 'no-cache');
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(text));
+  res.end(text);
 }
 
 function sendError(res: Response, error: StsErrorCode): void {
-  setNoStore(res);
-  res.status(ERROR_STATUS[error]).type('application/json').send(
-    JSON.stringify({ error, error_description: ERROR_DESCRIPTIONS[error] }),
-  );
+  sendNoStoreJson(res, ERROR_STATUS[error], { error, error_description: ERROR_DESCRIPTIONS[error] });
 }
 
 /** `application/x-www-form-urlencoded`, alone or with `charset=utf-8` (any case, optional spaces). */
@@ -460,8 +468,7 @@ export function stsRouter(options: StsRouterOptions): Router {
     try {
       const { body, event } = await token(realm, req);
       record({ ...event, status: 200 });
-      setNoStore(res);
-      res.status(200).type('application/json').send(JSON.stringify(body));
+      sendNoStoreJson(res, 200, body);
     } catch (error) {
       if (!(error instanceof Rejection)) {
         if (error instanceof Error && error.message.startsWith('stsRouter must be mounted')) {
@@ -486,9 +493,8 @@ export function stsRouter(options: StsRouterOptions): Router {
     const path = stsTokenPath(realm);
     router.post(path, tokenEndpoint(realm));
     router.all(path, (_req, res) => {
-      res.set('Allow', 'POST');
-      setNoStore(res);
-      res.status(405).type('application/json').send(JSON.stringify({ error: 'invalid_request', error_description: 'Use POST.' }));
+      res.setHeader('Allow', 'POST');
+      sendNoStoreJson(res, 405, { error: 'invalid_request', error_description: 'Use POST.' });
     });
   }
 

@@ -173,6 +173,9 @@ describe('stsRouter', () => {
     expect(reply.headers.get('cache-control')).to.equal('no-store');
     expect(reply.headers.get('pragma')).to.equal('no-cache');
     expect(reply.headers.get('www-authenticate')).to.equal(null);
+    expect(reply.headers.get('content-type')).to.equal('application/json; charset=utf-8');
+    expect(reply.headers.get('x-content-type-options')).to.equal('nosniff');
+    expect(reply.headers.get('etag')).to.equal(null);
     expect(events.filter((event) => event.decision === 'issue')).to.deep.equal([]);
   }
 
@@ -204,7 +207,9 @@ describe('stsRouter', () => {
       expect(reply.status, reply.text).to.equal(200);
       expect(reply.headers.get('cache-control')).to.equal('no-store');
       expect(reply.headers.get('pragma')).to.equal('no-cache');
-      expect(reply.headers.get('content-type')).to.match(/^application\/json/);
+      expect(reply.headers.get('content-type')).to.equal('application/json; charset=utf-8');
+      expect(reply.headers.get('x-content-type-options')).to.equal('nosniff');
+      expect(reply.headers.get('etag'), 'a no-store answer has no use for an ETag').to.equal(null);
       const body = reply.json;
       expect(Object.keys(body)).to.deep.equal(['token_type', 'access_token', 'expires_in', 'not_before', 'expires_on', 'resource', 'scope']);
       expect(body).to.include({ token_type: 'Bearer', expires_in: 3600, not_before: seconds(), expires_on: seconds() + 3600, resource: LYNC_RESOURCE, scope: 'meetings.read' });
