@@ -69,7 +69,8 @@ export interface OnPremises {
 /**
  * Registers `partner` (at `baseUrl`) in `registry` by its metadata URL with full trust, or brings
  * an existing registration for it up to date: the same identity, or another identity an
- * administrator gave the same application in the same realm.
+ * administrator gave the same application in the same realm. An existing registration keeps its
+ * `enabled` state: a partner an administrator disabled stays disabled across restarts.
  */
 async function trustPartner(
   registry: PartnerRegistry,
@@ -82,10 +83,9 @@ async function trustPartner(
     allowLoopback: true,
     trustLevel: 'full',
     scopes: partner.scopes,
-    enabled: true,
   } as const;
   const existing = registry.get(partner.identity) ?? registry.find(partner.principal, ONPREM_REALM);
-  if (existing === undefined) await registry.add({ identity: partner.identity, ...settings });
+  if (existing === undefined) await registry.add({ identity: partner.identity, ...settings, enabled: true });
   else await registry.update(existing.identity, settings);
 }
 

@@ -95,7 +95,8 @@ function registerClient(clients: ClientStore, tenant: string, server: LyncServer
     certificates: [server.certificatePem],
     hostNames: authoritiesOf(server),
     grants: [{ resource, scopes: client.scopes, delegation: true }],
-    enabled: true,
+    // A client an administrator disabled at the STS stays disabled across restarts.
+    enabled: clients.getClient(client.principal, tenant)?.enabled ?? true,
   });
 }
 
@@ -103,17 +104,18 @@ function registerClient(clients: ClientStore, tenant: string, server: LyncServer
  * Makes `registry` trust the STS for `tenant` (`New-CsOAuthServer`) and `partner` through it only
  * (`New-CsPartnerApplication -UseOAuthServer`), with full trust and the scenario scopes. Brings
  * earlier registrations up to date instead of adding new ones: the same identity, or another
- * identity an administrator gave the same STS realm or the same application in the tenant.
+ * identity an administrator gave the same STS realm or the same application in the tenant. An
+ * existing registration keeps its `enabled` state: what an administrator disabled stays disabled.
  */
 async function trustThroughSts(registry: PartnerRegistry, metadataUrl: string, tenant: string, partner: Partner): Promise<void> {
-  const server = { metadataUrl, realm: tenant, allowLoopback: true, enabled: true } as const;
+  const server = { metadataUrl, realm: tenant, allowLoopback: true } as const;
   const existingServer = registry.getOAuthServer(STS_IDENTITY) ?? registry.listOAuthServers().find((registered) => registered.realm === tenant);
-  if (existingServer === undefined) await registry.addOAuthServer({ identity: STS_IDENTITY, ...server });
+  if (existingServer === undefined) await registry.addOAuthServer({ identity: STS_IDENTITY, ...server, enabled: true });
   else await registry.updateOAuthServer(existingServer.identity, server);
 
-  const settings = { applicationId: partner.principal, realm: tenant, useOAuthServer: true, trustLevel: 'full', scopes: partner.scopes, enabled: true } as const;
+  const settings = { applicationId: partner.principal, realm: tenant, useOAuthServer: true, trustLevel: 'full', scopes: partner.scopes } as const;
   const existing = registry.get(partner.identity) ?? registry.find(partner.principal, tenant);
-  if (existing === undefined) await registry.add({ identity: partner.identity, ...settings });
+  if (existing === undefined) await registry.add({ identity: partner.identity, ...settings, enabled: true });
   else await registry.update(existing.identity, settings);
 }
 

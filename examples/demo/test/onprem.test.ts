@@ -100,6 +100,19 @@ describe('startOnPremises', () => {
     expect(second.lync.registry.get(EXCHANGE_PARTNER.identity)?.keySource).to.include({ metadataUrl: `${second.exchange.url}/metadata/json/1` });
   });
 
+  it('keeps a partner an administrator disabled disabled on a restart', async () => {
+    const dataDir = join(await temporaryFolder(), 'onprem');
+    const first = await start(dataDir);
+    await first.exchange.registry.disable(LYNC_PARTNER.identity);
+    await first.close();
+
+    const second = await start(dataDir);
+    running.push(second);
+    expect(second.exchange.registry.get(LYNC_PARTNER.identity)).to.include({ enabled: false });
+    expect(second.exchange.registry.get(LYNC_PARTNER.identity)?.keySource).to.include({ metadataUrl: `${second.lync.url}/metadata/json/1` });
+    expect(second.lync.registry.get(EXCHANGE_PARTNER.identity)).to.include({ enabled: true });
+  });
+
   it('updates a registration an administrator made under another name instead of adding a second one', async () => {
     const dataDir = join(await temporaryFolder(), 'onprem');
     const first = await start(dataDir);

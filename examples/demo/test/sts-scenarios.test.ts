@@ -139,6 +139,26 @@ describe('startCloud and startHybrid', () => {
     }
   });
 
+  it('keeps what an administrator disabled disabled on a restart: the STS client, the OAuth server and the partner', async () => {
+    const dataDir = join(await temporaryFolder(), 'cloud');
+    const first = await startCloud(options(dataDir));
+    const lyncClient = first.sts.store.getClient(WellKnownPrincipal.lync, first.tenant);
+    if (lyncClient === undefined) throw new Error('the launcher did not register Lync at the STS');
+    first.sts.store.putClient({ ...lyncClient, enabled: false });
+    await first.lync.registry.disableOAuthServer(STS_IDENTITY);
+    await first.exchange.registry.disable(LYNC_PARTNER.identity);
+    await first.close();
+
+    const second = await startCloud(options(dataDir));
+    running.push(second);
+    expect(second.sts.store.getClient(WellKnownPrincipal.lync, second.tenant)).to.include({ enabled: false });
+    expect(second.sts.store.getClient(WellKnownPrincipal.exchange, second.tenant)).to.include({ enabled: true });
+    expect(second.lync.registry.getOAuthServer(STS_IDENTITY)).to.include({ enabled: false });
+    expect(second.exchange.registry.getOAuthServer(STS_IDENTITY)).to.include({ enabled: true });
+    expect(second.exchange.registry.get(LYNC_PARTNER.identity)).to.include({ enabled: false });
+    expect(second.lync.registry.get(EXCHANGE_PARTNER.identity)).to.include({ enabled: true });
+  });
+
   it('updates registrations an administrator made under other names instead of adding second ones', async () => {
     const dataDir = join(await temporaryFolder(), 'cloud');
     const first = await startCloud(options(dataDir));
