@@ -7,7 +7,8 @@
  * headers reach the wire: `ServerResponse.prototype.writeHead`, through which Node writes every
  * response's headers (`end()`, `write()` and `flushHeaders()` call it too), is wrapped once per
  * process, and for a response marked by {@link refuseCookies} it removes `Set-Cookie` from the
- * response and from its own arguments before Node writes the head. Being the innermost step, it
+ * response and from its own arguments before Node writes the head (`writeEarlyHints` and
+ * `addTrailers`, which send headers of their own, are wrapped the same way). Being the innermost step, it
  * holds whatever runs before it: wrappers installed on the response before or after the guard,
  * mounted sub-applications (which replace an Express response's prototype), cookies set before
  * the middleware ran. Marking a response is one WeakSet insertion; unmarked responses pass
@@ -23,7 +24,7 @@ const marked = new WeakSet<object>();
 
 type HeaderMethod = (this: ServerResponse, ...args: unknown[]) => unknown;
 
-let writeHeadGuarded = false;
+let prototypeGuarded = false;
 
 /**
  * Makes every `Set-Cookie` header of `res` disappear before the response is sent. Idempotent.
@@ -31,28 +32,40 @@ let writeHeadGuarded = false;
  */
 export function refuseCookies(res: ServerResponse): void {
   if (res instanceof ServerResponse) {
-    installWriteHeadGuard();
+    guardResponsePrototype();
     marked.add(res);
   } else {
     guardOwnMethods(res);
   }
 }
 
-/** Wraps `ServerResponse.prototype.writeHead`, once per process. */
-function installWriteHeadGuard(): void {
-  if (writeHeadGuarded) return;
-  writeHeadGuarded = true;
-  const prototype = ServerResponse.prototype as unknown as Record<'writeHead', HeaderMethod>;
-  // Node's writeHead, or whatever wrapper (an APM agent's) was in its place.
-  const original = prototype.writeHead;
-  Object.defineProperty(prototype, 'writeHead', {
-    configurable: true,
-    writable: true,
-    enumerable: false,
-    value: function writeHead(this: ServerResponse, ...args: unknown[]): unknown {
-      if (marked.has(this)) stripSetCookie(this, args);
-      return Reflect.apply(original, this, args);
-    },
+/**
+ * Wraps, once per process, the `ServerResponse.prototype` methods that send headers: `writeHead`
+ * (every response's head), `writeEarlyHints` (a 103 response) and `addTrailers` (a chunked
+ * trailer). `s2sAuth` and `S2SBearerStrategy` call this when they are created, before any request:
+ * a session middleware mounted before them keeps the `writeHead` it finds on each response, and
+ * that must already be the guarded one. Internal.
+ */
+export function guardResponsePrototype(): void {
+  if (prototypeGuarded) return;
+  prototypeGuarded = true;
+  const prototype = ServerResponse.prototype as unknown as Record<'writeHead' | 'writeEarlyHints' | 'addTrailers', HeaderMethod>;
+  // Node's methods, or whatever wrappers (an APM agent's) were in their place.
+  const { writeHead, writeEarlyHints, addTrailers } = prototype;
+  const define = (name: keyof typeof prototype, value: HeaderMethod): void => {
+    Object.defineProperty(prototype, name, { configurable: true, writable: true, enumerable: false, value });
+  };
+  define('writeHead', function (this: ServerResponse, ...args: unknown[]): unknown {
+    if (marked.has(this)) stripSetCookie(this, args);
+    return Reflect.apply(writeHead, this, args);
+  });
+  define('writeEarlyHints', function (this: ServerResponse, ...args: unknown[]): unknown {
+    if (marked.has(this)) args[0] = withoutSetCookie(args[0]);
+    return Reflect.apply(writeEarlyHints, this, args);
+  });
+  define('addTrailers', function (this: ServerResponse, ...args: unknown[]): unknown {
+    if (marked.has(this)) args[0] = withoutSetCookie(args[0]);
+    return Reflect.apply(addTrailers, this, args);
   });
 }
 
@@ -68,10 +81,14 @@ function isSetCookie(name: unknown): boolean {
   return typeof name === 'string' && name.length === 10 && name.toLowerCase() === 'set-cookie';
 }
 
-/** `argument` without `Set-Cookie` if it is a `writeHead` headers argument (an object, or Node's flat `[name, value, …]` array). */
+/**
+ * `argument` without `Set-Cookie` if it is a headers argument: an object, Node's flat
+ * `[name, value, …]` array, or an array of `[name, value]` pairs (all three reach the wire).
+ */
 function withoutSetCookie(argument: unknown): unknown {
   if (typeof argument !== 'object' || argument === null) return argument;
   if (Array.isArray(argument)) {
+    if (Array.isArray(argument[0])) return argument.filter((pair: unknown) => !(Array.isArray(pair) && isSetCookie(pair[0])));
     const kept: unknown[] = [];
     for (let i = 0; i < argument.length; i += 2) {
       if (!isSetCookie(argument[i])) kept.push(argument[i], argument[i + 1]);

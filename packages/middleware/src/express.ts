@@ -15,7 +15,7 @@ import {
   type ErrorHeaders,
 } from '@s2sauth/protocol';
 import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
-import { refuseCookies } from './cookie-guard.js';
+import { guardResponsePrototype, refuseCookies } from './cookie-guard.js';
 import type { S2SPrincipal } from './principal.js';
 import { attachVerificationContext, verificationContext, verificationContextOf, type VerificationContext } from './request.js';
 import { createVerifier, type Verifier, type VerifierOptions } from './verifier.js';
@@ -84,6 +84,7 @@ const DISABLING_NAMES = new Set(['disabled', 'disable', 'enabled', 'enable', 've
 export function s2sAuth(options: S2SAuthOptions): S2SAuthMiddleware {
   const verifier = verifierFrom(options);
   const context = verificationContext(verifier);
+  guardResponsePrototype();
 
   const verifyAsync = async (res: Response, token: string, request: RequestInfo): Promise<S2SPrincipal | undefined> => {
     try {

@@ -21,7 +21,7 @@ import { BearerError, buildChallenge } from '@s2sauth/protocol';
 import type { Request } from 'express';
 import type { StrategyCreatedStatic } from 'passport';
 import { Strategy as BearerStrategy, type VerifyFunctionWithRequest } from 'passport-http-bearer';
-import { refuseCookies } from './cookie-guard.js';
+import { guardResponsePrototype, refuseCookies } from './cookie-guard.js';
 import { asBearerError, extractCredential, isVerifier, requestInfo } from './express.js';
 import type { S2SPrincipal } from './principal.js';
 import { attachVerificationContext, verificationContext, type VerificationContext } from './request.js';
@@ -78,6 +78,7 @@ export class S2SBearerStrategy extends BearerStrategy<VerifyFunctionWithRequest>
     this.name = options.name ?? 's2s';
     this.verifier = verifier;
     this.context = verificationContext(verifier);
+    guardResponsePrototype();
   }
 
   /** Passport's entry point; not to be called directly. */

@@ -1,29 +1,12 @@
 import { expect } from 'chai';
 import { after, before, describe, it } from 'mocha';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { pino } from 'pino';
+import { runInChildProcess } from '../../../test/support/child-process.js';
 import { auditDestination, pinoAuditSink, type AuditEvent } from '../src/audit.js';
-
-const run = promisify(execFile);
-const repositoryRoot = fileURLToPath(new URL('../../../', import.meta.url));
-
-/** Runs `source` (an ES module body) in a new Node process that can import `@s2sauth/middleware`; its standard output. */
-async function runInChildProcess(source: string): Promise<string> {
-  // No coverage from these processes (see packages/store/test/sqlite-store.test.ts).
-  const env = { ...process.env, NODE_V8_COVERAGE: '' };
-  const { stdout } = await run(process.execPath, ['--conditions=s2sauth-source', '--import=tsx', '--input-type=module', '-e', source], {
-    cwd: repositoryRoot,
-    env,
-    maxBuffer: 64 * 1024 * 1024,
-  });
-  return stdout;
-}
 
 function capture(): { lines: Array<Record<string, unknown>>; stream: Writable } {
   const lines: Array<Record<string, unknown>> = [];

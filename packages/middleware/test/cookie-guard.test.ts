@@ -4,6 +4,8 @@ import { Socket } from 'node:net';
 import { expect } from 'chai';
 import { describe, it } from 'mocha';
 import express from 'express';
+import { connect } from 'node:net';
+import { runInChildProcess } from '../../../test/support/child-process.js';
 import { refuseCookies } from '../src/cookie-guard.js';
 
 /** Serves `handler` on 127.0.0.1, makes one GET, and returns what arrived on the wire. */
@@ -117,6 +119,78 @@ describe('refuseCookies', () => {
       } finally {
         prototype.writeHead = installed;
       }
+    });
+
+    it('drops cookies from writeHead headers given as [name, value] pairs, with nothing set before', async () => {
+      const answer = await exchange((_req, res) => {
+        refuseCookies(res);
+        res.writeHead(200, [
+          ['Set-Cookie', 'a=1'],
+          ['X-Pair', 'yes'],
+        ] as unknown as string[]).end('ok');
+      });
+      expect(answer.cookies).to.deep.equal([]);
+      expect(answer.headers.get('x-pair')).to.equal('yes');
+    });
+
+    it('drops cookies from 103 Early Hints and from trailers', async () => {
+      const server: Server = createServer((_req, res) => {
+        refuseCookies(res);
+        res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style', 'set-cookie': 'early=1' });
+        res.writeHead(200, { 'Content-Type': 'text/plain', Trailer: 'X-Trailer' });
+        res.write('ok');
+        res.addTrailers({ 'Set-Cookie': 'trailer=1', 'X-Trailer': 'yes' });
+        res.end();
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      try {
+        // fetch shows neither 1xx responses nor trailers: read the raw bytes.
+        const raw = await new Promise<string>((resolve, reject) => {
+          const socket = connect((server.address() as AddressInfo).port, '127.0.0.1', () => {
+            socket.end('GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+          });
+          let text = '';
+          socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+          socket.on('end', () => resolve(text));
+          socket.on('error', reject);
+        });
+        expect(raw).to.match(/^HTTP\/1\.1 103 Early Hints\r\n/);
+        expect(raw.toLowerCase()).to.include('link: </style.css>').and.include('x-trailer: yes');
+        expect(raw.toLowerCase()).to.not.include('set-cookie');
+      } finally {
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      }
+    });
+
+    it('is in place before the first request: a session cookie set while the headers are written never leaves, even on the first bearer call of a process', async () => {
+      // A fresh process: in this one an earlier test already installed the guard.
+      const output = await runInChildProcess(`
+        import express from 'express';
+        import { s2sAuth } from '@s2sauth/middleware';
+        const principal = { partner: 'p', scopes: [] };
+        const verifier = { verify: async () => principal, verifyCached: () => principal, challenge: () => ({ realm: 'contoso.com', clientId: 'c', trustedIssuers: [] }), options: { audit: false }, close() {} };
+        const app = express();
+        // What express-session does through on-headers: keep the writeHead it finds, set the cookie in it.
+        app.use((_req, res, next) => {
+          const writeHead = res.writeHead;
+          res.writeHead = function (...args) { this.setHeader('Set-Cookie', 'connect.sid=s%3Aabc'); return writeHead.apply(this, args); };
+          next();
+        });
+        app.use(s2sAuth({ verifier }));
+        app.get('/x', (_req, res) => { res.send('ok'); });
+        const server = app.listen(0, '127.0.0.1', async () => {
+          const cookies = [];
+          for (let i = 0; i < 2; i++) {
+            const response = await fetch('http://127.0.0.1:' + server.address().port + '/x', { headers: { authorization: 'Bearer a.b.c' } });
+            cookies.push(response.status, response.headers.getSetCookie());
+          }
+          console.log(JSON.stringify(cookies));
+          server.closeAllConnections();
+          server.close();
+        });
+      `);
+      expect(JSON.parse(output)).to.deep.equal([200, [], 200, []]);
     });
 
     it('holds in an Express sub-application mounted after it, which replaces the response prototype', async () => {

@@ -1,18 +1,13 @@
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { expect } from 'chai';
 import { WellKnownPrincipal } from '@s2sauth/protocol';
 import { SCHEMA_VERSION, SqliteStore, StoreError, type RegistryEntryKind } from '@s2sauth/store';
 import { migrate, MIGRATIONS } from '../src/migrations.js';
+import { runInChildProcess } from '../../../test/support/child-process.js';
 import { exchange, exchangeClient, sharepoint, START, storeBehaviour, sts, TENANT } from './store-behaviour.js';
-
-const run = promisify(execFile);
-const repositoryRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
 type Change = readonly [string | undefined, RegistryEntryKind | undefined];
 
@@ -24,19 +19,6 @@ function nextChange(store: SqliteStore): Promise<Change> {
       resolve([identity, kind]);
     });
   });
-}
-
-/** Runs `source` (an ES module body) in a new Node process that can import `@s2sauth/store`. */
-async function runInChildProcess(source: string, ...args: string[]): Promise<string> {
-  // No coverage from these processes: merged with the test process's, their partial view of the
-  // same sources garbles c8's report. (Deleting the variable is not enough: Node copies it back.)
-  const env = { ...process.env, NODE_V8_COVERAGE: '' };
-  const { stdout } = await run(
-    process.execPath,
-    ['--conditions=s2sauth-source', '--import=tsx', '--input-type=module', '-e', source, ...args],
-    { cwd: repositoryRoot, env },
-  );
-  return stdout;
 }
 
 describe('SqliteStore', () => {
