@@ -7,7 +7,8 @@
  * - `POST /api/conferences`: scope `conferences.write` and a user context; the organizer is the
  *   token's user, who must be a Lync user of the partner's realm.
  * - `GET /api/conferences`: scope `conferences.read`; with a user context, that user's conferences
- *   (a user of the partner's realm), app-only, every conference.
+ *   (a user of the partner's realm); app-only, the conferences organized by users of the partner's
+ *   realm.
  *
  * A partner acts only for users of its own realm (`Organization.mayActFor`): a partner trusted in
  * one realm of this server naming a user of another is answered as for an unknown user, 403
@@ -83,7 +84,9 @@ export function partnerRoutes(options: PartnerRoutesOptions): Router {
   router.get('/conferences', authenticate, requireScope(LYNC_SCOPES.conferencesRead), (req, res) => {
     const principal = req.s2s as S2SPrincipal;
     if (principal.user === undefined) {
-      res.json(conferences.listAll());
+      // App-only: the conferences of the partner's realm, never another realm's (a realm is a
+      // security boundary, protocol.md section 1).
+      res.json(conferences.listAll().filter((conference) => organization.mayActFor(principal.realm, conference.organizer)));
       return;
     }
     const username = actingFor(principal);

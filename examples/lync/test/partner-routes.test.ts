@@ -225,6 +225,17 @@ describe('partner routes: a partner acts only for users of its own realm', () =>
       const back = await call(lync.url, 'POST', '/api/conferences', meeting, tokenFor('contoso.com', dave.username, ['conferences.write']));
       expect(back.status).to.equal(403);
       expect(await conferencesOf(dave.username, dave.password)).to.have.length(1);
+
+      // App-only, each registration lists its own realm's conferences and none of the other's.
+      const organizers = async (realm: string): Promise<string[]> => {
+        const issuer = new TokenIssuer({ principal: WellKnownPrincipal.exchange, realm, certificates: certificate });
+        const { token } = issuer.issueAppOnly({ audience: `${WellKnownPrincipal.lync}/${lync.authority}@${realm}`, scopes: ['conferences.read'] });
+        const listed = await call(lync.url, 'GET', '/api/conferences', undefined, { authorization: `Bearer ${token}` });
+        expect(listed.status, realm).to.equal(200);
+        return (listed.body as Array<{ organizer: string }>).map((conference) => conference.organizer);
+      };
+      expect(await organizers('contoso.com')).to.deep.equal(['alice@contoso.com']);
+      expect(await organizers('fabrikam.com')).to.deep.equal([dave.username]);
     } finally {
       await lync.registry.remove('exchange.contoso');
     }

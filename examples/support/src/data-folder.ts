@@ -25,11 +25,13 @@ export interface DataFolder {
 }
 
 /**
- * Creates the folder (mode 0700 when new) and names its files; `databaseFile` is the name of the
- * server's own database in it, e.g. `exchange.sqlite`.
+ * Creates the folder, or takes the existing one, readable by its owner only (mode 0700, set on
+ * every start: it holds the private key, the session secret and the password hashes), and names
+ * its files; `databaseFile` is the name of the server's own database in it, e.g. `exchange.sqlite`.
  */
 export async function openDataFolder(path: string, databaseFile: string): Promise<DataFolder> {
   await mkdir(path, { recursive: true, mode: 0o700 });
+  await chmod(path, 0o700);
   return {
     path,
     database: join(path, databaseFile),

@@ -3,6 +3,7 @@
  * (`PRAGMA user_version` is how many have run). The partner registrations live in
  * `@s2sauth/store`'s own file beside it: the library owns that schema, the example owns this one.
  */
+import { chmodSync } from 'node:fs';
 import Database from 'better-sqlite3';
 
 /** The better-sqlite3 connection type, so other files need not import the driver. */
@@ -27,6 +28,9 @@ export type Migration = string | ((db: SqliteDatabase) => void);
 export function openSqliteDatabase(path: string, migrations: readonly Migration[]): SqliteDatabase {
   const db = new Database(path);
   try {
+    // Password hashes and session ids: the owner's only (SQLite gives its -wal and -shm files the
+    // database file's mode).
+    if (path !== ':memory:' && path !== '') chmodSync(path, 0o600);
     db.pragma('journal_mode = WAL');
     db.pragma('foreign_keys = ON');
     db.pragma('busy_timeout = 5000');

@@ -33,6 +33,12 @@ describe('data folder', () => {
     });
   });
 
+  it('makes an existing folder readable by its owner only', async () => {
+    await chmod(folder.path, 0o755);
+    const again = await openDataFolder(folder.path, 'server.sqlite');
+    expect((await stat(again.path)).mode & 0o777).to.equal(0o700);
+  });
+
   it('creates the OAuth certificate for every realm with both files 0600, then loads the same one', async () => {
     const first = await loadOrCreateCertificate(folder, ['contoso.com', 'fabrikam.com']);
     expect(first.created).to.equal(true);

@@ -1,3 +1,4 @@
+import { chmodSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +38,20 @@ describe('openSqliteDatabase', () => {
     } finally {
       again.close();
     }
+  });
+
+  it('makes the file readable by its owner only, whether new or already there', () => {
+    openSqliteDatabase(path, []).close();
+    expect(statSync(path).mode & 0o777).to.equal(0o600);
+    chmodSync(path, 0o644);
+    const db = openSqliteDatabase(path, ['CREATE TABLE t (x)']);
+    try {
+      expect(statSync(path).mode & 0o777).to.equal(0o600);
+      expect(statSync(`${path}-wal`).mode & 0o777, 'the WAL file takes the database file mode').to.equal(0o600);
+    } finally {
+      db.close();
+    }
+    openSqliteDatabase(':memory:', []).close();
   });
 
   it('rolls a failing migration back whole and reports the failure', () => {
