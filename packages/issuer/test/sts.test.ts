@@ -42,6 +42,8 @@ type Store = MemoryStore | SqliteStore;
 describe('stsRouter', () => {
   let stsCertificate: OAuthCertificate;
   let exchange: TestClient;
+  /** Exchange's credential in OTHER_REALM: one credential per realm (the store refuses a shared one). */
+  let exchangeElsewhere: TestClient;
   let other: TestClient;
   let lync: TestClient;
   let now: number;
@@ -92,7 +94,7 @@ describe('stsRouter', () => {
         metadataUrl: 'https://meta.contoso.com/metadata/json/1',
         grants: [{ resource: WellKnownPrincipal.lync, scopes: [], delegation: false }],
       },
-      { principal: WellKnownPrincipal.exchange, realm: OTHER_REALM, certificates: [exchange.pem], hostNames: ['mail.contoso.com'] },
+      { principal: WellKnownPrincipal.exchange, realm: OTHER_REALM, certificates: [exchangeElsewhere.pem], hostNames: ['mail.contoso.com'] },
     ];
   }
 
@@ -181,8 +183,9 @@ describe('stsRouter', () => {
 
   before(async () => {
     folder = mkdtempSync(join(tmpdir(), 's2sauth-sts-'));
-    [stsCertificate, exchange, other, lync] = await Promise.all([
+    [stsCertificate, exchange, exchangeElsewhere, other, lync] = await Promise.all([
       createCertificate([REALM, OTHER_REALM]),
+      createTestClient(),
       createTestClient(),
       createTestClient(),
       createTestClient(),
@@ -288,7 +291,7 @@ describe('stsRouter', () => {
       store.putClient({
         principal: WellKnownPrincipal.exchange,
         realm: OTHER_REALM,
-        certificates: [exchange.pem],
+        certificates: [exchangeElsewhere.pem],
         grants: [{ resource: WellKnownPrincipal.lync, scopes: [], delegation: false }],
       });
       const claims = assertionClaims(id, seconds(), { aud: `${WellKnownPrincipal.sts}@${OTHER_REALM}` });
@@ -296,7 +299,7 @@ describe('stsRouter', () => {
         grant_type: 'client_credentials',
         client_id: id,
         client_assertion_type: ASSERTION_TYPE,
-        client_assertion: rawAssertion(assertionHeader(exchange), JSON.stringify(claims), exchange.key),
+        client_assertion: rawAssertion(assertionHeader(exchangeElsewhere), JSON.stringify(claims), exchangeElsewhere.key),
         resource: `${WellKnownPrincipal.lync}/pool.contoso.com@${OTHER_REALM}`,
       }).toString();
       const reply = await post(body, {}, OTHER_REALM);

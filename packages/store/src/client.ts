@@ -1,4 +1,5 @@
 import type { ChangeListener } from './change-listeners.js';
+import { StoreError } from './store-error.js';
 import {
   booleanField,
   nonEmptyString,
@@ -167,4 +168,42 @@ export function clientRecord(input: unknown, createdAt: number, updatedAt: numbe
     updatedAt: timestamp(updatedAt, 'updatedAt', subject),
   };
   return Object.freeze(record);
+}
+
+/** What {@link refuseSharedCredential} compares of the other clients. */
+export type ClientCredentials = Pick<ClientRecord, 'principal' | 'realm' | 'certificates' | 'metadataUrl'>;
+
+/** A certificate's text reduced to its base64 DER, so that the PEM and the bare base64 of one certificate compare equal. */
+function certificateBody(text: string): string {
+  return text.replace(/-----(?:BEGIN|END) [A-Z0-9 ]+-----/g, '').replace(/\s+/g, '');
+}
+
+/**
+ * Refuses `client` when one of its credentials (a certificate, or its metadata URL, which names
+ * its keys) is already a credential of a client registered in another realm. One credential
+ * belongs to one realm (tenant): a credential shared across tenants lets whoever holds it act in
+ * all of them, which is how Exchange hybrid's shared service principal let an on-premises
+ * administrator reach cloud users (CVE-2025-53786); Microsoft's fix is a dedicated application
+ * per tenant. The same credential for clients of one realm is allowed. Internal to the stores.
+ *
+ * @throws StoreError `credential_shared`, naming both clients and the field, never the credential.
+ */
+export function refuseSharedCredential(client: ClientRecord, others: Iterable<ClientCredentials>): void {
+  const certificates = new Map(client.certificates.map((text, index) => [certificateBody(text), index]));
+  for (const other of others) {
+    if (other.realm === client.realm) continue;
+    let field: string | undefined;
+    if (client.metadataUrl !== undefined && other.metadataUrl === client.metadataUrl) field = 'metadataUrl';
+    for (const text of other.certificates) {
+      const index = certificates.get(certificateBody(text));
+      if (field === undefined && index !== undefined) field = `certificates[${index}]`;
+    }
+    if (field !== undefined) {
+      throw new StoreError(
+        'credential_shared',
+        `client "${client.principal}@${client.realm}": its ${field} is already a credential of client "${other.principal}@${other.realm}" in another realm; ` +
+          'a credential belongs to one realm (tenant), never to several (CVE-2025-53786): give each realm its own certificate',
+      );
+    }
+  }
 }

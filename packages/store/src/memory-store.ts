@@ -1,6 +1,6 @@
 import { systemClock, type Clock } from '@s2sauth/protocol';
 import { ChangeListeners, type ChangeListener } from './change-listeners.js';
-import { byClientKey, clientIdentity, clientRecord, type ClientInput, type ClientRecord, type ClientStore } from './client.js';
+import { byClientKey, clientIdentity, clientRecord, refuseSharedCredential, type ClientInput, type ClientRecord, type ClientStore } from './client.js';
 import { oauthServerRecord, type OAuthServerInput, type OAuthServerRecord, type OAuthServerStore } from './oauth-server.js';
 import {
   partnerApplicationRecord,
@@ -134,6 +134,7 @@ export class MemoryStore implements PartnerStore, OAuthServerStore, ClientStore,
     this.#checkOpen();
     const now = Math.floor(this.#clock());
     const checked = clientRecord(client, now, now);
+    refuseSharedCredential(checked, this.listClients());
     let byRealm = this.#clients.get(checked.principal);
     if (byRealm === undefined) {
       byRealm = new Map();

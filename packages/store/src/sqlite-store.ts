@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { systemClock, type Clock } from '@s2sauth/protocol';
 import { ChangeListeners, type ChangeListener } from './change-listeners.js';
-import { byClientKey, clientIdentity, clientRecord, type ClientInput, type ClientRecord, type ClientStore } from './client.js';
+import { byClientKey, clientIdentity, clientRecord, refuseSharedCredential, type ClientCredentials, type ClientInput, type ClientRecord, type ClientStore } from './client.js';
 import { migrate } from './migrations.js';
 import { oauthServerRecord, type OAuthServerInput, type OAuthServerRecord, type OAuthServerStore } from './oauth-server.js';
 import {
@@ -65,6 +65,25 @@ interface ClientRow {
   readonly enabled: unknown;
   readonly created_at: unknown;
   readonly updated_at: unknown;
+}
+
+/** The credential columns of a client row, for the shared-credential check. */
+type CredentialRow = Pick<ClientRow, 'principal' | 'realm' | 'certificates' | 'metadata_url'>;
+
+/**
+ * The credentials of a client row of another realm. A row whose certificates cannot be read has
+ * none: it cannot authenticate (reading it as a client fails as corrupt), so it shares nothing,
+ * and an unrelated damaged row must not block every registration.
+ */
+function credentialsOf(row: CredentialRow): ClientCredentials {
+  let certificates: string[] = [];
+  try {
+    const parsed: unknown = typeof row.certificates === 'string' ? JSON.parse(row.certificates) : [];
+    if (Array.isArray(parsed)) certificates = parsed.filter((text): text is string => typeof text === 'string');
+  } catch {
+    // unreadable: no certificates (see above)
+  }
+  return { principal: row.principal, realm: row.realm, certificates, ...(typeof row.metadata_url === 'string' ? { metadataUrl: row.metadata_url } : {}) };
 }
 
 type ClientParameters = {
@@ -141,6 +160,7 @@ function prepareStatements(db: Database.Database) {
     deleteServer: db.prepare<[string]>('DELETE FROM oauth_servers WHERE identity = ?'),
     client: db.prepare<[string, string], ClientRow>('SELECT * FROM clients WHERE principal = ? AND realm = ?'),
     clients: db.prepare<[], ClientRow>('SELECT * FROM clients'),
+    credentialsOutside: db.prepare<[string], CredentialRow>('SELECT principal, realm, certificates, metadata_url FROM clients WHERE realm <> ?'),
     upsertClient: db.prepare<[ClientParameters], { readonly created_at: number }>(`
       INSERT INTO clients (principal, realm, display_name, certificates, metadata_url, allow_loopback, host_names,
           grants, enabled, created_at, updated_at)
@@ -218,7 +238,7 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
   readonly #listeners = new ChangeListeners();
   readonly #put: (params: PartnerParameters) => number;
   readonly #putServer: (params: OAuthServerParameters) => number;
-  readonly #putClient: (params: ClientParameters) => number;
+  readonly #putClient: (params: ClientParameters, client: ClientRecord) => number;
   readonly #removeClient: (principal: string, realm: string) => boolean;
   readonly #remove: (identity: string, statement: Database.Statement<[string]>) => boolean;
   #timer: NodeJS.Timeout | undefined;
@@ -292,12 +312,15 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
       return createdAt;
     });
     this.#putServer = (params) => this.#durably(() => putServer.immediate(params));
-    const putClient = db.transaction((params: ClientParameters) => {
+    const putClient = db.transaction((params: ClientParameters, client: ClientRecord) => {
+      // Inside the write transaction: two processes registering one certificate in two realms at
+      // once cannot both pass.
+      refuseSharedCredential(client, statements.credentialsOutside.all(client.realm).map(credentialsOf));
       const { created_at: createdAt } = statements.upsertClient.get(params) as { readonly created_at: number };
       this.#registryVersion = statements.registryVersion.get() as number;
       return createdAt;
     });
-    this.#putClient = (params) => this.#durably(() => putClient.immediate(params));
+    this.#putClient = (params, client) => this.#durably(() => putClient.immediate(params, client));
     const removeClient = db.transaction((principal: string, realm: string) => {
       if (statements.deleteClient.run(principal, realm).changes === 0) return false;
       this.#registryVersion = statements.registryVersion.get() as number;
@@ -452,7 +475,7 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
       grants: JSON.stringify(checked.grants),
       enabled: sqliteBoolean(checked.enabled),
       now,
-    });
+    }, checked);
     const record = createdAt === now ? checked : Object.freeze({ ...checked, createdAt });
     this.#listeners.notify(clientIdentity(record), 'client');
     return record;

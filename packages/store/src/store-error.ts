@@ -1,9 +1,9 @@
 /**
  * Why a store operation failed, for problems that are not the caller's programming mistake (those
- * are `TypeError`s): a uniqueness conflict, a closed store, a database row that no longer makes
+ * are `TypeError`s): a uniqueness conflict, an STS credential shared across realms, a closed store, a database row that no longer makes
  * sense, or a database written by a newer version of this package.
  */
-export type StoreErrorCode = 'conflict' | 'closed' | 'corrupt' | 'schema_too_new';
+export type StoreErrorCode = 'conflict' | 'credential_shared' | 'closed' | 'corrupt' | 'schema_too_new';
 
 /**
  * A store operation failed for a reason a caller may want to tell apart (`code`), such as the

@@ -520,7 +520,7 @@ describe('SqliteStore', () => {
         const path = newPath();
         const store = open(path);
         store.putClient(exchangeClient);
-        store.putClient({ ...exchangeClient, realm: 'contoso.com' });
+        store.putClient({ ...exchangeClient, realm: 'contoso.com', certificates: ['MIIBcontoso'] });
         corrupt(path, `UPDATE clients SET ${assignment} WHERE realm = '${TENANT}'`);
         for (const read of [() => store.getClient(WellKnownPrincipal.exchange, TENANT), () => store.listClients()]) {
           expect(read)
@@ -530,6 +530,8 @@ describe('SqliteStore', () => {
           expect(read).to.throw(StoreError).with.property('message').that.does.not.include('SECRET');
         }
         expect(store.getClient(WellKnownPrincipal.exchange, 'contoso.com')?.realm).to.equal('contoso.com');
+        // A damaged row of another realm does not block registrations elsewhere.
+        expect(store.putClient({ ...exchangeClient, realm: 'fabrikam.com', certificates: ['MIIBfabrikam'] }).realm).to.equal('fabrikam.com');
         expect(store.removeClient(WellKnownPrincipal.exchange, TENANT)).to.equal(true);
       });
     }

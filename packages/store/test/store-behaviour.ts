@@ -345,7 +345,7 @@ function sharedBehaviour(open: OpenStore): void {
 
     it('round-trips a metadata URL, allowLoopback both ways, and a disabled client', () => {
       store.putClient({ ...exchangeClient, metadataUrl: 'http://127.0.0.1:9/metadata/json/1', allowLoopback: true, enabled: false });
-      store.putClient({ ...exchangeClient, realm: 'contoso.com', allowLoopback: false });
+      store.putClient({ ...exchangeClient, realm: 'contoso.com', certificates: [], allowLoopback: false });
       expect(store.getClient(WellKnownPrincipal.exchange, TENANT)).to.include({
         metadataUrl: 'http://127.0.0.1:9/metadata/json/1',
         allowLoopback: true,
@@ -363,10 +363,11 @@ function sharedBehaviour(open: OpenStore): void {
     });
 
     it('lists clients ordered by principal, then realm', () => {
+      // One credential per realm (see 'refuses a credential of another realm').
       store.putClient({ ...exchangeClient, principal: WellKnownPrincipal.lync, realm: 'b.com' });
       store.putClient({ ...exchangeClient, realm: 'b.com' });
-      store.putClient({ ...exchangeClient, realm: 'a.com' });
-      store.putClient({ ...exchangeClient, principal: WellKnownPrincipal.lync, realm: 'a.com' });
+      store.putClient({ ...exchangeClient, realm: 'a.com', certificates: ['MIIBa'] });
+      store.putClient({ ...exchangeClient, principal: WellKnownPrincipal.lync, realm: 'a.com', certificates: ['MIIBa'] });
       expect(store.listClients().map((client) => `${client.principal}@${client.realm}`)).to.deep.equal([
         `${WellKnownPrincipal.exchange}@a.com`,
         `${WellKnownPrincipal.exchange}@b.com`,
@@ -378,7 +379,7 @@ function sharedBehaviour(open: OpenStore): void {
 
     it('does not confuse keys that would read the same if joined', () => {
       store.putClient({ ...exchangeClient, principal: 'a@b', realm: 'c' });
-      store.putClient({ ...exchangeClient, principal: 'a', realm: 'b@c' });
+      store.putClient({ ...exchangeClient, principal: 'a', realm: 'b@c', certificates: [] });
       expect(store.listClients()).to.have.length(2);
       expect(store.removeClient('a', 'b@c')).to.equal(true);
       expect(store.getClient('a@b', 'c')?.principal).to.equal('a@b');
@@ -397,9 +398,30 @@ function sharedBehaviour(open: OpenStore): void {
       expect(store.putClient({ ...exchangeClient, createdAt: 1, updatedAt: 2 })).to.include({ createdAt: START, updatedAt: START });
     });
 
+    it('refuses a credential of another realm: a certificate in any spelling, or a metadata URL, and stores nothing (CVE-2025-53786)', () => {
+      store.putClient({ ...exchangeClient, certificates: [CERTIFICATE], metadataUrl: 'https://exchange.contoso.com/metadata/json/1' });
+      const bareBase64 = CERTIFICATE.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, '');
+      const attempts: ReadonlyArray<readonly [ClientInput, string]> = [
+        [{ ...exchangeClient, realm: 'contoso.com', certificates: [CERTIFICATE] }, 'certificates[0]'],
+        [{ ...exchangeClient, principal: WellKnownPrincipal.lync, realm: 'contoso.com', certificates: ['MIIBother', `${bareBase64.slice(0, 10)}\n${bareBase64.slice(10)}`] }, 'certificates[1]'],
+        [{ ...exchangeClient, realm: 'contoso.com', certificates: [], metadataUrl: 'https://exchange.contoso.com/metadata/json/1' }, 'metadataUrl'],
+      ];
+      for (const [attempt, field] of attempts) {
+        expect(() => store.putClient(attempt))
+          .to.throw(StoreError, `its ${field} is already a credential of client "${WellKnownPrincipal.exchange}@${TENANT}" in another realm`)
+          .with.property('code', 'credential_shared');
+        expect(() => store.putClient(attempt)).to.throw(StoreError).with.property('message').that.does.not.include('SECRET');
+      }
+      expect(store.listClients().map((client) => client.realm)).to.deep.equal([TENANT]);
+      // The same credential within one realm, and the client itself again, are fine.
+      store.putClient({ ...exchangeClient, principal: WellKnownPrincipal.lync, certificates: [CERTIFICATE] });
+      store.putClient({ ...exchangeClient, certificates: [CERTIFICATE], hostNames: [] });
+      expect(store.listClients()).to.have.length(2);
+    });
+
     it('removes a client and reports whether there was one', () => {
       store.putClient(exchangeClient);
-      store.putClient({ ...exchangeClient, realm: 'contoso.com' });
+      store.putClient({ ...exchangeClient, realm: 'contoso.com', certificates: [] });
       expect(store.removeClient(WellKnownPrincipal.exchange, TENANT)).to.equal(true);
       expect(store.removeClient(WellKnownPrincipal.exchange, TENANT)).to.equal(false);
       expect(store.removeClient(WellKnownPrincipal.lync, TENANT)).to.equal(false);
