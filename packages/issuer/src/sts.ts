@@ -381,6 +381,8 @@ export function stsRouter(options: StsRouterOptions): Router {
         reject('invalid_client', 'client_keys_unavailable', context);
       }
     }
+    let verifiedKey: SigningKey;
+    let jti: string;
     try {
       const verified = await verifyParsedClientAssertion(parsed, {
         clientId,
@@ -390,11 +392,17 @@ export function stsRouter(options: StsRouterOptions): Router {
         now: clock(),
         standInKey: standIn(),
       });
-      return { client, key: verified.key, jti: verified.jti, clientId };
+      verifiedKey = verified.key;
+      jti = verified.jti;
     } catch (error) {
       if (error instanceof ClientAssertionError) reject('invalid_client', error.code, context);
       throw error;
     }
+    // The signature was checked on the thread pool: a client disabled, removed or changed
+    // meanwhile is refused now, as it would have been a moment later.
+    const current = clients.getClient(id.principal, id.realm);
+    if (current === undefined || !current.enabled || current.updatedAt !== client.updatedAt) reject('invalid_client', 'client_changed', context);
+    return { client: current, key: verifiedKey, jti, clientId };
   }
 
   async function token(realm: string, req: Request): Promise<{ body: Record<string, unknown>; event: Omit<StsAuditEvent, 'status'> }> {

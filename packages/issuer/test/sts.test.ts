@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import express from 'express';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import { signingKeyFromCertificate, WellKnownPrincipal, type SigningKey } from '@s2sauth/protocol';
-import { MemoryStore, SqliteStore, type ClientInput, type ClientRecord } from '@s2sauth/store';
+import { MemoryStore, SqliteStore, type ClientInput, type ClientRecord, type ClientStore } from '@s2sauth/store';
 import { CertificateSet, stsRouter, stsTokenPath, type OAuthCertificate, type StsAuditEvent, type StsRouterOptions } from '@s2sauth/issuer';
 import { createCertificate } from '../../../test/support/partners.js';
 import {
@@ -561,6 +561,26 @@ describe('stsRouter', () => {
       expect(events.map((event) => event.reason)).to.deep.equal([
         'client_unknown', 'assertion_signature', 'client_id_malformed', 'client_id_realm', 'client_disabled',
       ]);
+    });
+
+    it('refuses a client disabled or changed while its assertion was being verified, and issues nothing', async () => {
+      for (const change of ['disabled', 'changed', 'removed'] as const) {
+        await stop();
+        let reads = 0;
+        // The second read of Exchange's record is the one after the signature check.
+        const changing: Pick<ClientStore, 'getClient'> = {
+          getClient: (principal, realm) => {
+            const record = store.getClient(principal, realm);
+            if (record === undefined || principal !== WellKnownPrincipal.exchange || realm !== REALM || ++reads < 2) return record;
+            if (change === 'removed') return undefined;
+            return change === 'disabled' ? { ...record, enabled: false } : { ...record, updatedAt: record.updatedAt + 1 };
+          },
+        };
+        await start(() => new MemoryStore({ clock: () => now }), { clients: changing as ClientStore });
+        const reply = await post(form());
+        expectError(reply, 'invalid_client', 401);
+        expect(events.at(-1), change).to.include({ decision: 'reject', reason: 'client_changed' });
+      }
     });
 
     const hostile: readonly (readonly [string, (c: TestClient, now: number) => [string, string]])[] = [
