@@ -58,6 +58,19 @@ export class CertificateSet {
    *   finite number; CertificateError (`certificate_next_not_valid`) when the staged certificate is
    *   not valid at its effective time.
    */
+  /**
+   * The set an option given as either an `OAuthCertificate` (a set of one, on `clock`) or a
+   * `CertificateSet` (used as it is) stands for: how every component taking `certificates` reads it.
+   *
+   * @param owner how the error names the option, e.g. `"stsRouter: options.certificates"`.
+   * @throws TypeError when `certificates` is neither.
+   */
+  static from(certificates: unknown, clock: Clock, owner = 'options.certificates'): CertificateSet {
+    if (certificates instanceof CertificateSet) return certificates;
+    if (certificates instanceof OAuthCertificate) return new CertificateSet({ current: certificates, clock });
+    throw new TypeError(`${owner} must be an OAuthCertificate or a CertificateSet.`);
+  }
+
   constructor(options: CertificateSetOptions) {
     requireCertificate(options?.current, 'current');
     if (options.previous !== undefined) requireCertificate(options.previous, 'previous');

@@ -96,14 +96,7 @@ export function metadataRouter(options: MetadataRouterOptions): Router {
   }
   const clock = options.clock ?? systemClock;
   if (typeof clock !== 'function') throw new TypeError('options.clock must be a function returning milliseconds.');
-  let set: CertificateSet;
-  if (options.certificates instanceof CertificateSet) {
-    set = options.certificates;
-  } else if (options.certificates instanceof OAuthCertificate) {
-    set = new CertificateSet({ current: options.certificates, clock });
-  } else {
-    throw new TypeError('options.certificates must be an OAuthCertificate or a CertificateSet.');
-  }
+  const set = CertificateSet.from(options.certificates, clock);
 
   const render = (certificates: readonly OAuthCertificate[]): Rendering => {
     const x509 = certificates.map((certificate) => certificate.certificate);

@@ -287,13 +287,7 @@ export class StsTokenSource implements TokenSource {
     }
     const fetchFunction = options.fetch ?? ((url: URL, init: RequestInit) => fetch(url, init));
     if (typeof fetchFunction !== 'function') throw new TypeError('options.fetch must be a function like the global fetch.');
-    if (certificates instanceof CertificateSet) {
-      this.#certificates = certificates;
-    } else if (certificates instanceof OAuthCertificate) {
-      this.#certificates = new CertificateSet({ current: certificates, clock });
-    } else {
-      throw new TypeError('options.certificates must be an OAuthCertificate or a CertificateSet.');
-    }
+    this.#certificates = CertificateSet.from(certificates, clock);
     this.#realm = realm;
     this.#clock = clock;
     this.#fetch = fetchFunction;

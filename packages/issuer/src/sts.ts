@@ -332,10 +332,7 @@ export function stsRouter(options: StsRouterOptions): Router {
     }
     base = parsed.href.replace(/\/+$/, '');
   }
-  let certificates: CertificateSet;
-  if (options.certificates instanceof CertificateSet) certificates = options.certificates;
-  else if (options.certificates instanceof OAuthCertificate) certificates = new CertificateSet({ current: options.certificates, clock });
-  else throw new TypeError('stsRouter: options.certificates must be an OAuthCertificate or a CertificateSet.');
+  const certificates = CertificateSet.from(options.certificates, clock, 'stsRouter: options.certificates');
 
   const signers = new Map(realms.map((realm) => [realm, new StsTokenSigner(realm, certificates, lifetime, clock)]));
   const record = (event: StsAuditEvent): void => {

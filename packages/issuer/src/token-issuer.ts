@@ -279,13 +279,7 @@ export class TokenIssuer {
       'options.maxLifetimeSeconds',
     );
     this.#maxLifetime = maxLifetime;
-    if (certificates instanceof CertificateSet) {
-      this.#certificates = certificates;
-    } else if (certificates instanceof OAuthCertificate) {
-      this.#certificates = new CertificateSet({ current: certificates, clock });
-    } else {
-      throw new TypeError('options.certificates must be an OAuthCertificate or a CertificateSet.');
-    }
+    this.#certificates = CertificateSet.from(certificates, clock);
     this.#realm = realm;
     this.#clock = clock;
     this.issuerId = `${principal}@${realm}`;
