@@ -3,7 +3,7 @@
  * (`--store`, `--json`), opening the registry file (and closing it whatever happens), and the two
  * kinds of failure the command line reports (a usage mistake, exit 2; a refused operation, exit 1).
  */
-import { chmodSync, existsSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, rmSync, statSync } from 'node:fs';
 import { PartnerRegistry } from '@s2sauth/middleware';
 import { SqliteStore, StoreError } from '@s2sauth/store';
 import type { Command } from 'commander';
@@ -100,7 +100,7 @@ export class CommandContext {
    * Runs `action` with the store of the registry file and closes it afterwards, whatever
    * happens. With `create` false (every command but `add`) a missing file is refused instead of
    * created; a file this creates is made readable by its owner only (mode 0600), as the demo
-   * servers keep theirs.
+   * servers keep theirs, and removed again when `action` fails.
    * @throws CliError `no registry at <path>`, or when the file cannot be opened as a registry.
    */
   async withStore<T>(create: boolean, action: (store: SqliteStore) => Promise<T> | T): Promise<T> {
@@ -110,10 +110,15 @@ export class CommandContext {
     if (existed && statSync(path).isDirectory()) throw new CliError(`${path} is a folder, not a registry file`);
     const store = openStore(path);
     if (!existed) restrictToOwner(path);
+    let done = false;
     try {
-      return await action(store);
+      const result = await action(store);
+      done = true;
+      return result;
     } finally {
       store.close();
+      // A refused add leaves no empty registry behind where there was none.
+      if (!existed && !done) for (const file of registryFiles(path)) rmSync(file, { force: true });
     }
   }
 
@@ -150,9 +155,14 @@ function openStore(path: string): SqliteStore {
   }
 }
 
+/** The registry file and the WAL files SQLite keeps beside it. */
+function registryFiles(path: string): string[] {
+  return [path, `${path}-wal`, `${path}-shm`];
+}
+
 /** Makes a registry file (and the WAL files beside it) this command created private to its owner. */
 function restrictToOwner(path: string): void {
-  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+  for (const file of registryFiles(path)) {
     if (existsSync(file)) chmodSync(file, 0o600);
   }
 }

@@ -138,6 +138,12 @@ describe('s2sauth', () => {
       if (process.platform !== 'win32') expect(statSync(folder.file('new/sts.sqlite')).mode & 0o777).to.equal(0o600);
     });
 
+    it('is not left behind, empty, by an add that was refused', async () => {
+      const refused = folder.file('refused/registry.sqlite');
+      failed(await s2sauth(['partner', 'add', 'crm', '--metadata-url', 'http://127.0.0.1:9/metadata/json/1', '--store', refused]), 1);
+      for (const file of [refused, `${refused}-wal`, `${refused}-shm`]) expect(existsSync(file), file).to.equal(false);
+    });
+
     it('refuses, in one line, a folder, a file that is not a registry, and a registry of a newer version', async () => {
       mkdirSync(folder.file('a-folder'));
       expect(failed(await s2sauth(['partner', 'list', '--store', folder.file('a-folder')]), 1)).to.equal(`s2sauth: ${folder.file('a-folder')} is a folder, not a registry file`);
