@@ -29,3 +29,22 @@ export function nextMessage<M extends { readonly type: string }, T extends M['ty
     child.on('exit', onExit);
   });
 }
+
+/** What a benchmark tells its server process: `stats` (answered by a `stats` message) and `exit`. */
+export type ParentMessage = { readonly type: 'stats' } | { readonly type: 'exit' };
+
+/** Sends `{ type: 'stats' }` and resolves with the child's `stats` answer. */
+export function askStats<M extends { readonly type: string }>(child: ChildProcess, bench: string): Promise<Extract<M, { type: 'stats' }>> {
+  const reply = nextMessage<M, 'stats'>(child, 'stats' as M['type'] & 'stats', bench);
+  child.send({ type: 'stats' } satisfies ParentMessage);
+  return reply;
+}
+
+/** Asks the child to exit, waits up to 2 s, then kills it. */
+export async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.send({ type: 'exit' } satisfies ParentMessage);
+  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+  if (child.exitCode === null) child.kill();
+}

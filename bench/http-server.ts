@@ -19,6 +19,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { s2sAuth, type AuditSink } from '@s2sauth/middleware';
+import type { ParentMessage } from './child-messages.js';
 import { AUDIENCE, nullAuditSink, openBenchVerifier, PARTNER_IDENTITY } from './bench-partner.js';
 import { WellKnownPrincipal } from '@s2sauth/protocol';
 
@@ -33,8 +34,6 @@ export type ServerMessage =
       readonly cpuMicros: number;
     };
 
-/** What the parent tells the child. */
-export type ParentMessage = { readonly type: 'stats' } | { readonly type: 'exit' };
 
 /** The audit fields of the reference route: those of s2sAuth's cached accept of a benchmark token. */
 const REFERENCE_TRAIL = {

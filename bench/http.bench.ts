@@ -34,9 +34,9 @@ import autocannon from 'autocannon';
 import { DEFAULT_CACHE_ENTRIES } from '@s2sauth/middleware';
 import type { BenchOutcome } from './run.js';
 import { benchPartner } from './bench-partner.js';
-import type { ParentMessage, ServerMessage } from './http-server.js';
+import type { ServerMessage } from './http-server.js';
 import { median } from './paired-rounds.js';
-import { nextMessage as nextMessageOf } from './child-messages.js';
+import { askStats, nextMessage as nextMessageOf, stopChild } from './child-messages.js';
 import { printTable, printTargets } from './table.js';
 
 const TARGET_REUSED_RATIO = 0.95;
@@ -70,14 +70,8 @@ function nextMessage<T extends ServerMessage['type']>(child: ChildProcess, type:
   return nextMessageOf<ServerMessage, T>(child, type, 'http.bench');
 }
 
-function tell(child: ChildProcess, message: ParentMessage): void {
-  child.send(message);
-}
-
-async function stats(child: ChildProcess): Promise<StatsMessage> {
-  const reply = nextMessage(child, 'stats');
-  tell(child, { type: 'stats' });
-  return reply;
+function stats(child: ChildProcess): Promise<StatsMessage> {
+  return askStats<ServerMessage>(child, 'http.bench');
 }
 
 export default async function httpBench(): Promise<BenchOutcome> {
@@ -201,12 +195,7 @@ export default async function httpBench(): Promise<BenchOutcome> {
       summary: `${targets[0]?.summary}; new token each at ${ratio('new').toFixed(2)}x bare`,
     };
   } finally {
-    if (child.exitCode === null) {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      tell(child, { type: 'exit' });
-      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
-      if (child.exitCode === null) child.kill();
-    }
+    await stopChild(child);
     await metadata.close();
   }
 }

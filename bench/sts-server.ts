@@ -32,7 +32,8 @@ import { OAuthCertificate, stsIssuerId, stsRouter } from '@s2sauth/issuer';
 import { MemoryStore, SqliteStore, type ClientStore, type ReplayStore } from '@s2sauth/store';
 import { fullMapping, startOidcProviderSts, type OidcProviderSts } from '../test/interop/support/oidc-provider-sts.js';
 import { startReferenceEndpoint } from './sts-floor.js';
-import { REALM, RESOURCE_HOST, RESOURCE_PRINCIPAL, RESOURCE_URL, SCOPE, type StsParentMessage, type StsServerMessage } from './sts-wire.js';
+import { REALM, RESOURCE_HOST, RESOURCE_PRINCIPAL, RESOURCE_URL, SCOPE, type StsServerMessage } from './sts-wire.js';
+import type { ParentMessage } from './child-messages.js';
 
 function listen(app: express.Express): Promise<Server> {
   return new Promise((resolve) => {
@@ -102,7 +103,7 @@ async function main(): Promise<void> {
     process.disconnect?.();
   };
   process.on('disconnect', () => process.exit(0));
-  process.on('message', (message: StsParentMessage) => {
+  process.on('message', (message: ParentMessage) => {
     if (message.type === 'stats') {
       const used = process.cpuUsage(cpu);
       cpu = process.cpuUsage();

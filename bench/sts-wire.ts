@@ -28,6 +28,3 @@ export type StsServerMessage =
       readonly clientKeyPem: string;
     }
   | { readonly type: 'stats'; readonly cpuMicros: number };
-
-/** What the parent tells the child. */
-export type StsParentMessage = { readonly type: 'stats' } | { readonly type: 'exit' };

@@ -33,8 +33,8 @@ import { OAuthCertificate, signClientAssertion, stsIssuerId, CLIENT_ASSERTION_TY
 import { signProviderAssertion } from '../test/interop/support/oidc-provider-sts.js';
 import type { BenchOutcome } from './run.js';
 import { median } from './paired-rounds.js';
-import { REALM, RESOURCE_AUDIENCE, RESOURCE_URL, SCOPE, type StsParentMessage, type StsServerMessage } from './sts-wire.js';
-import { nextMessage as nextMessageOf } from './child-messages.js';
+import { REALM, RESOURCE_AUDIENCE, RESOURCE_URL, SCOPE, type StsServerMessage } from './sts-wire.js';
+import { askStats, nextMessage as nextMessageOf, stopChild } from './child-messages.js';
 import { printTable, printTargets } from './table.js';
 
 const TARGET_RATIO = 2;
@@ -72,14 +72,8 @@ function nextMessage<T extends StsServerMessage['type']>(child: ChildProcess, ty
   return nextMessageOf<StsServerMessage, T>(child, type, 'sts.bench');
 }
 
-function tell(child: ChildProcess, message: StsParentMessage): void {
-  child.send(message);
-}
-
 async function cpuSinceLast(child: ChildProcess): Promise<number> {
-  const reply = nextMessage(child, 'stats');
-  tell(child, { type: 'stats' });
-  return (await reply).cpuMicros;
+  return (await askStats<StsServerMessage>(child, 'sts.bench')).cpuMicros;
 }
 
 function claimsOf(token: string): Record<string, unknown> {
@@ -239,11 +233,6 @@ export default async function stsBench(): Promise<BenchOutcome> {
     );
     return { ok: targets.every((t) => t.ok), summary: `${targets[0]?.summary}; MemoryStore at ${ratio('memory').toFixed(2)}x` };
   } finally {
-    if (child.exitCode === null) {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      tell(child, { type: 'exit' });
-      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
-      if (child.exitCode === null) child.kill();
-    }
+    await stopChild(child);
   }
 }
