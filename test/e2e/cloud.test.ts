@@ -9,40 +9,21 @@ import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OAuthCertificate, TokenIssuer } from '@s2sauth/issuer';
-import type { AuditEvent } from '@s2sauth/middleware';
 import { readBearerChallenge, WellKnownPrincipal } from '@s2sauth/protocol';
-import { removeTemporaryFolders, temporaryFolder } from './support/data-folders.js';
-import { issuedTokenIds, PARTNERS, startStsScenario, type RunningStsScenario } from './support/sts-scenario.js';
+import { temporaryFolder } from './support/data-folders.js';
+import { decisionsAbout, issuedTokenIds, PARTNERS, startStsScenario, stsScenarioPerTest } from './support/sts-scenario.js';
 import { addContactInLync, ALICE, archiveConversation, BOB, scheduleMeetingFromExchange } from './support/user-flows.js';
 
-/** The decisions a verifier made about `partner`'s calls to `path`. */
-function decisions(audit: readonly AuditEvent[], partner: string, path: string, decision: 'accept' | 'reject' = 'accept'): AuditEvent[] {
-  return audit.filter((event) => event.partner === partner && event.decision === decision && (event.path ?? '').startsWith(path));
-}
 
 describe('cloud: Lync Online and Exchange Online trusting an STS (end to end)', function () {
-  const running: RunningStsScenario[] = [];
-
-  async function cloud(): Promise<RunningStsScenario> {
-    const started = await startStsScenario('cloud', join(await temporaryFolder(), 'cloud'));
-    running.push(started);
-    return started;
-  }
-
-  afterEach(async function () {
-    for (const item of running.splice(0).reverse()) await item.close();
-  });
-
-  after(async function () {
-    await removeTemporaryFolders();
-  });
+  const cloud = stsScenarioPerTest('cloud');
 
   it('stores a contact alice adds in Lync in her Exchange mailbox, with tokens the STS issued to Lync for Exchange', async function () {
     const { scenario, audit, stsDecisions } = await cloud();
     const { added, inExchange } = await addContactInLync(scenario.lync.url, scenario.exchange.url);
     expect(inExchange.map((contact) => [contact.id, contact.email])).to.deep.equal([[added.id, BOB]]);
 
-    const accepted = decisions(audit, PARTNERS.lync.identity, '/api/ucs/contacts');
+    const accepted = decisionsAbout(audit, PARTNERS.lync.identity, '/api/ucs/contacts');
     expect(accepted).to.not.be.empty;
     const issued = issuedTokenIds(stsDecisions, PARTNERS.lync.principal, PARTNERS.exchange.principal, scenario.tenant);
     for (const event of accepted) {
@@ -64,7 +45,7 @@ describe('cloud: Lync Online and Exchange Online trusting an STS (end to end)', 
     ]);
     expect(status).to.equal('archived');
 
-    const accepted = decisions(audit, PARTNERS.lync.identity, '/api/archive');
+    const accepted = decisionsAbout(audit, PARTNERS.lync.identity, '/api/archive');
     expect(accepted).to.not.be.empty;
     const issued = issuedTokenIds(stsDecisions, PARTNERS.lync.principal, PARTNERS.exchange.principal, scenario.tenant);
     for (const event of accepted) expect(issued).to.include(event.tokenId);
@@ -78,7 +59,7 @@ describe('cloud: Lync Online and Exchange Online trusting an STS (end to end)', 
     expect(inLync[0]).to.include({ id: meeting.id, subject: 'Design review', organizer: ALICE, joinUrl: meeting.joinUrl });
     expect(inLync[0]?.attendees).to.deep.equal([BOB]);
 
-    const accepted = decisions(audit, PARTNERS.exchange.identity, '/api/conferences');
+    const accepted = decisionsAbout(audit, PARTNERS.exchange.identity, '/api/conferences');
     expect(accepted).to.have.length(1);
     expect(accepted[0]?.user).to.equal(ALICE);
     const issued = issuedTokenIds(stsDecisions, PARTNERS.exchange.principal, PARTNERS.lync.principal, scenario.tenant);
@@ -114,8 +95,7 @@ describe('cloud: Lync Online and Exchange Online trusting an STS (end to end)', 
 
   it('refuses a token Lync signs with its own OAuth certificate, and its 401 names the STS and its token endpoint', async function () {
     const folder = join(await temporaryFolder(), 'cloud');
-    const started = await startStsScenario('cloud', folder);
-    running.push(started);
+    const started = await cloud(folder);
     const { exchange, tenant, sts } = started.scenario;
     const certificate = OAuthCertificate.fromPem(await readFile(join(folder, 'lync', 'oauth-cert.pem'), 'utf8'), await readFile(join(folder, 'lync', 'oauth-key.pem'), 'utf8'));
     const selfIssued = new TokenIssuer({ principal: WellKnownPrincipal.lync, realm: tenant, certificates: certificate }).issueForUser(
@@ -125,7 +105,7 @@ describe('cloud: Lync Online and Exchange Online trusting an STS (end to end)', 
     const refused = await fetch(`${exchange.url}/api/ucs/contacts`, { headers: { authorization: `Bearer ${selfIssued.token}` } });
     expect(refused.status).to.equal(401);
     expect(refused.headers.get('www-authenticate')).to.match(/error="invalid_token"/);
-    expect(decisions(started.audit, PARTNERS.lync.identity, '/api/ucs/contacts', 'accept')).to.deep.equal([]);
+    expect(decisionsAbout(started.audit, PARTNERS.lync.identity, '/api/ucs/contacts', 'accept')).to.deep.equal([]);
 
     const asked = await fetch(`${exchange.url}/api/ucs/contacts`, { headers: { authorization: 'Bearer ' } });
     expect(asked.status).to.equal(401);
@@ -141,8 +121,7 @@ describe('cloud: Lync Online and Exchange Online trusting an STS (end to end)', 
     const before = { tenant: first.scenario.tenant, lync: first.scenario.lync.certificatePem, exchange: first.scenario.exchange.certificatePem };
     await first.close();
 
-    const second = await startStsScenario('cloud', folder);
-    running.push(second);
+    const second = await cloud(folder);
     const { scenario } = second;
     expect({ tenant: scenario.tenant, lync: scenario.lync.certificatePem, exchange: scenario.exchange.certificatePem }).to.deep.equal(before);
     expect(scenario.exchange.registry.list()).to.have.length(1);

@@ -7,40 +7,20 @@
  */
 import { expect } from 'chai';
 import { X509Certificate } from 'node:crypto';
-import { join } from 'node:path';
-import type { AuditEvent } from '@s2sauth/middleware';
 import { readBearerChallenge, WellKnownPrincipal } from '@s2sauth/protocol';
-import { removeTemporaryFolders, temporaryFolder } from './support/data-folders.js';
-import { issuedTokenIds, PARTNERS, startStsScenario, type RunningStsScenario } from './support/sts-scenario.js';
+import { decisionsAbout, issuedTokenIds, PARTNERS, stsScenarioPerTest } from './support/sts-scenario.js';
 import { addContactInLync, ALICE, archiveConversation, BOB, scheduleMeetingFromExchange } from './support/user-flows.js';
 
-function accepted(audit: readonly AuditEvent[], partner: string, path: string): AuditEvent[] {
-  return audit.filter((event) => event.partner === partner && event.decision === 'accept' && (event.path ?? '').startsWith(path));
-}
 
 describe('hybrid: Lync on premises and Exchange Online, tokens from the STS both ways (end to end)', function () {
-  const running: RunningStsScenario[] = [];
-
-  async function hybrid(): Promise<RunningStsScenario> {
-    const started = await startStsScenario('hybrid', join(await temporaryFolder(), 'hybrid'));
-    running.push(started);
-    return started;
-  }
-
-  afterEach(async function () {
-    for (const item of running.splice(0).reverse()) await item.close();
-  });
-
-  after(async function () {
-    await removeTemporaryFolders();
-  });
+  const hybrid = stsScenarioPerTest('hybrid');
 
   it('stores a contact alice adds in Lync on premises in her Exchange Online mailbox, with tokens the STS issued to Lync', async function () {
     const { scenario, audit, stsDecisions } = await hybrid();
     const { added, inExchange } = await addContactInLync(scenario.lync.url, scenario.exchange.url);
     expect(inExchange.map((contact) => [contact.id, contact.email])).to.deep.equal([[added.id, BOB]]);
 
-    const calls = accepted(audit, PARTNERS.lync.identity, '/api/ucs/contacts');
+    const calls = decisionsAbout(audit, PARTNERS.lync.identity, '/api/ucs/contacts');
     expect(calls).to.not.be.empty;
     const issued = issuedTokenIds(stsDecisions, PARTNERS.lync.principal, PARTNERS.exchange.principal, scenario.tenant);
     for (const event of calls) {
@@ -57,7 +37,7 @@ describe('hybrid: Lync on premises and Exchange Online, tokens from the STS both
     expect(mail[0]?.messages.map((message) => message.from)).to.deep.equal([ALICE, BOB]);
     expect(status).to.equal('archived');
 
-    const calls = accepted(audit, PARTNERS.lync.identity, '/api/archive');
+    const calls = decisionsAbout(audit, PARTNERS.lync.identity, '/api/archive');
     expect(calls).to.not.be.empty;
     const issued = issuedTokenIds(stsDecisions, PARTNERS.lync.principal, PARTNERS.exchange.principal, scenario.tenant);
     for (const event of calls) expect(issued).to.include(event.tokenId);
@@ -71,7 +51,7 @@ describe('hybrid: Lync on premises and Exchange Online, tokens from the STS both
     ]);
     expect(new URL(meeting.joinUrl).origin).to.equal(scenario.lync.url);
 
-    const calls = accepted(audit, PARTNERS.exchange.identity, '/api/conferences');
+    const calls = decisionsAbout(audit, PARTNERS.exchange.identity, '/api/conferences');
     expect(calls).to.have.length(1);
     expect(issuedTokenIds(stsDecisions, PARTNERS.exchange.principal, PARTNERS.lync.principal, scenario.tenant)).to.include(calls[0]?.tokenId);
   });

@@ -9,6 +9,9 @@ import { startCloud, startHybrid, type StsScenario } from '@s2sauth/example-demo
 import type { AuditEvent } from '@s2sauth/middleware';
 import { WellKnownPrincipal } from '@s2sauth/protocol';
 import { pino } from 'pino';
+import { afterEach, after } from 'mocha';
+import { join } from 'node:path';
+import { removeTemporaryFolders, temporaryFolder } from './data-folders.js';
 import { PASSWORD } from './on-premises.js';
 
 /** One decision of the STS as its audit log line carries it (see `StsAuditEvent` in @s2sauth/issuer). */
@@ -64,6 +67,31 @@ export async function startStsScenario(kind: 'cloud' | 'hybrid', folder: string)
     audit: (event) => audit.push(event),
   });
   return { scenario, audit, stsDecisions, close: () => scenario.close() };
+}
+
+/**
+ * For a mocha `describe`: a function that starts `kind` for the test that calls it, in `folder` or
+ * a new temporary one; every scenario it started is stopped after its test, the temporary folders
+ * after the suite.
+ */
+export function stsScenarioPerTest(kind: 'cloud' | 'hybrid'): (folder?: string) => Promise<RunningStsScenario> {
+  const running: RunningStsScenario[] = [];
+  afterEach(async function () {
+    for (const item of running.splice(0).reverse()) await item.close();
+  });
+  after(async function () {
+    await removeTemporaryFolders();
+  });
+  return async (folder) => {
+    const started = await startStsScenario(kind, folder ?? join(await temporaryFolder(), kind));
+    running.push(started);
+    return started;
+  };
+}
+
+/** The decisions a verifier made about `partner`'s calls to paths under `path`. */
+export function decisionsAbout(audit: readonly AuditEvent[], partner: string, path: string, decision: 'accept' | 'reject' = 'accept'): AuditEvent[] {
+  return audit.filter((event) => event.partner === partner && event.decision === decision && (event.path ?? '').startsWith(path));
 }
 
 /** The client id the STS knows `principal` by in `tenant`. */
