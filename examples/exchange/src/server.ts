@@ -7,7 +7,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { type Express } from 'express';
-import { pino, type Logger } from 'pino';
+import { pino } from 'pino';
 import { errorHandler, loadOrCreateCertificate, loadOrCreateSessionSecret, notFound, openDataFolder, Organization, SqliteSessionStore } from '@s2sauth/example-support';
 import { CertificateSet, metadataRouter, S2SClient, StsTokenSource, TokenIssuer, type TokenSource } from '@s2sauth/issuer';
 import { PartnerRegistry, pinoAuditSink, s2sAuth, s2sErrorHandler, type S2SAuthMiddleware } from '@s2sauth/middleware';

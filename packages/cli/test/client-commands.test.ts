@@ -9,7 +9,7 @@ import { SqliteStore, type ClientRecord } from '@s2sauth/store';
 import type { OAuthCertificate } from '@s2sauth/issuer';
 import { createCertificate, createPartner, type MetadataServer, type TestPartner } from '../../../test/support/partners.js';
 import { parseClientId, parseGrant, parseHostName, type ClientView } from '../src/client-commands.js';
-import { failed, readStore, runOn, s2sauth, secretMarkers, succeeded, temporaryFolder, type CliRun } from './run-cli.js';
+import { failed, readStore, runOn, secretMarkers, succeeded, temporaryFolder, type CliRun } from './run-cli.js';
 
 const LYNC = WellKnownPrincipal.lync;
 const EXCHANGE = WellKnownPrincipal.exchange;

@@ -1,10 +1,10 @@
 import { expect } from 'chai';
 import { after, before, beforeEach, describe, it } from 'mocha';
 import { WellKnownPrincipal } from '@s2sauth/protocol';
-import { SqliteStore, type OAuthServerRecord } from '@s2sauth/store';
+import type { OAuthServerRecord } from '@s2sauth/store';
 import { createPartner, type MetadataServer, type TestPartner } from '../../../test/support/partners.js';
 import type { OAuthServerView } from '../src/oauth-server-commands.js';
-import { failed, readStore, runOn, s2sauth, secretMarkers, succeeded, temporaryFolder, type CliRun } from './run-cli.js';
+import { failed, readStore, runOn, secretMarkers, succeeded, temporaryFolder, type CliRun } from './run-cli.js';
 
 const STS = WellKnownPrincipal.sts;
 const TENANT = '7c3e4f0a-1b2c-4d5e-8f90-a1b2c3d4e5f6';

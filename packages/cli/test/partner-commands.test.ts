@@ -7,7 +7,7 @@ import { SqliteStore, type PartnerApplication } from '@s2sauth/store';
 import type { OAuthCertificate } from '@s2sauth/issuer';
 import { createCertificate, createPartner, type MetadataServer, type TestPartner } from '../../../test/support/partners.js';
 import type { PartnerView } from '../src/partner-commands.js';
-import { failed, readStore, runOn, s2sauth, secretMarkers, succeeded, temporaryFolder, type CliRun } from './run-cli.js';
+import { failed, readStore, runOn, secretMarkers, succeeded, temporaryFolder, type CliRun } from './run-cli.js';
 
 const CRM = '5b1f8d6e-3f5a-4c1e-9a57-0c9e2d6f4b21';
 

@@ -28,7 +28,6 @@ import {
   isRealm,
   MAX_METADATA_BYTES,
   parseAudience,
-  parseIssuerId,
   parseJws,
   parseMetadataDocument,
   parseStrictJson,

@@ -21,7 +21,7 @@ import {
   type Clock,
 } from '@s2sauth/protocol';
 import { CertificateSet } from './certificate-set.js';
-import { CertificateError, OAuthCertificate } from './certificate.js';
+import type { OAuthCertificate } from './certificate.js';
 import { Rs256Signer } from './jws-signer.js';
 
 /** Default lifetime of an issued token, in seconds (one hour). */

@@ -18,12 +18,6 @@ const REALM = 'contoso.com';
 const JSON_TYPE = 'application/json; charset=utf-8';
 const PUBLIC_JWK_MEMBERS = ['alg', 'e', 'kid', 'kty', 'n', 'use', 'x5c', 'x5t', 'x5t#S256'];
 
-interface KeyEntry {
-  usage: string;
-  keyinfo: { x5t: string };
-  keyvalue: { type: string; value: string };
-}
-
 describe('metadataRouter', () => {
   /** Valid T0 .. T0 + 365 days. */
   let current: OAuthCertificate;

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import express from 'express';
-import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
+import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import { signingKeyFromCertificate, WellKnownPrincipal, type SigningKey } from '@s2sauth/protocol';
 import { MemoryStore, SqliteStore, type ClientInput, type ClientRecord, type ClientStore } from '@s2sauth/store';
 import { CertificateSet, stsRouter, stsTokenPath, type OAuthCertificate, type StsAuditEvent, type StsRouterOptions } from '@s2sauth/issuer';

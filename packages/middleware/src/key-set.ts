@@ -308,7 +308,6 @@ export class StaticKeySet implements KeySet {
 
   /** The key with this `x5t`, if its certificate is valid now. */
   getKey(keyId: string): Promise<SigningKey | undefined> {
-    const key = this.#keys.get(keyId);
     return Promise.resolve(this.keyNow(keyId));
   }
 

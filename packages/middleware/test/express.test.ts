@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import { expect } from 'chai';
-import { after, afterEach, before, beforeEach, describe, it } from 'mocha';
+import { afterEach, before, beforeEach, describe, it } from 'mocha';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import request from 'supertest';
 import { InvalidTokenError, KeysUnavailableError, WellKnownPrincipal, type ChallengeParams } from '@s2sauth/protocol';
