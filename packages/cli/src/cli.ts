@@ -9,6 +9,7 @@
  * option, missing argument, bad option value), as one line with commander's message.
  */
 import { readFileSync } from 'node:fs';
+import { PartnerRegistryError } from '@s2sauth/middleware';
 import { Command, CommanderError } from 'commander';
 import { registerClientCommands } from './client-commands.js';
 import { CliError, firstLine, STORE_VARIABLE, type CliIo } from './context.js';
@@ -19,6 +20,30 @@ import { registerPartnerCommands } from './partner-commands.js';
 function packageVersion(): string {
   const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { readonly version: string };
   return manifest.version;
+}
+
+/** The registry's option names (`PartnerRegistryError` messages name them) and the flags that set them. */
+const FLAGS: Readonly<Record<string, string>> = {
+  metadataUrl: '--metadata-url',
+  allowLoopback: '--allow-loopback',
+  applicationId: '--application-id',
+  trustLevel: '--trust-level',
+  scopes: '--scope',
+  acceptUnsignedUserContext: '--accept-unsigned-user-context',
+  useOAuthServer: '--use-oauth-server',
+  realm: '--realm',
+  certificate: '--certificate',
+};
+
+/**
+ * A registry message in the terms of the command line: its option names (`metadataUrl: must be
+ * an https URL ... with allowLoopback`) become the flags (`--metadata-url: ... with
+ * --allow-loopback`). `realm` and `certificate`, ordinary words too, only where they name the field.
+ */
+export function inFlagTerms(message: string): string {
+  return message
+    .replace(/^(realm|certificate):/, (_, name: string) => `${FLAGS[name]}:`)
+    .replace(/\b(metadataUrl|allowLoopback|applicationId|trustLevel|scopes|acceptUnsignedUserContext|useOAuthServer)\b/g, (name) => FLAGS[name] ?? name);
 }
 
 /** Commander's error text (`error: ...`, maybe with a suggestion on a second line) as one line. */
@@ -86,7 +111,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       // Help and version asked for end with 0; commander has already written every message.
       return error.exitCode === 0 ? 0 : 2;
     }
-    io.stderr.write(`s2sauth: ${firstLine(error)}\n`);
+    io.stderr.write(`s2sauth: ${error instanceof PartnerRegistryError ? inFlagTerms(firstLine(error)) : firstLine(error)}\n`);
     return error instanceof CliError ? error.exitCode : 1;
   }
 }

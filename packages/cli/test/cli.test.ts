@@ -10,6 +10,7 @@ import { SqliteStore } from '@s2sauth/store';
 import type { OAuthCertificate } from '@s2sauth/issuer';
 import { createCertificate } from '../../../test/support/partners.js';
 import { firstLine } from '../src/context.js';
+import { inFlagTerms } from '../src/cli.js';
 import { CliError, runCli } from '../src/index.js';
 import { failed, s2sauth, succeeded, temporaryFolder, type CliRun } from './run-cli.js';
 
@@ -160,6 +161,17 @@ describe('s2sauth', () => {
   });
 
   describe('failures', () => {
+    it("name the command line's flags where the registry names its options", () => {
+      expect(inFlagTerms('metadataUrl: must be an https URL (plain http only to a loopback host, with allowLoopback)')).to.equal(
+        '--metadata-url: must be an https URL (plain http only to a loopback host, with --allow-loopback)',
+      );
+      expect(inFlagTerms('certificate: expired')).to.equal('--certificate: expired');
+      expect(inFlagTerms('realm: OAuth server "x" is already registered for realm contoso.com')).to.equal(
+        '--realm: OAuth server "x" is already registered for realm contoso.com',
+      );
+      expect(inFlagTerms('identity: a partner named "a" is already registered')).to.equal('identity: a partner named "a" is already registered');
+    });
+
     it('are one line without a stack trace, whatever was thrown', () => {
       expect(firstLine(new Error('first\n    at somewhere (file.ts:1:1)'))).to.equal('first');
       expect(firstLine('a string')).to.equal('a string');

@@ -61,16 +61,16 @@ describe('s2sauth oauth-server', () => {
 
   it('refuses a document for another realm, a second server for one realm, and a missing --metadata-url; stores nothing', async () => {
     expect(failed(await run('oauth-server', 'add', 'microsoft.sts', '--metadata-url', stsServer.url, '--allow-loopback', '--realm', 'contoso.com'), 1)).to.equal(
-      `s2sauth: metadataUrl: the document's issuer is not ${STS}@contoso.com, which contradicts the registration`,
+      `s2sauth: --metadata-url: the document's issuer is not ${STS}@contoso.com, which contradicts the registration`,
     );
     stsServer.respondWith('nonsense');
-    expect(failed(await run('oauth-server', 'add', 'microsoft.sts', '--metadata-url', stsServer.url, '--allow-loopback'), 1)).to.match(/^s2sauth: metadataUrl: /);
+    expect(failed(await run('oauth-server', 'add', 'microsoft.sts', '--metadata-url', stsServer.url, '--allow-loopback'), 1)).to.match(/^s2sauth: --metadata-url: /);
     expect(failed(await run('oauth-server', 'add', 'microsoft.sts'), 2)).to.equal("s2sauth: required option '--metadata-url <url>' not specified (see --help)");
     expect(stored()).to.deep.equal([]);
     stsServer.respondWith(stsDocument());
     succeeded(await run('oauth-server', 'add', 'microsoft.sts', '--metadata-url', stsServer.url, '--allow-loopback'));
     expect(failed(await run('oauth-server', 'add', 'other.sts', '--metadata-url', stsServer.url, '--allow-loopback'), 1)).to.equal(
-      `s2sauth: realm: OAuth server "microsoft.sts" is already registered for realm ${TENANT}`,
+      `s2sauth: --realm: OAuth server "microsoft.sts" is already registered for realm ${TENANT}`,
     );
     expect(stored().map((server) => server.identity)).to.deep.equal(['microsoft.sts']);
   });
@@ -83,7 +83,7 @@ describe('s2sauth oauth-server', () => {
     expect(stored()[0]).to.deep.include({ realm: '*', enabled: false });
     succeeded(await run('oauth-server', 'set', 'microsoft.sts', '--enabled', '--realm', TENANT));
     expect(stored()[0]).to.deep.include({ realm: TENANT, enabled: true });
-    expect(failed(await run('oauth-server', 'set', 'microsoft.sts', '--no-allow-loopback'), 1)).to.match(/^s2sauth: metadataUrl: must be an https URL/);
+    expect(failed(await run('oauth-server', 'set', 'microsoft.sts', '--no-allow-loopback'), 1)).to.match(/^s2sauth: --metadata-url: must be an https URL/);
 
     const lines = succeeded(await run('oauth-server', 'list')).trimEnd().split('\n');
     expect(lines[0]).to.match(/^IDENTITY +REALM +ENABLED +ISSUER +METADATA URL$/);

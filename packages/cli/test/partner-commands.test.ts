@@ -107,22 +107,22 @@ describe('s2sauth partner', () => {
     it('refuses a metadata document that is not valid and stores nothing', async () => {
       lyncServer.respondWith('{"keys": "not a list"}');
       const line = failed(await run('partner', 'add', 'microsoft.lync', '--metadata-url', lyncServer.url, '--allow-loopback'), 1);
-      expect(line).to.match(/^s2sauth: metadataUrl: /);
+      expect(line).to.match(/^s2sauth: --metadata-url: /);
       expect(stored()).to.deep.equal([]);
     });
 
     it('refuses a metadata document that contradicts --realm and stores nothing', async () => {
       const line = failed(await run('partner', 'add', 'microsoft.lync', '--metadata-url', lyncServer.url, '--allow-loopback', '--realm', 'fabrikam.com'), 1);
-      expect(line).to.equal("s2sauth: metadataUrl: the document's issuer is not 00000004-0000-0ff1-ce00-000000000000@fabrikam.com, which contradicts the registration");
+      expect(line).to.equal("s2sauth: --metadata-url: the document's issuer is not 00000004-0000-0ff1-ce00-000000000000@fabrikam.com, which contradicts the registration");
       expect(stored()).to.deep.equal([]);
     });
 
     it('refuses a metadata URL that cannot be fetched, or a loopback one without --allow-loopback', async () => {
       lyncServer.respondWith('gone', 500);
       expect(failed(await run('partner', 'add', 'microsoft.lync', '--metadata-url', lyncServer.url, '--allow-loopback'), 1)).to.match(
-        /^s2sauth: metadataUrl: the document could not be fetched: /,
+        /^s2sauth: --metadata-url: the document could not be fetched: /,
       );
-      expect(failed(await run('partner', 'add', 'microsoft.lync', '--metadata-url', lyncServer.url), 1)).to.match(/^s2sauth: metadataUrl: must be an https URL/);
+      expect(failed(await run('partner', 'add', 'microsoft.lync', '--metadata-url', lyncServer.url), 1)).to.match(/^s2sauth: --metadata-url: must be an https URL/);
       expect(stored()).to.deep.equal([]);
     });
 
@@ -130,9 +130,9 @@ describe('s2sauth partner', () => {
       expect(failed(await run('partner', 'add', 'Contoso CRM', ...certificateArgs()), 1)).to.match(/^s2sauth: identity: must be 1 to 64/);
       succeeded(await run('partner', 'add', 'contoso.crm', ...certificateArgs()));
       expect(failed(await run('partner', 'add', 'contoso.crm', ...certificateArgs()), 1)).to.equal('s2sauth: identity: a partner named "contoso.crm" is already registered');
-      expect(failed(await run('partner', 'add', 'crm.again', ...certificateArgs()), 1)).to.match(/^s2sauth: applicationId: application .* is already registered under another identity$/);
+      expect(failed(await run('partner', 'add', 'crm.again', ...certificateArgs()), 1)).to.match(/^s2sauth: --application-id: application .* is already registered under another identity$/);
       expect(failed(await run('partner', 'add', 'no.realm', '--certificate', folder.file('crm.pem'), '--application-id', CRM), 1)).to.equal(
-        's2sauth: realm: is required with a certificate or an OAuth server',
+        's2sauth: --realm: is required with a certificate or an OAuth server',
       );
       expect(stored().map((partner) => partner.identity)).to.deep.equal(['contoso.crm']);
     });
@@ -189,7 +189,7 @@ describe('s2sauth partner', () => {
       expect(failed(await run('partner', 'set', 'contoso.crm', '--metadata-url', lyncServer.url, '--allow-loopback'), 1)).to.match(/contradicts the registration$/);
       succeeded(await run('partner', 'set', 'contoso.crm', '--metadata-url', lyncServer.url, '--allow-loopback', '--application-id', WellKnownPrincipal.lync));
       expect(storedPartner('contoso.crm')).to.deep.include({ applicationId: WellKnownPrincipal.lync, keySource: { kind: 'metadata', metadataUrl: lyncServer.url, allowLoopback: true } });
-      expect(failed(await run('partner', 'set', 'contoso.crm', '--no-allow-loopback'), 1)).to.match(/^s2sauth: metadataUrl: must be an https URL/);
+      expect(failed(await run('partner', 'set', 'contoso.crm', '--no-allow-loopback'), 1)).to.match(/^s2sauth: --metadata-url: must be an https URL/);
       expect(storedPartner('contoso.crm').keySource).to.deep.include({ allowLoopback: true });
     });
 
