@@ -2,6 +2,7 @@
  * The options of the Exchange demo server and the handle it returns, checked once at start-up:
  * a mistake in them is a `TypeError` naming the option, never a failure on the first request.
  */
+import { checkStsConnection, type StsConnection } from '@s2sauth/example-support';
 import type { AuditSink, PartnerRegistry } from '@s2sauth/middleware';
 import { isPrincipalId, isRealm, WellKnownPrincipal } from '@s2sauth/protocol';
 import type { Logger } from 'pino';
@@ -24,25 +25,6 @@ export interface LyncConnection {
   readonly principal?: string;
 }
 
-/**
- * The authorization server (STS) Exchange reaches Lync through in the cloud and hybrid scenarios
- * (protocol.md section 6): Exchange authenticates to it with its OAuth certificate and sends Lync
- * the STS-issued actor token, wrapped in an outer token it signs itself (protocol.md section 3.2).
- */
-export interface StsConnection {
-  /**
-   * The STS's Microsoft metadata document for the tenant, e.g.
-   * `http://127.0.0.1:4400/<tenant>/metadata/json/1`: `https:`, or `http:` to a loopback host.
-   * Read on the first call to Lync, not at start-up.
-   */
-  readonly metadataUrl: string;
-  /**
-   * The tenant realm (a GUID in the cloud) the STS issues for: the client id is
-   * `00000002-0000-0ff1-ce00-000000000000@<realm>`, Lync is addressed in this realm, and the
-   * verifier accepts tokens for it besides the server's own realms.
-   */
-  readonly realm: string;
-}
 
 /** Options of `startExchange`. */
 export interface ExchangeOptions {
@@ -133,7 +115,7 @@ export function resolveExchangeOptions(options: ExchangeOptions): ResolvedExchan
   }
   const users = checkUsers(options.users ?? []);
   const lync = options.lync === undefined ? undefined : checkLync(options.lync);
-  const sts = options.sts === undefined ? undefined : checkSts(options.sts);
+  const sts = options.sts === undefined ? undefined : checkStsConnection(options.sts, 'startExchange: ');
   if (audit !== undefined && audit !== false && typeof audit !== 'function') {
     throw new TypeError('startExchange: options.audit must be an audit sink function or false.');
   }
@@ -177,29 +159,4 @@ function checkLync(lync: unknown): { url: URL; principal: string } {
     throw new TypeError('startExchange: options.lync.principal must be a lowercase GUID.');
   }
   return { url, principal };
-}
-
-/** True for `https:`, or `http:` to a literal loopback host (the rule of `StsTokenSource`). */
-function isSecureStsUrl(url: URL): boolean {
-  if (url.protocol === 'https:') return true;
-  if (url.protocol !== 'http:') return false;
-  const host = url.hostname;
-  return host === 'localhost' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
-}
-
-function checkSts(sts: unknown): StsConnection {
-  if (!isObject(sts)) throw new TypeError('startExchange: options.sts must be { metadataUrl, realm }.');
-  for (const name of Object.keys(sts)) {
-    if (name !== 'metadataUrl' && name !== 'realm') throw new TypeError(`startExchange: options.sts has no member "${name}" (it takes { metadataUrl, realm }).`);
-  }
-  const { metadataUrl, realm } = sts;
-  const url = typeof metadataUrl === 'string' && URL.canParse(metadataUrl) ? new URL(metadataUrl) : undefined;
-  if (url === undefined || url.username !== '' || url.password !== '' || !isSecureStsUrl(url)) {
-    throw new TypeError('startExchange: options.sts.metadataUrl must be the STS metadata URL: https:, or http: to a loopback address, without credentials.');
-  }
-  if (typeof realm !== 'string' || !isRealm(realm)) {
-    throw new TypeError('startExchange: options.sts.realm must be the tenant realm the STS issues for: a lowercase GUID or DNS name.');
-  }
-  // `url` was parsed from `metadataUrl`, so it is a string here.
-  return { metadataUrl: metadataUrl as string, realm };
 }

@@ -12,7 +12,8 @@
  * @packageDocumentation
  */
 export { startExchange } from './server.js';
-export type { ExchangeOptions, ExchangeServer, ExchangeUserSeed, LyncConnection, StsConnection } from './exchange-options.js';
+export type { ExchangeOptions, ExchangeServer, ExchangeUserSeed, LyncConnection } from './exchange-options.js';
+export type { StsConnection } from '@s2sauth/example-support';
 export type { Contact } from './contact.js';
 export type { MailItem, TranscriptMessage } from './mail-item.js';
 export { EXCHANGE_SCOPES } from './partner-routes.js';

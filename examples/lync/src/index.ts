@@ -17,5 +17,5 @@ export type { Contact, NewContact } from './contact.js';
 export type { Conference } from './conferences.js';
 export type { ArchiveStatus, ConversationMessage, ConversationView } from './conversations.js';
 export type { Transcript } from './exchange-partner.js';
-export type { StsConnection } from './sts-connection.js';
+export type { StsConnection } from '@s2sauth/example-support';
 export type { AuditSink } from '@s2sauth/middleware';

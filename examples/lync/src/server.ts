@@ -6,7 +6,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { errorHandler, loadOrCreateCertificate, loadOrCreateSessionSecret, notFound, openDataFolder, Organization, SqliteSessionStore } from '@s2sauth/example-support';
+import { checkStsConnection, errorHandler, loadOrCreateCertificate, loadOrCreateSessionSecret, notFound, openDataFolder, Organization, SqliteSessionStore, type StsConnection } from '@s2sauth/example-support';
 import { CertificateSet, metadataRouter, S2SClient, S2SClientError, StsTokenSource, TokenIssuer, type PartnerEndpoint, type TokenSource } from '@s2sauth/issuer';
 import { createVerifier, PartnerRegistry, pinoAuditSink, type AuditSink } from '@s2sauth/middleware';
 import { authorityOf, isPrincipalId, isRealm, WellKnownPrincipal } from '@s2sauth/protocol';
@@ -22,7 +22,7 @@ import { ExchangePartner } from './exchange-partner.js';
 import { Outbox } from './outbox.js';
 import { partnerRoutes } from './partner-routes.js';
 import { peopleRoutes } from './people-routes.js';
-import { checkStsConnection, type StsConnection } from './sts-connection.js';
+
 
 /** Options of {@link startLync}. */
 export interface LyncOptions {

@@ -1,9 +1,10 @@
 /**
- * The authorization server (STS) Lync reaches Exchange through in the cloud and hybrid scenarios
- * (protocol.md section 6; reference-microsoft-s2s.md section 10): instead of self-issued tokens,
- * Lync authenticates to the STS with its OAuth certificate and sends Exchange the STS-issued actor
- * token, wrapped in an outer token it signs itself (protocol.md section 3.2).
+ * The authorization server (STS) a demo server reaches its partner through in the cloud and
+ * hybrid scenarios (protocol.md section 6): the server authenticates to it with its OAuth
+ * certificate and sends the partner the STS-issued actor token, wrapped in an outer token it signs
+ * itself (protocol.md section 3.2).
  */
+import { isSecureUrl } from '@s2sauth/issuer';
 import { isRealm } from '@s2sauth/protocol';
 
 /** Where the STS is and the realm it knows this server in. */
@@ -24,34 +25,29 @@ export interface StsConnection {
 
 const MEMBERS = new Set(['metadataUrl', 'realm']);
 
-/** True for `https:`, or `http:` to a literal loopback host (the rule of `StsTokenSource`). */
-function isSecure(url: URL): boolean {
-  if (url.protocol === 'https:') return true;
-  if (url.protocol !== 'http:') return false;
-  const host = url.hostname;
-  return host === 'localhost' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
-}
-
 /**
  * Checks the `sts` option at start-up, so a mistake is a `TypeError` naming it rather than a
- * failure of the first call to a partner.
+ * failure of the first call to a partner. The metadata URL follows the STS client's rule
+ * (`isSecureUrl` with loopback http allowed) and carries no credentials.
+ *
+ * @param prefix what the messages start with, e.g. `"startExchange: "`.
  * @throws TypeError naming `options.sts`, `options.sts.metadataUrl` or `options.sts.realm`.
  */
-export function checkStsConnection(value: unknown): StsConnection {
+export function checkStsConnection(value: unknown, prefix = ''): StsConnection {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new TypeError('options.sts must be { metadataUrl, realm }.');
+    throw new TypeError(`${prefix}options.sts must be { metadataUrl, realm }.`);
   }
   const sts = value as Record<string, unknown>;
   for (const name of Object.keys(sts)) {
-    if (!MEMBERS.has(name)) throw new TypeError(`options.sts has no member "${name}" (it takes { metadataUrl, realm }).`);
+    if (!MEMBERS.has(name)) throw new TypeError(`${prefix}options.sts has no member "${name}" (it takes { metadataUrl, realm }).`);
   }
   const { metadataUrl, realm } = sts;
   const url = typeof metadataUrl === 'string' && URL.canParse(metadataUrl) ? new URL(metadataUrl) : undefined;
-  if (url === undefined || url.username !== '' || url.password !== '' || !isSecure(url)) {
-    throw new TypeError('options.sts.metadataUrl must be the STS metadata URL: https:, or http: to a loopback address, without credentials.');
+  if (url === undefined || url.username !== '' || url.password !== '' || !isSecureUrl(url, true)) {
+    throw new TypeError(`${prefix}options.sts.metadataUrl must be the STS metadata URL: https:, or http: to a loopback address, without credentials.`);
   }
   if (typeof realm !== 'string' || !isRealm(realm)) {
-    throw new TypeError('options.sts.realm must be the tenant realm the STS issues for: a lowercase GUID or DNS name.');
+    throw new TypeError(`${prefix}options.sts.realm must be the tenant realm the STS issues for: a lowercase GUID or DNS name.`);
   }
   // `url` was parsed from `metadataUrl`, so it is a string here.
   return { metadataUrl: metadataUrl as string, realm };
