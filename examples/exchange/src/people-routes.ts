@@ -5,7 +5,7 @@
  */
 import express, { Router, type Request, type RequestHandler } from 'express';
 import session from 'express-session';
-import { ApiError, invalidRequest, readObject, readString } from '@s2sauth/example-support';
+import { ApiError, invalidRequest, readObject, readString, signInThrottle } from '@s2sauth/example-support';
 import { accountJson, type Account, type Accounts } from './accounts.js';
 import { readMeetingRequest, type LyncMeetings } from './lync-meetings.js';
 import type { MailboxStore } from './mailbox-store.js';
@@ -63,7 +63,8 @@ export function peopleRoutes(options: PeopleRoutesOptions): Router {
     return account;
   };
 
-  router.post('/login', ...body, async (req, res) => {
+  // Failed sign-ins are limited per user name and per address (429 with Retry-After).
+  router.post('/login', ...body, ...signInThrottle(), async (req, res) => {
     const credentials = readObject(req.body ?? {}, 'The request body', '{ username, password } as JSON or a form');
     const username = readString(credentials['username'], 'username', { max: 320 });
     const password = readString(credentials['password'], 'password', { max: 1024 });

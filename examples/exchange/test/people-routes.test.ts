@@ -165,3 +165,31 @@ describe('people routes', () => {
     expect(await response.json()).to.deep.equal({ error: 'not_found', message: 'There is no such route.' });
   });
 });
+
+describe('Exchange sign-in throttling', () => {
+  let dir: { path: string; remove(): Promise<void> };
+  let exchange: ExchangeServer;
+
+  before(async () => {
+    dir = await tempDataDir();
+    exchange = await startTestExchange(dir.path);
+  });
+
+  after(async () => {
+    await exchange.close();
+    await dir.remove();
+  });
+
+  const login = (username: string, password: string): Promise<Response> =>
+    fetch(`${exchange.url}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
+
+  it('answers 429 JSON with Retry-After after 5 wrong passwords, even to the right one, and lets other users in', async () => {
+    for (let attempt = 0; attempt < 5; attempt += 1) expect((await login('alice@contoso.com', `wrong ${attempt}`)).status).to.equal(401);
+    const locked = await login('alice@contoso.com', 'alice-Pa55word');
+    expect(locked.status).to.equal(429);
+    expect(await locked.json()).to.have.property('error', 'too_many_sign_ins');
+    expect(Number(locked.headers.get('retry-after'))).to.be.within(1, 15 * 60);
+    expect(locked.headers.getSetCookie()).to.deep.equal([]);
+    expect((await login('bob@contoso.com', 'bob-Pa55word')).status).to.equal(200);
+  });
+});

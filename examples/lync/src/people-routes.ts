@@ -5,7 +5,7 @@
  */
 import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
 import session from 'express-session';
-import { ApiError, invalidRequest } from '@s2sauth/example-support';
+import { ApiError, invalidRequest, signInThrottle } from '@s2sauth/example-support';
 import type { Accounts, LyncUser } from './accounts.js';
 import type { Conferences } from './conferences.js';
 import { readNewContact } from './contact.js';
@@ -93,7 +93,8 @@ export function peopleRoutes(options: PeopleRoutesOptions): Router {
     next();
   });
 
-  router.post('/login', async (req, res) => {
+  // Failed sign-ins are limited per user name and per address (429 with Retry-After).
+  router.post('/login', ...signInThrottle(), async (req, res) => {
     const body = bodyObject(req.body);
     const { username, password } = body;
     if (typeof username !== 'string' || username === '' || typeof password !== 'string' || password === '') {

@@ -197,3 +197,29 @@ describe('Lync server restart', () => {
     }
   });
 });
+
+describe('Lync sign-in throttling', () => {
+  let lync: LyncServer;
+
+  before(async () => {
+    lync = await start(await dataFolder());
+  });
+
+  after(async () => {
+    await lync.close();
+    await removeDataFolders();
+  });
+
+  it('answers 429 JSON with Retry-After after 5 wrong passwords, even to the right one, and lets other users in', async () => {
+    for (let attempt = 0; attempt < 5; attempt += 1) {
+      expect((await call(lync.url, 'POST', '/login', { username: 'alice@contoso.com', password: `wrong ${attempt}` })).status).to.equal(401);
+    }
+    const locked = await call(lync.url, 'POST', '/login', { username: 'alice@contoso.com', password: PASSWORD });
+    expect(locked.status).to.equal(429);
+    expect(locked.body).to.have.property('error', 'too_many_sign_ins');
+    expect(locked.body).to.have.property('message').that.is.a('string');
+    expect(Number(locked.headers.get('retry-after'))).to.be.within(1, 15 * 60);
+    expect(locked.headers.get('set-cookie')).to.equal(null);
+    expect((await call(lync.url, 'POST', '/login', { username: 'bob@contoso.com', password: PASSWORD })).status).to.equal(200);
+  });
+});

@@ -2,8 +2,8 @@
  * `@s2sauth/example-support`: what the Lync and Exchange demo servers have in common, so each
  * holds only what makes it Lync or Exchange. The data folder (OAuth certificate, session secret),
  * the server's SQLite file with its migrations and sessions, scrypt password hashes, JSON errors
- * and request-body readers, the rule that ties each user to one realm of the organization, and
- * the check of the STS connection option.
+ * and request-body readers, the rule that ties each user to one realm of the organization, the
+ * throttling of failed sign-ins, and the check of the STS connection option.
  *
  * ```ts
  * const folder = await openDataFolder('.data/onprem/exchange', 'exchange.sqlite');
@@ -32,5 +32,6 @@ export {
   type TextPattern,
 } from './request-body.js';
 export { openSqliteDatabase, type Migration, type SqliteDatabase } from './sqlite-database.js';
+export { DEFAULT_SIGN_IN_LIMITS, signInThrottle, type SignInLimits } from './sign-in-throttle.js';
 export { SqliteSessionStore, type SqliteSessionStoreOptions } from './sqlite-session-store.js';
 export { checkStsConnection, type StsConnection } from './sts-connection.js';
