@@ -5,18 +5,18 @@
  *
  * Output: the guide on standard output; logs (pino, `warn` unless `--verbose`) on standard error;
  * the audit of every token decision (and, in the cloud and hybrid scenarios, every token the STS
- * issued or refused) in `<data>/<scenario>/audit.log`, so the guide stays readable
- * and the audit can be followed with `tail -f`. Failures are one line on standard error: exit 2 for
- * a command-line mistake, 1 for a port in use, an unwritable data folder or any other failure.
+ * issued or refused) in `<data>/<scenario>/audit.log` (rotated by size and age: demo-logs.ts), so
+ * the guide stays readable and the audit can be followed with `tail -F`. Failures are one line on
+ * standard error: exit 2 for a command-line mistake, 1 for a port in use, an unwritable data folder
+ * or any other failure.
  */
 import { realpathSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { pinoAuditSink } from '@s2sauth/middleware';
-import { pino } from 'pino';
 import { parseDemoArguments, UsageError, type DemoSettings } from './demo-arguments.js';
 import { demoGuide } from './demo-guide.js';
+import { openDemoLogs, type DemoLogs } from './demo-logs.js';
 import { resolveDemoPassword } from './demo-password.js';
 import { startOnPremises } from './onprem.js';
 import { startCloud, startHybrid } from './sts-scenarios.js';
@@ -61,6 +61,7 @@ export function describeFailure(
  */
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   let settings: DemoSettings | undefined;
+  let logs: DemoLogs | undefined;
   try {
     const command = parseDemoArguments(argv, env);
     if (command.kind === 'help') {
@@ -68,18 +69,18 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       return 0;
     }
     settings = command.settings;
-    const logger = pino({ name: 's2sauth-demo', level: settings.verbose ? 'info' : 'warn' }, pino.destination(2));
     const dataDir = resolve(settings.dataDir);
     const scenarioDir = join(dataDir, settings.scenario);
     await mkdir(scenarioDir, { recursive: true, mode: 0o700 });
     const password = await resolveDemoPassword(dataDir, env);
     const auditLog = join(scenarioDir, 'audit.log');
-    const auditFile = pino.destination({ dest: auditLog, sync: true });
-    const audit = pinoAuditSink(pino({ name: 's2sauth-audit', level: 'info' }, auditFile));
+    logs = await openDemoLogs({ verbose: settings.verbose, auditLog });
+    const { logger, audit } = logs;
+    const opened = logs;
 
     const common = { dataDir: scenarioDir, lyncPort: settings.lyncPort, exchangePort: settings.exchangePort, password: password.password, logger, audit };
     // The STS's decisions (tokens issued or refused) go to the same audit log as the servers'.
-    const stsOptions = { ...common, stsPort: settings.stsPort, stsLogger: pino({ name: 's2sauth-sts', level: 'info' }, auditFile) };
+    const stsOptions = { ...common, stsPort: settings.stsPort, stsLogger: logs.stsLogger };
     const pair =
       settings.scenario === 'cloud'
         ? await startCloud(stsOptions)
@@ -94,7 +95,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       }
       stopping = true;
       logger.info({ signal }, 'stopping');
-      pair.close().then(
+      pair.close().then(opened.close).then(
         () => process.exit(0),
         (error: unknown) => {
           process.stderr.write(`${describeFailure(error, settings)}\n`);
@@ -123,6 +124,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     process.stdout.write(`${guide}\n${ready}\n`);
     return 0;
   } catch (error) {
+    await logs?.close();
     process.stderr.write(`${describeFailure(error, settings)}\n`);
     if (settings?.verbose === true && error instanceof Error && error.stack !== undefined) process.stderr.write(`${error.stack}\n`);
     return error instanceof UsageError ? error.exitCode : 1;

@@ -109,8 +109,8 @@ export async function startOnPremises(options: OnPremisesOptions): Promise<OnPre
     host,
     lyncPort: options.lyncPort,
     exchangePort: options.exchangePort,
-    exchange: { dataDir: join(options.dataDir, 'exchange'), realm: ONPREM_REALM, realms: [ONPREM_EXTRA_REALM], users, logger: logger.child({ name: 'exchange' }), ...audit },
-    lync: { dataDir: join(options.dataDir, 'lync'), realm: ONPREM_REALM, realms: [ONPREM_EXTRA_REALM], users, logger: logger.child({ name: 'lync' }), ...audit },
+    exchange: { dataDir: join(options.dataDir, 'exchange'), realm: ONPREM_REALM, realms: [ONPREM_EXTRA_REALM], users, logger: logger.child({ server: 'exchange' }), ...audit },
+    lync: { dataDir: join(options.dataDir, 'lync'), realm: ONPREM_REALM, realms: [ONPREM_EXTRA_REALM], users, logger: logger.child({ server: 'lync' }), ...audit },
     trust: async (lync, exchange) => {
       await trustPartner(exchange.registry, LYNC_PARTNER, lync.url);
       await trustPartner(lync.registry, EXCHANGE_PARTNER, exchange.url);

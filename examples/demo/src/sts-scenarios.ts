@@ -127,7 +127,7 @@ async function startStsScenario(options: StsScenarioOptions, layout: (tenant: st
   const { realm: tenant } = await resolveTenant(options.dataDir);
   const realms = layout(tenant);
 
-  const sts = await startSts({ dataDir: join(options.dataDir, 'sts'), host, port: options.stsPort, realms: [tenant], logger: options.stsLogger ?? logger.child({ name: 'sts' }) });
+  const sts = await startSts({ dataDir: join(options.dataDir, 'sts'), host, port: options.stsPort, realms: [tenant], logger: options.stsLogger ?? logger.child({ server: 'sts' }) });
   const stsMetadataUrl = `${sts.url}/${tenant}/metadata/json/1`;
   const viaSts = { sts: { metadataUrl: stsMetadataUrl, realm: tenant } };
   try {
@@ -135,8 +135,8 @@ async function startStsScenario(options: StsScenarioOptions, layout: (tenant: st
       host,
       lyncPort: options.lyncPort,
       exchangePort: options.exchangePort,
-      exchange: { dataDir: join(options.dataDir, 'exchange'), ...realms.exchange, users, logger: logger.child({ name: 'exchange' }), ...audit, ...viaSts },
-      lync: { dataDir: join(options.dataDir, 'lync'), ...realms.lync, users, logger: logger.child({ name: 'lync' }), ...audit, ...viaSts },
+      exchange: { dataDir: join(options.dataDir, 'exchange'), ...realms.exchange, users, logger: logger.child({ server: 'exchange' }), ...audit, ...viaSts },
+      lync: { dataDir: join(options.dataDir, 'lync'), ...realms.lync, users, logger: logger.child({ server: 'lync' }), ...audit, ...viaSts },
       trust: async (lync, exchange) => {
         // The servers ask the STS for tokens only when they first call each other, so the clients
         // can be registered after they started (their certificates exist only then).

@@ -126,7 +126,7 @@ export async function startExchange(options: ExchangeOptions): Promise<ExchangeS
       realms: sts === undefined ? config.realms : [...new Set([...config.realms, sts.realm])],
       authorities: [...new Set([authority, `localhost:${port}`])],
       registry,
-      audit: config.audit ?? pinoAuditSink(logger.child({ name: 's2sauth-audit' })),
+      audit: config.audit ?? pinoAuditSink(logger.child({ component: 's2sauth-audit' })),
       // The token's user must have a mailbox here, in the partner's realm; otherwise the call is
       // refused as user_invalid (401): a partner trusted in one realm never acts for another's users.
       resolveUser: (user, partner) => accounts.forPartnerUser(user, partner.realm) !== undefined,

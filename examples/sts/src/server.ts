@@ -77,7 +77,7 @@ export async function startSts(options: StsOptions): Promise<RunningSts> {
   const store = SqliteStore.open(join(dataDir, 'sts.sqlite'));
   try {
     for (const client of options.clients ?? []) store.putClient(client);
-    const audit = logger.child({ name: 's2sauth-sts-audit' });
+    const audit = logger.child({ component: 's2sauth-sts-audit' });
     // Cached per client: unauthenticated requests reach clientKeys (see stsRouter).
     const keySets = new ClientKeySets();
     const clientKeys = keySets.keys.bind(keySets);
