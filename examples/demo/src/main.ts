@@ -1,7 +1,7 @@
 /**
  * `npm start`: runs a demo scenario until Ctrl-C. Reads the command line, prepares the data folder
  * and the users' password, starts the servers, prints the guide and a `Ready` line, and stops
- * everything on SIGINT or SIGTERM (exit 0).
+ * everything on SIGINT or SIGTERM, or when the process that started it (npm) is gone (exit 0).
  *
  * Output: the guide on standard output; logs (pino, `warn` unless `--verbose`) on standard error;
  * the audit of every token decision (and, in the cloud and hybrid scenarios, every token the STS
@@ -25,6 +25,9 @@ export { parseDemoArguments, UsageError } from './demo-arguments.js';
 
 /** The file-system errors that mean "this folder cannot be used". */
 const UNWRITABLE = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EEXIST', 'ENOSPC']);
+
+/** How often the demo checks that the process that started it (npm, a shell) is still there. */
+const PARENT_CHECK_MS = 250;
 
 /** A failure of `npm start` as one line, without a stack trace. */
 export function describeFailure(
@@ -88,13 +91,14 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
           ? await startHybrid(stsOptions)
           : { ...(await startOnPremises(common)), sts: undefined, tenant: undefined };
     let stopping = false;
-    const stop = (signal: NodeJS.Signals): void => {
+    /** Stops everything and exits 0 (1 when closing fails); `why` is a signal name or `parent exited`. */
+    const stop = (why: string): void => {
       if (stopping) {
         // A second Ctrl-C while closing: give up waiting.
         process.exit(1);
       }
       stopping = true;
-      logger.info({ signal }, 'stopping');
+      logger.info({ why }, 'stopping');
       pair.close().then(opened.close).then(
         () => process.exit(0),
         (error: unknown) => {
@@ -105,6 +109,13 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
+    // A supervisor that stops `npm start` may signal only npm, which passes SIGINT and SIGTERM on
+    // to its child but cannot when that child is a shell running node (the shell dies, node is
+    // left to init). So: stop, as for SIGTERM, as soon as the parent that started the demo is gone.
+    const parent = process.ppid;
+    setInterval(() => {
+      if (process.ppid !== parent) stop('parent exited');
+    }, PARENT_CHECK_MS).unref();
 
     const guide = demoGuide({
       scenario: settings.scenario,

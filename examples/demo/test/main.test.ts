@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFile, stat, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeFailure, main, parseDemoArguments, UsageError } from '../src/main.js';
@@ -24,9 +24,17 @@ interface Finished {
   readonly stderr: string;
 }
 
-/** Runs `npm start`'s command (node with tsx on main.ts) and collects its output. */
-function startDemo(args: readonly string[], env: NodeJS.ProcessEnv = childEnvironment()): { child: ChildProcess; output: { stdout: string; stderr: string }; exit: Promise<Finished> } {
-  const child = spawn(process.execPath, ['--conditions=s2sauth-source', '--import=tsx', MAIN, ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+/** `npm start`'s command: node with tsx on main.ts. */
+const DEMO_COMMAND: readonly string[] = [process.execPath, '--conditions=s2sauth-source', '--import=tsx', MAIN];
+
+/** Runs `npm start`'s command (or `command`) with `args` and collects its output. */
+function startDemo(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = childEnvironment(),
+  command: readonly string[] = DEMO_COMMAND,
+): { child: ChildProcess; output: { stdout: string; stderr: string }; exit: Promise<Finished> } {
+  const [file, ...leading] = command as [string, ...string[]];
+  const child = spawn(file, [...leading, ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const output = { stdout: '', stderr: '' };
   child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (output.stdout += chunk));
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (output.stderr += chunk));
@@ -52,6 +60,54 @@ function sh(command: string): Promise<{ code: number; stdout: string; stderr: st
       const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
       resolve({ code, stdout, stderr });
     });
+  });
+}
+
+/** The ids of the processes whose command line contains `text` (the test's own data folder). */
+function processesWith(text: string): Promise<number[]> {
+  return new Promise((resolve) => {
+    // pgrep exits 1 when nothing matches: no process, not an error.
+    execFile('pgrep', ['-f', '--', text], (_error, stdout) => resolve(stdout.split('\n').filter((line) => line !== '').map(Number)));
+  });
+}
+
+/** Kills what is left of a test's demo (the processes whose command line contains `text`). */
+async function killAll(text: string): Promise<void> {
+  for (const pid of await processesWith(text)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Gone in the meantime.
+    }
+  }
+}
+
+/** Resolves once none of `pids` is running; rejects after 20 s (then they are killed by the caller). */
+async function exited(pids: readonly number[]): Promise<void> {
+  const running = (pid: number): boolean => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  for (let attempt = 0; attempt < 200; attempt += 1) {
+    if (!pids.some(running)) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`still running: ${pids.filter(running).join(', ')}`);
+}
+
+/** True when nothing accepts connections on 127.0.0.1:`port`. */
+function refused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(true));
   });
 }
 
@@ -224,6 +280,47 @@ describe('npm start (examples/demo/src/main.ts)', () => {
       expect((await second.exit).code).to.equal(0);
     } finally {
       second.child.kill('SIGKILL');
+    }
+  });
+
+  it('npm start stops when a supervisor sends SIGTERM to the npm process only: npm and the demo exit 0, the ports close', async function () {
+    this.timeout(90_000);
+    const data = join(await temporaryFolder(), 'data');
+    const run = startDemo(['start', '--silent', '--', '--data', data, '--lync-port', '0', '--exchange-port', '0'], childEnvironment(), ['npm']);
+    let demo: number[] = [];
+    try {
+      const ports = /^Ready: Lync http:\/\/127\.0\.0\.1:(\d+), Exchange http:\/\/127\.0\.0\.1:(\d+)\./m.exec(await ready(run))?.slice(1).map(Number) ?? [];
+      expect(ports).to.have.length(2);
+      demo = await processesWith(data);
+      expect(demo).to.have.length.greaterThan(0);
+      run.child.kill('SIGTERM');
+      const finished = await run.exit;
+      expect(finished.code).to.equal(0);
+      await exited(demo);
+      for (const port of ports) expect(await refused(port), `port ${port}`).to.equal(true);
+    } finally {
+      run.child.kill('SIGKILL');
+      await killAll(data);
+    }
+  });
+
+  it('stops by itself, with its ports closed, when the process that started it is gone', async function () {
+    this.timeout(90_000);
+    const data = join(await temporaryFolder(), 'data');
+    // A shell that stays the parent (no exec: it has more to run), as npm's shell was before `exec`.
+    const script = `${DEMO_COMMAND.map((word) => JSON.stringify(word)).join(' ')} "$@"; exit $?`;
+    const run = startDemo(['--data', data, '--lync-port', '0', '--exchange-port', '0'], childEnvironment(), ['sh', '-c', script, 'sh']);
+    try {
+      const ports = /^Ready: Lync http:\/\/127\.0\.0\.1:(\d+), Exchange http:\/\/127\.0\.0\.1:(\d+)\./m.exec(await ready(run))?.slice(1).map(Number) ?? [];
+      expect(ports).to.have.length(2);
+      const demo = (await processesWith(data)).filter((pid) => pid !== run.child.pid);
+      expect(demo).to.have.length(1);
+      run.child.kill('SIGKILL');
+      await exited(demo);
+      for (const port of ports) expect(await refused(port), `port ${port}`).to.equal(true);
+    } finally {
+      run.child.kill('SIGKILL');
+      await killAll(data);
     }
   });
 
