@@ -29,6 +29,9 @@ const UNWRITABLE = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EEXIST', 'EN
 /** How often the demo checks that the process that started it (npm, a shell) is still there. */
 const PARENT_CHECK_MS = 250;
 
+/** A second SIGINT or SIGTERM within this time of the first is the same stop, not "give up waiting". */
+const SAME_STOP_MS = 1000;
+
 /** A failure of `npm start` as one line, without a stack trace. */
 export function describeFailure(
   error: unknown,
@@ -90,14 +93,16 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
         : settings.scenario === 'hybrid'
           ? await startHybrid(stsOptions)
           : { ...(await startOnPremises(common)), sts: undefined, tenant: undefined };
-    let stopping = false;
+    let stoppingSince: number | undefined;
     /** Stops everything and exits 0 (1 when closing fails); `why` is a signal name or `parent exited`. */
     const stop = (why: string): void => {
-      if (stopping) {
-        // A second Ctrl-C while closing: give up waiting.
-        process.exit(1);
+      if (stoppingSince !== undefined) {
+        // Ctrl-C reaches node twice under npm (from the terminal, and forwarded by npm): the same stop.
+        // A second Ctrl-C later, while closing: give up waiting.
+        if (performance.now() - stoppingSince >= SAME_STOP_MS) process.exit(1);
+        return;
       }
-      stopping = true;
+      stoppingSince = performance.now();
       logger.info({ why }, 'stopping');
       pair.close().then(opened.close).then(
         () => process.exit(0),

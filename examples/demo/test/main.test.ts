@@ -32,9 +32,11 @@ function startDemo(
   args: readonly string[],
   env: NodeJS.ProcessEnv = childEnvironment(),
   command: readonly string[] = DEMO_COMMAND,
+  detached = false,
 ): { child: ChildProcess; output: { stdout: string; stderr: string }; exit: Promise<Finished> } {
   const [file, ...leading] = command as [string, ...string[]];
-  const child = spawn(file, [...leading, ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // detached: a process group of its own, as a terminal gives a command (Ctrl-C signals the whole group).
+  const child = spawn(file, [...leading, ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'], detached });
   const output = { stdout: '', stderr: '' };
   child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (output.stdout += chunk));
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (output.stderr += chunk));
@@ -301,6 +303,39 @@ describe('npm start (examples/demo/src/main.ts)', () => {
     } finally {
       run.child.kill('SIGKILL');
       await killAll(data);
+    }
+  });
+
+  it('npm start: Ctrl-C (SIGINT to the process group, which npm forwards again) stops the demo, and npm exits 0', async function () {
+    this.timeout(90_000);
+    const data = join(await temporaryFolder(), 'data');
+    const run = startDemo(['start', '--silent', '--', '--data', data, '--lync-port', '0', '--exchange-port', '0'], childEnvironment(), ['npm'], true);
+    try {
+      await ready(run);
+      process.kill(-(run.child.pid as number), 'SIGINT');
+      const finished = await run.exit;
+      expect(finished.code).to.equal(0);
+      expect(finished.stderr).to.equal('');
+      expect(await processesWith(data)).to.deep.equal([]);
+    } finally {
+      await killAll(data);
+    }
+  });
+
+  it('takes a second signal right after the first for the same stop (npm forwards what its process group already got): exit 0', async function () {
+    this.timeout(60_000);
+    const data = join(await temporaryFolder(), 'data');
+    const run = startDemo(['--data', data, '--lync-port', '0', '--exchange-port', '0']);
+    try {
+      await ready(run);
+      // Two different signals, so that the system cannot merge them into one.
+      run.child.kill('SIGINT');
+      run.child.kill('SIGTERM');
+      const finished = await run.exit;
+      expect(finished.code).to.equal(0);
+      expect(finished.stderr).to.equal('');
+    } finally {
+      run.child.kill('SIGKILL');
     }
   });
 
