@@ -265,6 +265,30 @@ describe('npm start (examples/demo/src/main.ts)', () => {
     });
   }
 
+  it('adds Bob once when the printed commands run twice (the contact command checks first)', async function () {
+    this.timeout(90_000);
+    const data = join(await temporaryFolder(), 'data');
+    const run = startDemo(['--data', data, '--lync-port', '0', '--exchange-port', '0']);
+    try {
+      const commands = (await ready(run)).split('\n').filter((line) => line.startsWith('curl '));
+      const outputs: string[] = [];
+      for (const round of [1, 2]) {
+        for (const command of commands) {
+          const result = await sh(command);
+          expect(result.code, `round ${round}: ${command}\n${result.stdout}${result.stderr}`).to.equal(0);
+          outputs.push(result.stdout);
+        }
+      }
+      expect(outputs[commands.length + 1]).to.equal('Bob is already a contact.\n');
+      const contacts = JSON.parse(outputs[commands.length + 3] as string) as { email: string }[];
+      expect(contacts.filter((contact) => contact.email === 'bob@contoso.com')).to.have.length(1);
+      run.child.kill('SIGINT');
+      expect((await run.exit).code).to.equal(0);
+    } finally {
+      run.child.kill('SIGKILL');
+    }
+  });
+
   it('reuses the data on a restart and stops on SIGTERM with exit code 0', async function () {
     this.timeout(60_000);
     const data = join(await temporaryFolder(), 'data');
