@@ -83,6 +83,16 @@ export class Conferences {
     return rows.map(toConference);
   }
 
+  /**
+   * The conference a join URL names: its id and its organizer's local part (`/meet/alice/<id>`), or
+   * `undefined` when there is none or the organizer does not match.
+   */
+  findByJoinPath(organizerLocalPart: string, id: string): Conference | undefined {
+    const row = this.#db.prepare('SELECT * FROM conferences WHERE id = ?').get(id) as ConferenceRow | undefined;
+    if (row === undefined || row.organizer.slice(0, row.organizer.indexOf('@')) !== organizerLocalPart) return undefined;
+    return toConference(row);
+  }
+
   /** Every conference, by start time. */
   listAll(): Conference[] {
     return (this.#db.prepare('SELECT * FROM conferences ORDER BY start_at, rowid').all() as ConferenceRow[]).map(toConference);

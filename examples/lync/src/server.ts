@@ -20,6 +20,7 @@ import { Conversations } from './conversations.js';
 import { openLyncDatabase } from './database.js';
 import { ExchangePartner } from './exchange-partner.js';
 import { Outbox } from './outbox.js';
+import { meetingRoutes } from './meeting-routes.js';
 import { partnerRoutes } from './partner-routes.js';
 import { peopleRoutes } from './people-routes.js';
 
@@ -248,6 +249,7 @@ export async function startLync(options: LyncOptions): Promise<LyncServer> {
     const organization = new Organization({ realms, tenant: options.sts?.realm });
     app.use('/api', partnerRoutes({ verifier, accounts, conferences, organization }));
     app.use('/api', notFound());
+    app.use(meetingRoutes({ conferences }));
     app.use(
       peopleRoutes({
         accounts,

@@ -41,6 +41,26 @@ describe('partner routes (Passport strategy)', () => {
     await removeDataFolders();
   });
 
+  it('answers the join URL, without a sign-in, with the meeting as JSON; an unknown meeting or organizer with a JSON 404', async () => {
+    const created = await call(lync.url, 'POST', '/api/conferences', meeting, bearer(userToken(['conferences.write'])));
+    expect(created.status).to.equal(201);
+    const conference = created.body as { id: string; joinUrl: string };
+    const joined = await fetch(conference.joinUrl);
+    expect(joined.status).to.equal(200);
+    expect(joined.headers.get('content-type')).to.match(/^application\/json/);
+    expect(joined.headers.get('cache-control')).to.equal('no-store');
+    expect(joined.headers.get('referrer-policy')).to.equal('no-referrer');
+    expect(await joined.json()).to.deep.equal(created.body);
+    expect(created.body).to.include({ subject: 'Quarterly review', organizer: 'alice@contoso.com', start: '2026-05-04T09:00:00.000Z', end: '2026-05-04T10:00:00.000Z' });
+
+    for (const path of [`/meet/alice/${conference.id.toLowerCase()}`, '/meet/alice/AAAAAAAAAA', `/meet/bob/${conference.id}`, `/meet/alice/${conference.id}/x`]) {
+      const missing = await call(lync.url, 'GET', path);
+      expect(missing.status, path).to.equal(404);
+      expect(missing.body, path).to.have.property('error', 'not_found');
+      expect(missing.body, path).to.have.property('message').that.is.a('string');
+    }
+  });
+
   it('creates a conference whose organizer is the token user, with a join URL, and no cookie', async () => {
     const response = await call(lync.url, 'POST', '/api/conferences', meeting, bearer(userToken(['conferences.write'])));
     expect(response.status).to.equal(201);
