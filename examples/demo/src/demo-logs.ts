@@ -59,7 +59,7 @@ export interface DemoLogs {
 
 /**
  * Opens the demo's logs, resolving once the audit log is open. An error of the audit log after that
- * (a full disk, say) is written to the servers' log at `error` and does not stop the demo.
+ * (a full disk, say) is written once to the servers' log at `error` and does not stop the demo.
  *
  * @throws TypeError when a limit is malformed; the file-system error when the audit log cannot be opened.
  */
@@ -69,7 +69,12 @@ export async function openDemoLogs(options: DemoLogsOptions): Promise<DemoLogs> 
   const logger = pino({ name: 's2sauth-demo', level: options.verbose ? 'info' : 'warn' }, options.log ?? pino.destination(2));
   const auditStream = createStream(options.auditLog, { size: limits.size, interval: limits.interval, rotate: limits.keep, mode: 0o600 });
   await once(auditStream, 'open');
-  auditStream.on('error', (error: Error) => logger.error({ err: error, file: options.auditLog }, 'cannot write the audit log'));
+  let failed = false;
+  auditStream.on('error', (error: Error) => {
+    // Once: after an error the stream is closed, and every later line would repeat it.
+    if (!failed) logger.error({ err: error, file: options.auditLog }, 'cannot write the audit log; audit lines are lost until a restart');
+    failed = true;
+  });
   auditStream.on('warning', (error: Error) => logger.warn({ err: error, file: options.auditLog }, 'audit log rotation'));
   let closing: Promise<void> | undefined;
   return {

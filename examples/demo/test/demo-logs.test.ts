@@ -170,6 +170,20 @@ describe('the demo logs (examples/demo/src/demo-logs.ts)', () => {
       ]);
     });
 
+    it('reports a failing audit log once on the servers\' log, and later audit lines do not throw', async () => {
+      const folder = await temporaryFolder();
+      const log = capture();
+      const logs = await openDemoLogs({ verbose: false, auditLog: join(folder, 'audit.log'), log: log.stream });
+      const closed = new Promise((resolve) => logs.auditStream.once('close', resolve));
+      logs.auditStream.destroy(Object.assign(new Error('no space left on device'), { code: 'ENOSPC' }));
+      await closed;
+      expect(() => writeEvents(logs.audit, 0, 3)).to.not.throw();
+      await logs.close();
+      const lines = strictlyParsed(log.lines());
+      expect(lines).to.have.length(1);
+      expect(lines[0]).to.include({ level: 50, msg: 'cannot write the audit log; audit lines are lost until a restart', file: join(folder, 'audit.log') });
+    });
+
     it('has the documented defaults', () => {
       expect(AUDIT_LOG_LIMITS).to.deep.equal({ size: '10M', interval: '1d', keep: 5 });
     });
