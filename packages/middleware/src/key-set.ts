@@ -70,8 +70,9 @@ export interface LastGoodKeys {
 export interface RemoteKeySetOptions extends KeySetOptions {
   /**
    * Start with these keys instead of none. They are answered, like loaded keys, until they are
-   * older than `maxStalenessMs` (counted from their `loadedAt`, never from now); the first lookup
-   * refreshes them in the background. A `loadedAt` in the future counts as now.
+   * older than `maxStalenessMs` (counted from their `loadedAt`, never from now), and refreshed
+   * in the background by the first lookup after they are `refreshIntervalMs` old, as loaded keys
+   * are. A `loadedAt` in the future counts as now.
    */
   readonly lastGood?: LastGoodKeys;
 }
@@ -108,7 +109,8 @@ function describeError(error: unknown): string {
  *
  * `load` fetches and parses the document (the registry wires `fetchMetadata`,
  * `parseMetadataDocument` and the checks against the registration into it). It is called:
- * on the first `getKey` (in the background when the set started from `lastGood` keys); every
+ * on the first `getKey` (when the set started from `lastGood` keys, as a background refresh once
+ * they are due); every
  * `refreshIntervalMs` in the background (an unref'd timer, started after the first successful
  * load); when `getKey` meets an unknown key id, at once if the previous load was not itself for an
  * unknown key id (a partner's certificate rollover is picked up by the first token signed with
@@ -208,9 +210,9 @@ export class RemoteKeySet implements KeySet {
       now = this.#clock();
       if (!this.#isCurrent(now)) throw this.#unavailable(now);
     } else if (this.#dueForRefresh(now) && this.#mayLoad(now)) {
-      // The timer should have refreshed by now but did not (a suspended machine, a blocked loop),
-      // or the keys are last good ones from before this set existed: refresh in the background
-      // and answer from the keys we have.
+      // The timer should have refreshed by now but did not (a suspended machine, a blocked loop,
+      // or last good keys handed in, with no timer yet): refresh in the background and answer
+      // from the keys we have.
       void this.#loadOnce(false);
     }
     const key = this.#keys.get(keyId);
@@ -252,9 +254,9 @@ export class RemoteKeySet implements KeySet {
     return this.#loadedAt !== undefined && now - this.#loadedAt <= this.#maxStalenessMs;
   }
 
-  /** The keys are older than the refresh interval, or were handed in and never refreshed here. */
+  /** The keys are older than the refresh interval (last good keys handed in included). */
   #dueForRefresh(now: number): boolean {
-    return this.#attemptedAt === undefined || now - (this.#loadedAt ?? now) >= this.#refreshIntervalMs;
+    return now - (this.#loadedAt ?? now) >= this.#refreshIntervalMs;
   }
 
   #mayLoad(now: number): boolean {

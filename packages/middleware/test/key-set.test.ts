@@ -436,7 +436,15 @@ describe('key-set', () => {
       });
     }
 
-    it('starts from lastGood keys: answers them at once, refreshes in the background on first use, and ages them from their loadedAt', async () => {
+    it('starts from lastGood keys younger than the refresh interval without loading', async () => {
+      const loader = fakeLoader(metadataOf(keyA));
+      const set = remote(loader, { lastGood: { metadata: metadataOf(keyA, keyB), loadedAt: now - 10 * 60 * SECOND } });
+      expect(set.keyNow(keyB.x5t)).to.equal(keyB);
+      expect(await set.getKey(keyA.x5t)).to.equal(keyA);
+      expect(loader.calls).to.equal(0);
+    });
+
+    it('starts from lastGood keys: answers them at once, refreshes them in the background once due, and ages them from their loadedAt', async () => {
       const loader = fakeLoader(metadataOf(keyA));
       const failing = deferred<ParsedMetadata>();
       loader.next = () => failing.promise;
@@ -444,7 +452,7 @@ describe('key-set', () => {
       const set = remote(loader, { lastGood: { metadata: metadataOf(keyA), loadedAt: fetchedAt } });
       expect(set.loadedAt).to.equal(fetchedAt);
       expect(set.version).to.equal(1);
-      expect(set.keyNow(keyA.x5t), 'never refreshed here: only getKey answers').to.equal(undefined);
+      expect(set.keyNow(keyA.x5t), 'due for a refresh: only getKey answers').to.equal(undefined);
       expect(await set.getKey(keyA.x5t)).to.equal(keyA);
       expect(loader.calls, 'background refresh').to.equal(1);
       failing.reject(new Error('down'));
