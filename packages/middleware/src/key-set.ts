@@ -7,7 +7,10 @@
  * endpoint up to a maximum staleness, after which verification fails closed (protocol.md
  * section 4, "Refresh"). The hygiene follows panva/jose's remote key sets: one fetch in flight at
  * a time, a cooldown between refetches so that a flood of tokens with made-up key ids cannot turn
- * into a flood of fetches, and a maximum age.
+ * into a flood of fetches, and a maximum age. The cooldown is against floods, not against the
+ * first rollover: an unknown key id refetches at once unless the last fetch was itself for an
+ * unknown key id. A set can start from a last good document kept from an earlier process
+ * (`lastGood`), aged from when that document was fetched.
  *
  * A partner registered by certificate gets a {@link StaticKeySet}. Both answer the same
  * {@link KeySet} interface.
@@ -43,7 +46,7 @@ export interface KeySet {
   close(): void;
 }
 
-/** Options of {@link RemoteKeySet}. */
+/** Options of {@link RemoteKeySet}'s timing, as a registry passes them to every set. */
 export interface KeySetOptions {
   /** Background refresh interval in ms. Default 3600000 (1 h). */
   readonly refreshIntervalMs?: number;
@@ -53,6 +56,25 @@ export interface KeySetOptions {
   readonly maxStalenessMs?: number;
   /** Time source; default the system clock. */
   readonly clock?: Clock;
+}
+
+/** Keys loaded earlier (by another process, or another key set of the same source), and when. */
+export interface LastGoodKeys {
+  /** The metadata, parsed and checked as a load would have. */
+  readonly metadata: ParsedMetadata;
+  /** When (clock ms) the document was fetched; the maximum staleness counts from here. */
+  readonly loadedAt: number;
+}
+
+/** Options of {@link RemoteKeySet}: {@link KeySetOptions} and where to start from. */
+export interface RemoteKeySetOptions extends KeySetOptions {
+  /**
+   * Start with these keys instead of none. They are answered, like loaded keys, until they are
+   * older than `maxStalenessMs` (counted from their `loadedAt`, never from now), and refreshed
+   * in the background by the first lookup after they are `refreshIntervalMs` old, as loaded keys
+   * are. A `loadedAt` in the future counts as now.
+   */
+  readonly lastGood?: LastGoodKeys;
 }
 
 function isValidAt(key: SigningKey, now: number): boolean {
@@ -65,6 +87,10 @@ function positiveMs(value: number | undefined, fallback: number, name: string): 
     throw new TypeError(`RemoteKeySet: options.${name} must be a positive number of milliseconds`);
   }
   return value;
+}
+
+function isMetadata(value: unknown): value is ParsedMetadata {
+  return typeof value === 'object' && value !== null && Array.isArray((value as { keys?: unknown }).keys);
 }
 
 /** A name for an error that is safe for the audit log: its code or class, never its message. */
@@ -83,11 +109,16 @@ function describeError(error: unknown): string {
  *
  * `load` fetches and parses the document (the registry wires `fetchMetadata`,
  * `parseMetadataDocument` and the checks against the registration into it). It is called:
- * on the first `getKey`; every `refreshIntervalMs` in the background (an unref'd timer, started
- * after the first successful load); when `getKey` meets an unknown key id, at most once per
- * `unknownKeyCooldownMs`; and by {@link RemoteKeySet.refresh}. Only one load runs at a time;
- * concurrent callers wait for the same one. A failed load keeps the last good keys, until they
- * are older than `maxStalenessMs`; then `getKey` fails closed with `KeysUnavailableError`.
+ * on the first `getKey` (when the set started from `lastGood` keys, as a background refresh once
+ * they are due); every
+ * `refreshIntervalMs` in the background (an unref'd timer, started after the first successful
+ * load); when `getKey` meets an unknown key id, at once if the previous load was not itself for an
+ * unknown key id (a partner's certificate rollover is picked up by the first token signed with
+ * the new key) and otherwise at most once per `unknownKeyCooldownMs` (so a stream of made-up key
+ * ids costs at most one load per cooldown); and by {@link RemoteKeySet.refresh}. Only one load runs
+ * at a time; concurrent callers wait for the same one, and a lookup that waited for a load does
+ * not start another. A failed load keeps the last good keys, until they are older than
+ * `maxStalenessMs`; then `getKey` fails closed with `KeysUnavailableError`.
  */
 export class RemoteKeySet implements KeySet {
   readonly #load: () => Promise<ParsedMetadata>;
@@ -102,6 +133,8 @@ export class RemoteKeySet implements KeySet {
   #version = 0;
   #loadedAt: number | undefined;
   #attemptedAt: number | undefined;
+  /** Whether the most recent load was started by a lookup of an unknown key id. */
+  #attemptForUnknownKey = false;
   #lastError: unknown;
   #inFlight: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -109,10 +142,11 @@ export class RemoteKeySet implements KeySet {
 
   /**
    * @param load - Fetches and parses the partner's metadata document; a rejection is a failed load.
-   * @param options - Intervals and clock; see {@link KeySetOptions}.
-   * @throws TypeError when `load` is not a function or an option is not a positive duration.
+   * @param options - Intervals, clock and last good keys; see {@link RemoteKeySetOptions}.
+   * @throws TypeError when `load` is not a function, an option is not a positive duration, or
+   *   `lastGood` is not metadata with a time.
    */
-  constructor(load: () => Promise<ParsedMetadata>, options: KeySetOptions = {}) {
+  constructor(load: () => Promise<ParsedMetadata>, options: RemoteKeySetOptions = {}) {
     if (typeof load !== 'function') throw new TypeError('RemoteKeySet: load must be a function returning a Promise<ParsedMetadata>');
     this.#load = load;
     this.#refreshIntervalMs = positiveMs(options.refreshIntervalMs, KEY_REFRESH_INTERVAL_MS, 'refreshIntervalMs');
@@ -121,6 +155,15 @@ export class RemoteKeySet implements KeySet {
     const clock = options.clock ?? systemClock;
     if (typeof clock !== 'function') throw new TypeError('RemoteKeySet: options.clock must be a function returning milliseconds');
     this.#clock = clock;
+    const { lastGood } = options;
+    if (lastGood !== undefined) {
+      if (!isMetadata(lastGood.metadata) || typeof lastGood.loadedAt !== 'number' || !Number.isFinite(lastGood.loadedAt)) {
+        throw new TypeError('RemoteKeySet: options.lastGood must be { metadata: ParsedMetadata, loadedAt: milliseconds }');
+      }
+      this.#install(lastGood.metadata);
+      // A time ahead of ours (another machine's clock) must not stretch the staleness bound.
+      this.#loadedAt = Math.min(lastGood.loadedAt, clock());
+    }
   }
 
   /** Starts at 0; increments each time a load yields a different set of certificates. */
@@ -152,21 +195,32 @@ export class RemoteKeySet implements KeySet {
    * id is unknown.
    */
   async getKey(keyId: string): Promise<SigningKey | undefined> {
-    if (this.#inFlight) await this.#inFlight;
+    // A lookup that waited for a load has keys as fresh as a refetch would give it.
+    let waited = false;
+    if (this.#inFlight) {
+      await this.#inFlight;
+      waited = true;
+    }
     let now = this.#clock();
     if (!this.#isCurrent(now)) {
-      if (this.#mayLoad(now)) await this.#loadOnce();
+      if (this.#mayLoad(now)) {
+        await this.#loadOnce(false);
+        waited = true;
+      }
       now = this.#clock();
       if (!this.#isCurrent(now)) throw this.#unavailable(now);
-    } else if (now - (this.#loadedAt ?? now) >= this.#refreshIntervalMs && this.#mayLoad(now)) {
-      // The timer should have refreshed by now but did not (a suspended machine, a blocked loop):
-      // refresh in the background and answer from the keys we have.
-      void this.#loadOnce();
+    } else if (this.#dueForRefresh(now) && this.#mayLoad(now)) {
+      // The timer should have refreshed by now but did not (a suspended machine, a blocked loop,
+      // or last good keys handed in, with no timer yet): refresh in the background and answer
+      // from the keys we have.
+      void this.#loadOnce(false);
     }
     const key = this.#keys.get(keyId);
     if (key) return isValidAt(key, now) ? key : undefined;
-    if (!this.#mayLoad(now)) return undefined;
-    await this.#loadOnce();
+    // The first unknown key id after any other load is a rollover until proven otherwise; after
+    // that, the cooldown holds a flood of made-up ids to one load per window.
+    if (waited || (this.#attemptForUnknownKey && !this.#mayLoad(now))) return undefined;
+    await this.#loadOnce(true);
     now = this.#clock();
     const reloaded = this.#keys.get(keyId);
     return reloaded && isValidAt(reloaded, now) ? reloaded : undefined;
@@ -176,7 +230,7 @@ export class RemoteKeySet implements KeySet {
   keyNow(keyId: string): SigningKey | undefined {
     if (this.#inFlight) return undefined;
     const now = this.#clock();
-    if (!this.#isCurrent(now) || now - (this.#loadedAt ?? now) >= this.#refreshIntervalMs) return undefined;
+    if (!this.#isCurrent(now) || this.#dueForRefresh(now)) return undefined;
     const key = this.#keys.get(keyId);
     return key && isValidAt(key, now) ? key : undefined;
   }
@@ -186,7 +240,7 @@ export class RemoteKeySet implements KeySet {
    * keeps the previous keys and is reported by {@link RemoteKeySet.lastError}.
    */
   refresh(): Promise<void> {
-    return this.#loadOnce();
+    return this.#loadOnce(false);
   }
 
   /** Stops the background refresh timer. The set still answers `getKey` from what it has. */
@@ -200,14 +254,20 @@ export class RemoteKeySet implements KeySet {
     return this.#loadedAt !== undefined && now - this.#loadedAt <= this.#maxStalenessMs;
   }
 
+  /** The keys are older than the refresh interval (last good keys handed in included). */
+  #dueForRefresh(now: number): boolean {
+    return now - (this.#loadedAt ?? now) >= this.#refreshIntervalMs;
+  }
+
   #mayLoad(now: number): boolean {
     // `abs` so that a clock stepped backwards cannot block loads until it catches up.
     return this.#attemptedAt === undefined || Math.abs(now - this.#attemptedAt) >= this.#cooldownMs;
   }
 
-  #loadOnce(): Promise<void> {
+  #loadOnce(forUnknownKey: boolean): Promise<void> {
     if (this.#inFlight) return this.#inFlight;
     this.#attemptedAt = this.#clock();
+    this.#attemptForUnknownKey = forUnknownKey;
     const attempt = this.#runLoad().finally(() => {
       this.#inFlight = undefined;
     });
@@ -218,7 +278,7 @@ export class RemoteKeySet implements KeySet {
   async #runLoad(): Promise<void> {
     try {
       const metadata = await this.#load();
-      if (typeof metadata !== 'object' || metadata === null || !Array.isArray(metadata.keys)) {
+      if (!isMetadata(metadata)) {
         throw new TypeError('RemoteKeySet: load resolved to something that is not ParsedMetadata');
       }
       this.#install(metadata);
@@ -248,7 +308,7 @@ export class RemoteKeySet implements KeySet {
 
   #startTimer(): void {
     if (this.#closed || this.#timer) return;
-    this.#timer = setInterval(() => void this.#loadOnce(), this.#refreshIntervalMs);
+    this.#timer = setInterval(() => void this.#loadOnce(false), this.#refreshIntervalMs);
     // Key refresh must never keep a process alive on its own.
     this.#timer.unref();
   }

@@ -32,8 +32,11 @@ import {
   type SigningKey,
 } from '@s2sauth/protocol';
 import {
+  isKeyDocumentStore,
   StoreError,
   TRUST_LEVELS,
+  type KeyDocument,
+  type KeyDocumentSource,
   type OAuthServerRecord,
   type OAuthServerStore,
   type PartnerApplication,
@@ -42,7 +45,7 @@ import {
   type RegistryEntryKind,
   type TrustLevel,
 } from '@s2sauth/store';
-import { RemoteKeySet, StaticKeySet, type KeySet, type KeySetOptions } from './key-set.js';
+import { KEY_MAX_STALENESS_MS, RemoteKeySet, StaticKeySet, type KeySet, type KeySetOptions, type LastGoodKeys } from './key-set.js';
 import { fetchMetadata, MetadataFetchError, type MetadataFetchOptions } from './metadata-fetch.js';
 import {
   ANY_REALM,
@@ -157,7 +160,10 @@ export interface PartnerRegistryOptions {
   /**
    * Where registrations are kept; the registry subscribes to its changes (and does not close it).
    * OAuth servers need a store that is also an `OAuthServerStore` (`MemoryStore` and
-   * `SqliteStore` are); with any other store, no OAuth server is ever trusted.
+   * `SqliteStore` are); with any other store, no OAuth server is ever trusted. When the store is
+   * also a `KeyDocumentStore` (both are), the last good metadata document of each key source is
+   * kept there with its fetch time, and a key set created later (after a restart) starts from it
+   * while it is younger than the maximum staleness.
    */
   readonly store: PartnerStore;
   /**
@@ -302,13 +308,15 @@ function contradiction(metadata: ParsedMetadata, applicationId: string, realm: s
 }
 
 /**
- * Identifies the version of a registration a key set was built for: a key set belongs to one
- * version and is replaced when the registration changes in any way (protocol.md section 5).
+ * Identifies what a partner's key set was built for: its key source (metadata URL and
+ * `allowLoopback`, or the pinned certificates) and the `(applicationId, realm)` its documents are
+ * checked against. A change of anything else (scopes, trust level, enabled, ...) keeps the key set
+ * and its last good keys; a change of these starts a new one (protocol.md section 5).
  */
 function stampOf(partner: PartnerApplication): string {
   const memo = stamps.get(partner);
   if (memo !== undefined) return memo;
-  const stamp = JSON.stringify([partner.updatedAt, partner.applicationId, partner.realm, partner.keySource]);
+  const stamp = JSON.stringify([partner.applicationId, partner.realm, partner.keySource]);
   if (isFrozenRecord(partner)) stamps.set(partner, stamp);
   return stamp;
 }
@@ -327,9 +335,13 @@ function isFrozenRecord(partner: PartnerApplication): boolean {
   return certificates === undefined || Object.isFrozen(certificates);
 }
 
-/** Identifies the version of an OAuth server registration a key set was built for. */
+/**
+ * Identifies what an OAuth server's key set (and the token endpoint read from its document) was
+ * built for: its key source and the issuer and realm its documents are checked against. Enabling
+ * or disabling keeps the key set; a change of these starts a new one.
+ */
 function serverStampOf(server: OAuthServerRecord): string {
-  return JSON.stringify([server.updatedAt, server.metadataUrl, server.issuer, server.realm, server.allowLoopback === true]);
+  return JSON.stringify([server.metadataUrl, server.allowLoopback === true, server.issuer, server.realm]);
 }
 
 function hasOAuthServers(store: PartnerStore): store is PartnerStore & OAuthServerStore {
@@ -351,9 +363,15 @@ const NO_KEYS: KeySet = Object.freeze({
 });
 
 interface KeySetEntry {
-  /** `stampOf` the registration the keys were built for. */
+  /** `stampOf` (`serverStampOf`) the registration the keys were built for. */
   readonly stamp: string;
   readonly keys: KeySet;
+  /**
+   * The registration's `updatedAt` when last seen here: a registration changed by another process
+   * moves the revision when `resolve` sees it, even if the store has not said so yet and the key
+   * set is kept.
+   */
+  updatedAt: number;
 }
 
 /** The validated registration, before the store stamps it. */
@@ -381,6 +399,8 @@ export class PartnerRegistry {
   readonly #store: PartnerStore;
   readonly #fetch: MetadataFetchOptions;
   readonly #keySetOptions: KeySetOptions;
+  /** How old a stored last good document may be and still be served (the key sets' bound). */
+  readonly #maxStalenessMs: number;
   readonly #clock: Clock;
   readonly #keySets = new Map<string, KeySetEntry>();
   /** OAuth servers' key sets by server identity (a namespace of its own, as in Lync). */
@@ -405,6 +425,7 @@ export class PartnerRegistry {
     this.#store = store;
     this.#fetch = fetch;
     this.#keySetOptions = { ...keySets, clock };
+    this.#maxStalenessMs = keySets.maxStalenessMs ?? KEY_MAX_STALENESS_MS;
     this.#clock = clock;
     // Also fires for changes made by other processes sharing the store (with identity undefined).
     this.#unsubscribe = store.onChange((identity, kind) => {
@@ -641,9 +662,12 @@ export class PartnerRegistry {
     if (server === undefined) return undefined;
     const stamp = serverStampOf(server);
     const entry = this.#serverKeySets.get(server.identity);
-    if (entry !== undefined && entry.stamp === stamp) return { server, keys: entry.keys };
+    if (entry !== undefined && entry.stamp === stamp) {
+      this.#noticeUpdate(entry, server.updatedAt);
+      return { server, keys: entry.keys };
+    }
     const keys = this.#createServerKeySet(server, stamp);
-    this.#serverKeySets.set(server.identity, { stamp, keys });
+    this.#serverKeySets.set(server.identity, { stamp, keys, updatedAt: server.updatedAt });
     if (entry !== undefined) {
       entry.keys.close();
       this.#revision++;
@@ -666,9 +690,12 @@ export class PartnerRegistry {
     if (partner === undefined || partner.keySource.kind === 'oauthServer') return undefined;
     const stamp = stampOf(partner);
     const entry = this.#keySets.get(partner.identity);
-    if (entry !== undefined && entry.stamp === stamp) return { partner, keys: entry.keys };
+    if (entry !== undefined && entry.stamp === stamp) {
+      this.#noticeUpdate(entry, partner.updatedAt);
+      return { partner, keys: entry.keys };
+    }
     const keys = this.#createKeySet(partner);
-    this.#keySets.set(partner.identity, { stamp, keys });
+    this.#keySets.set(partner.identity, { stamp, keys, updatedAt: partner.updatedAt });
     if (entry !== undefined) {
       // The registration changed in another process before the store told us: results verified
       // with the old key set must not count as current (its version may equal the new set's).
@@ -723,17 +750,19 @@ export class PartnerRegistry {
    */
   #changed(identity: string | undefined, kind: RegistryEntryKind | undefined): void {
     this.#revision++;
+    // A change from another process does not say which registration changed: compare them all.
+    // A key set whose key source is unchanged is kept, with its last good keys.
+    const concerns = (name: string): boolean => identity === undefined || kind === undefined || name === identity;
     if (kind !== 'oauthServer') {
       for (const [name, entry] of [...this.#keySets]) {
-        // A change from another process does not say which registration changed: compare them all.
-        if (identity === undefined || kind === undefined ? this.#isCurrent(name, entry) : name !== identity) continue;
+        if (!concerns(name) || this.#isCurrent(name, entry)) continue;
         entry.keys.close();
         this.#keySets.delete(name);
       }
     }
     if (kind !== 'partnerApplication') {
       for (const [name, entry] of [...this.#serverKeySets]) {
-        if (identity === undefined || kind === undefined ? this.#isCurrentServer(name, entry) : name !== identity) continue;
+        if (!concerns(name) || this.#isCurrentServer(name, entry)) continue;
         entry.keys.close();
         this.#serverKeySets.delete(name);
       }
@@ -747,14 +776,27 @@ export class PartnerRegistry {
     }
   }
 
-  #isCurrent(identity: string, entry: KeySetEntry): boolean {
-    const current = this.#store.get(identity);
-    return current !== undefined && stampOf(current) === entry.stamp;
+  /** A registration whose key set is kept changed (another process's write seen first here): results verified before are not current. */
+  #noticeUpdate(entry: KeySetEntry, updatedAt: number): void {
+    if (entry.updatedAt === updatedAt) return;
+    entry.updatedAt = updatedAt;
+    this.#revision++;
   }
 
+  /** Whether `entry` still fits the registration (its key source is unchanged); if so, notes its `updatedAt`. */
+  #isCurrent(identity: string, entry: KeySetEntry): boolean {
+    const current = this.#store.get(identity);
+    if (current === undefined || stampOf(current) !== entry.stamp) return false;
+    entry.updatedAt = current.updatedAt;
+    return true;
+  }
+
+  /** As {@link PartnerRegistry.#isCurrent}, for an OAuth server. */
   #isCurrentServer(identity: string, entry: KeySetEntry): boolean {
     const current = this.#serverStore()?.getOAuthServer(identity);
-    return current !== undefined && serverStampOf(current) === entry.stamp;
+    if (current === undefined || serverStampOf(current) !== entry.stamp) return false;
+    entry.updatedAt = current.updatedAt;
+    return true;
   }
 
   #serverStore(): (PartnerStore & OAuthServerStore) | undefined {
@@ -848,9 +890,7 @@ export class PartnerRegistry {
   #createServerKeySet(server: OAuthServerRecord, stamp: string): KeySet {
     const allowLoopback = server.allowLoopback === true;
     const source = { kind: 'metadata', metadataUrl: server.metadataUrl, ...(allowLoopback ? { allowLoopback } : {}) } as const;
-    const load = async (): Promise<ParsedMetadata> => {
-      const body = await fetchMetadata(server.metadataUrl, this.#fetchOptions(source));
-      const metadata = parseMetadataDocument(body, { now: this.#clock() });
+    return this.#remoteKeySet(source, (metadata) => {
       // The document must go on stating the issuer it was registered with; a failed load keeps
       // the last good keys up to the staleness bound (protocol.md section 4).
       const checked = checkStsMetadata(metadata, server.realm);
@@ -864,9 +904,60 @@ export class PartnerRegistry {
         // Challenges advertise the endpoint; a cached challenge must not outlive what it says.
         this.#revision++;
       }
+    });
+  }
+
+  /**
+   * A key set for a metadata source: each load fetches, parses and `accept`s (throws to refuse)
+   * the document, and stores it as the source's last good document when the store keeps them. It
+   * starts from that stored document when there is one younger than the maximum staleness that
+   * still parses and is accepted now, so a restarted server keeps serving through an outage.
+   */
+  #remoteKeySet(source: Extract<PartnerKeySource, { kind: 'metadata' }>, accept: (metadata: ParsedMetadata) => void): RemoteKeySet {
+    const documentSource = { metadataUrl: source.metadataUrl, allowLoopback: source.allowLoopback === true };
+    const load = async (): Promise<ParsedMetadata> => {
+      const body = await fetchMetadata(source.metadataUrl, this.#fetchOptions(source));
+      const fetchedAt = this.#clock();
+      const metadata = parseMetadataDocument(body, { now: fetchedAt });
+      accept(metadata);
+      this.#storeKeyDocument({ ...documentSource, document: body, fetchedAt });
       return metadata;
     };
-    return new RemoteKeySet(load, this.#keySetOptions);
+    const lastGood = this.#storedKeys(documentSource, accept);
+    return new RemoteKeySet(load, lastGood === undefined ? this.#keySetOptions : { ...this.#keySetOptions, lastGood });
+  }
+
+  /** The stored last good document of `source`, parsed and accepted now, if it is young enough. */
+  #storedKeys(source: KeyDocumentSource, accept: (metadata: ParsedMetadata) => void): LastGoodKeys | undefined {
+    if (!isKeyDocumentStore(this.#store)) return undefined;
+    try {
+      const stored = this.#store.getKeyDocument(source);
+      const now = this.#clock();
+      if (stored === undefined || now - stored.fetchedAt > this.#maxStalenessMs) return undefined;
+      // Checked as a fresh fetch would be: certificates expired by now are left out (none left
+      // refuses the document), and the document must still agree with the registration.
+      const metadata = parseMetadataDocument(stored.document, { now });
+      accept(metadata);
+      return { metadata, loadedAt: stored.fetchedAt };
+    } catch {
+      // Unreadable, no longer valid or contradicting: start without, as before a first fetch.
+      return undefined;
+    }
+  }
+
+  /**
+   * Keeps `document` as its source's last good one and forgets documents too old to be served.
+   * Best effort: a store that cannot write (read-only, full) costs only the keys' survival of a
+   * restart, never the fetch that just succeeded.
+   */
+  #storeKeyDocument(document: KeyDocument): void {
+    if (this.#closed || !isKeyDocumentStore(this.#store)) return;
+    try {
+      this.#store.putKeyDocument(document);
+      this.#store.removeKeyDocumentsFetchedBefore(document.fetchedAt - this.#maxStalenessMs);
+    } catch {
+      // See above: the keys just loaded are served all the same.
+    }
   }
 
   /** The input `changes` turn `existing` into. */
@@ -1053,14 +1144,10 @@ export class PartnerRegistry {
     }
     // resolve() never gets here with an oauthServer source; the cast documents that.
     const metadataSource = source as Extract<PartnerKeySource, { kind: 'metadata' }>;
-    const load = async (): Promise<ParsedMetadata> => {
-      const body = await fetchMetadata(metadataSource.metadataUrl, this.#fetchOptions(metadataSource));
-      const metadata = parseMetadataDocument(body, { now: this.#clock() });
+    return this.#remoteKeySet(metadataSource, (metadata) => {
       const problem = contradiction(metadata, partner.applicationId, partner.realm);
       // A failed load keeps the last good keys up to the staleness bound (protocol.md section 4).
       if (problem !== undefined) throw new PartnerRegistryError('metadata_contradicts', `metadataUrl: ${problem}`, 'metadataUrl');
-      return metadata;
-    };
-    return new RemoteKeySet(load, this.#keySetOptions);
+    });
   }
 }

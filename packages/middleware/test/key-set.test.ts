@@ -13,6 +13,7 @@ import {
   UNKNOWN_KEY_COOLDOWN_MS,
   type KeySet,
   type KeySetOptions,
+  type RemoteKeySetOptions,
 } from '../src/key-set.js';
 
 const SECOND = 1000;
@@ -88,7 +89,7 @@ describe('key-set', () => {
   const clock = (): number => now;
   const sets: KeySet[] = [];
 
-  function remote(loader: FakeLoader, options: KeySetOptions = {}): RemoteKeySet {
+  function remote(loader: FakeLoader, options: RemoteKeySetOptions = {}): RemoteKeySet {
     const set = new RemoteKeySet(loader, { clock, ...options });
     sets.push(set);
     return set;
@@ -153,16 +154,22 @@ describe('key-set', () => {
       await set.getKey(keyA.x5t);
       expect(loader.calls).to.equal(1);
 
-      // Right after a load: no refetch at all.
+      // Right after a load: one refetch for the whole flood (its first id might be a rollover).
       const early = await Promise.all(Array.from({ length: 1000 }, (_, i) => set.getKey(`forged-${i}`)));
       expect(early.every((key) => key === undefined)).to.equal(true);
-      expect(loader.calls).to.equal(1);
+      expect(loader.calls).to.equal(2);
+
+      // Within the cooldown of that refetch: none at all.
+      now += UNKNOWN_KEY_COOLDOWN_MS - 1;
+      const again = await Promise.all(Array.from({ length: 1000 }, (_, i) => set.getKey(`forged-again-${i}`)));
+      expect(again.every((key) => key === undefined)).to.equal(true);
+      expect(loader.calls).to.equal(2);
 
       // Cooldown over: exactly one refetch for the whole flood.
-      now += UNKNOWN_KEY_COOLDOWN_MS;
+      now += 1;
       const flood = await Promise.all(Array.from({ length: 1000 }, (_, i) => set.getKey(`forged-${i}`)));
       expect(flood.every((key) => key === undefined)).to.equal(true);
-      expect(loader.calls).to.equal(2);
+      expect(loader.calls).to.equal(3);
     });
 
     it('turns 1000 sequential unknown-key lookups within the cooldown into at most one load', async () => {
@@ -184,18 +191,25 @@ describe('key-set', () => {
       expect(loader.calls).to.equal(3);
     });
 
-    it('picks up a rolled key through the unknown-key refetch once the cooldown allows', async () => {
+    it('picks up a rolled key through the unknown-key refetch at once, and a second roll once the cooldown allows', async () => {
       const loader = fakeLoader(metadataOf(keyA));
       const set = remote(loader, { unknownKeyCooldownMs: 10 * SECOND });
       await set.getKey(keyA.x5t);
+      // The partner rolls to B: the first token signed with B refetches at once (no 10 s of key_unknown).
       loader.next = () => Promise.resolve(metadataOf(keyA, keyB));
-      now += 5 * SECOND;
-      expect(await set.getKey(keyB.x5t)).to.equal(undefined);
-      expect(loader.calls).to.equal(1);
-      now += 5 * SECOND;
+      now += 1 * SECOND;
       expect(await set.getKey(keyB.x5t)).to.equal(keyB);
       expect(loader.calls).to.equal(2);
       expect(set.version).to.equal(2);
+      // Rolled again to C right after: the last load was for an unknown key, so the cooldown holds.
+      loader.next = () => Promise.resolve(metadataOf(keyB, keyC));
+      now += 5 * SECOND;
+      expect(await set.getKey(keyC.x5t)).to.equal(undefined);
+      expect(loader.calls).to.equal(2);
+      now += 5 * SECOND;
+      expect(await set.getKey(keyC.x5t)).to.equal(keyC);
+      expect(loader.calls).to.equal(3);
+      expect(set.version).to.equal(3);
     });
 
     it('picks up a rolled key through refresh(), and changes version only when the keys change', async () => {
@@ -212,8 +226,10 @@ describe('key-set', () => {
       await set.refresh();
       expect(set.version).to.equal(2);
       expect(await set.getKey(keyC.x5t)).to.equal(keyC);
+      // A retired key id is unknown: one refetch (the last load was not for an unknown key), then none.
       expect(await set.getKey(keyA.x5t)).to.equal(undefined);
-      expect(loader.calls).to.equal(3);
+      expect(await set.getKey(keyA.x5t)).to.equal(undefined);
+      expect(loader.calls).to.equal(4);
     });
 
     it('refreshes in the background once the refresh interval has passed, answering from the keys it has', async () => {
@@ -419,6 +435,47 @@ describe('key-set', () => {
         expect(() => new RemoteKeySet(fakeLoader(metadataOf(keyA)), options)).to.throw(TypeError, name);
       });
     }
+
+    it('starts from lastGood keys younger than the refresh interval without loading', async () => {
+      const loader = fakeLoader(metadataOf(keyA));
+      const set = remote(loader, { lastGood: { metadata: metadataOf(keyA, keyB), loadedAt: now - 10 * 60 * SECOND } });
+      expect(set.keyNow(keyB.x5t)).to.equal(keyB);
+      expect(await set.getKey(keyA.x5t)).to.equal(keyA);
+      expect(loader.calls).to.equal(0);
+    });
+
+    it('starts from lastGood keys: answers them at once, refreshes them in the background once due, and ages them from their loadedAt', async () => {
+      const loader = fakeLoader(metadataOf(keyA));
+      const failing = deferred<ParsedMetadata>();
+      loader.next = () => failing.promise;
+      const fetchedAt = now - 23 * HOUR;
+      const set = remote(loader, { lastGood: { metadata: metadataOf(keyA), loadedAt: fetchedAt } });
+      expect(set.loadedAt).to.equal(fetchedAt);
+      expect(set.version).to.equal(1);
+      expect(set.keyNow(keyA.x5t), 'due for a refresh: only getKey answers').to.equal(undefined);
+      expect(await set.getKey(keyA.x5t)).to.equal(keyA);
+      expect(loader.calls, 'background refresh').to.equal(1);
+      failing.reject(new Error('down'));
+      await set.refresh().catch(() => undefined);
+      expect(await set.getKey(keyA.x5t)).to.equal(keyA);
+      now = fetchedAt + KEY_MAX_STALENESS_MS + 1;
+      await rejection(set.getKey(keyA.x5t)).then((error) => expect(error).to.be.instanceOf(KeysUnavailableError));
+    });
+
+    it('counts a lastGood loadedAt in the future as now', async () => {
+      const loader = fakeLoader(metadataOf(keyA));
+      loader.next = () => Promise.reject(new Error('down'));
+      const set = remote(loader, { lastGood: { metadata: metadataOf(keyA), loadedAt: now + 10 * KEY_MAX_STALENESS_MS } });
+      expect(set.loadedAt).to.equal(now);
+      now += KEY_MAX_STALENESS_MS + 1;
+      await rejection(set.getKey(keyA.x5t)).then((error) => expect(error).to.be.instanceOf(KeysUnavailableError));
+    });
+
+    it('throws a TypeError naming lastGood when it is not metadata with a time', () => {
+      for (const lastGood of [{ metadata: {}, loadedAt: now }, { metadata: metadataOf(keyA), loadedAt: Number.NaN }, { metadata: metadataOf(keyA) }]) {
+        expect(() => new RemoteKeySet(fakeLoader(metadataOf(keyA)), { lastGood } as unknown as RemoteKeySetOptions)).to.throw(TypeError, 'lastGood');
+      }
+    });
 
     it('throws a TypeError when load is not a function', () => {
       expect(() => new RemoteKeySet(undefined as unknown as () => Promise<ParsedMetadata>)).to.throw(TypeError, 'load');

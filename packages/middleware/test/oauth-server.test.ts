@@ -271,7 +271,7 @@ describe('OAuth servers', () => {
       await expectRefusal(pending, 'conflict');
     });
 
-    it('keeps one key set per server until the server changes, and selects the realm\'s server before *', async () => {
+    it('keeps one key set per server while its key source stays (disabling included), and selects the realm\'s server before *', async () => {
       await trustSts();
       stsServer.respondWith(stsDocument(stsCertificate, 'fabrikam.com'));
       await registry.addOAuthServer({ identity: 'any.sts', metadataUrl: stsServer.url, allowLoopback: true, realm: '*' });
@@ -286,7 +286,7 @@ describe('OAuth servers', () => {
       expect(registry.revision).to.not.equal(revision);
       const disabled = registry.resolveOAuthServer(STS, 'contoso.com');
       expect(disabled?.server.enabled).to.equal(false);
-      expect(disabled?.keys).to.not.equal(exact?.keys);
+      expect(disabled?.keys).to.equal(exact?.keys);
       registry.removeOAuthServer('any.sts');
       expect(registry.resolveOAuthServer(STS, 'fabrikam.com')).to.equal(undefined);
     });
@@ -320,7 +320,7 @@ describe('OAuth servers', () => {
       }
     });
 
-    it('drops a server\'s key set when another process changes it', async () => {
+    it('keeps a server\'s key set when another process disables it, and drops it when that process changes its URL', async () => {
       const folder = mkdtempSync(join(tmpdir(), 's2sauth-oauth-server-'));
       const file = join(folder, 'registry.sqlite');
       const mine = SqliteStore.open(file, { clock, pollIntervalMs: 10 });
@@ -339,13 +339,16 @@ describe('OAuth servers', () => {
         expect(seen).to.deep.equal([undefined]);
         const resolved = local.resolveOAuthServer(STS, 'contoso.com');
         expect(resolved?.server.enabled).to.equal(false);
-        expect(resolved?.keys).to.not.equal(keys);
+        expect(resolved?.keys).to.equal(keys);
         // A registration the other process changed is noticed on resolve too, before the store says so.
         const before = local.revision;
         now += 1000;
         await remote.enableOAuthServer('microsoft.sts');
         expect(local.resolveOAuthServer(STS, 'contoso.com')?.server.enabled).to.equal(true);
         expect(local.revision).to.not.equal(before);
+        // Another key source (the same server under another URL) is a new key set.
+        await remote.updateOAuthServer('microsoft.sts', { metadataUrl: `${stsServer.url}?moved` });
+        expect(local.resolveOAuthServer(STS, 'contoso.com')?.keys).to.not.equal(keys);
       } finally {
         local.close();
         remote.close();

@@ -6,6 +6,7 @@
  */
 export type { ChangeListener, RegistryEntryKind } from './change-listeners.js';
 export type { ClientGrant, ClientInput, ClientRecord, ClientStore } from './client.js';
+export { isKeyDocumentStore, type KeyDocument, type KeyDocumentSource, type KeyDocumentStore } from './key-document.js';
 export { MemoryStore, type MemoryStoreOptions } from './memory-store.js';
 export { SCHEMA_VERSION } from './migrations.js';
 export type { OAuthServerInput, OAuthServerRecord, OAuthServerStore } from './oauth-server.js';

@@ -1,6 +1,7 @@
 import { systemClock, type Clock } from '@s2sauth/protocol';
 import { ChangeListeners, type ChangeListener } from './change-listeners.js';
 import { byClientKey, clientIdentity, clientRecord, refuseSharedCredential, type ClientInput, type ClientRecord, type ClientStore } from './client.js';
+import { MemoryKeyDocuments, type KeyDocument, type KeyDocumentSource, type KeyDocumentStore } from './key-document.js';
 import { oauthServerRecord, type OAuthServerInput, type OAuthServerRecord, type OAuthServerStore } from './oauth-server.js';
 import {
   partnerApplicationRecord,
@@ -31,7 +32,7 @@ export interface MemoryStoreOptions {
  *   trustLevel: 'full', scopes: [], enabled: true });
  * ```
  */
-export class MemoryStore implements PartnerStore, OAuthServerStore, ClientStore, ReplayStore {
+export class MemoryStore implements PartnerStore, OAuthServerStore, ClientStore, ReplayStore, KeyDocumentStore {
   readonly #clock: Clock;
   readonly #partners = new Map<string, PartnerApplication>();
   readonly #servers = new Map<string, OAuthServerRecord>();
@@ -40,6 +41,7 @@ export class MemoryStore implements PartnerStore, OAuthServerStore, ClientStore,
   /** issuer → jti → expiresAt (ms); nested so that no separator can make two pairs collide. */
   readonly #claims = new Map<string, Map<string, number>>();
   readonly #listeners = new ChangeListeners();
+  readonly #keyDocuments = new MemoryKeyDocuments();
   #nextPurge = Number.NEGATIVE_INFINITY;
   #closed = false;
 
@@ -171,6 +173,21 @@ export class MemoryStore implements PartnerStore, OAuthServerStore, ClientStore,
     if (held !== undefined && held > now) return false;
     claims.set(jti, expiresAt);
     return true;
+  }
+
+  getKeyDocument(source: KeyDocumentSource): KeyDocument | undefined {
+    this.#checkOpen();
+    return this.#keyDocuments.getKeyDocument(source);
+  }
+
+  putKeyDocument(document: KeyDocument): void {
+    this.#checkOpen();
+    this.#keyDocuments.putKeyDocument(document);
+  }
+
+  removeKeyDocumentsFetchedBefore(time: number): number {
+    this.#checkOpen();
+    return this.#keyDocuments.removeKeyDocumentsFetchedBefore(time);
   }
 
   onChange(listener: ChangeListener): () => void {

@@ -100,6 +100,19 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
         BEGIN UPDATE registry_version SET version = version + 1; END;
     `,
   },
+  {
+    description: 'the last good metadata document of each key source, for verifiers restarted while it cannot be fetched',
+    // No trigger: a verifier storing a refreshed document is not a registry change.
+    sql: `
+      CREATE TABLE key_documents (
+        metadata_url TEXT NOT NULL,
+        allow_loopback INTEGER NOT NULL CHECK (allow_loopback IN (0, 1)),
+        document BLOB NOT NULL,
+        fetched_at INTEGER NOT NULL,
+        PRIMARY KEY (metadata_url, allow_loopback)
+      ) STRICT;
+    `,
+  },
 ]);
 
 /** The schema version this package writes: the number of {@link MIGRATIONS}. */

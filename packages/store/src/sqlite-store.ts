@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { systemClock, type Clock } from '@s2sauth/protocol';
 import { ChangeListeners, type ChangeListener } from './change-listeners.js';
 import { byClientKey, clientIdentity, clientRecord, refuseSharedCredential, type ClientCredentials, type ClientInput, type ClientRecord, type ClientStore } from './client.js';
+import { SqliteKeyDocuments, type KeyDocument, type KeyDocumentSource, type KeyDocumentStore } from './key-document.js';
 import { migrate } from './migrations.js';
 import { oauthServerRecord, type OAuthServerInput, type OAuthServerRecord, type OAuthServerStore } from './oauth-server.js';
 import {
@@ -228,7 +229,7 @@ function positiveInteger(value: number, option: string): number {
  * const stop = store.onChange((identity) => console.log('registry changed', identity ?? '(elsewhere)'));
  * ```
  */
-export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore, ReplayStore {
+export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore, ReplayStore, KeyDocumentStore {
   /** The database file, as given to {@link SqliteStore.open}. */
   readonly path: string;
   readonly #db: Database.Database;
@@ -236,6 +237,7 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
   readonly #clock: Clock;
   readonly #pollIntervalMs: number;
   readonly #listeners = new ChangeListeners();
+  readonly #keyDocuments: SqliteKeyDocuments;
   readonly #put: (params: PartnerParameters) => number;
   readonly #putServer: (params: OAuthServerParameters) => number;
   readonly #putClient: (params: ClientParameters, client: ClientRecord) => number;
@@ -294,6 +296,7 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
     this.#db = db;
     this.#clock = clock;
     this.#pollIntervalMs = pollIntervalMs;
+    this.#keyDocuments = new SqliteKeyDocuments(db, path);
     const statements = prepareStatements(db);
     this.#statements = statements;
     this.#dataVersion = statements.dataVersion.get() as number;
@@ -333,6 +336,21 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
       return true;
     });
     this.#remove = (identity, statement) => this.#durably(() => remove.immediate(identity, statement));
+  }
+
+  getKeyDocument(source: KeyDocumentSource): KeyDocument | undefined {
+    this.#checkOpen();
+    return this.#keyDocuments.getKeyDocument(source);
+  }
+
+  putKeyDocument(document: KeyDocument): void {
+    this.#checkOpen();
+    this.#keyDocuments.putKeyDocument(document);
+  }
+
+  removeKeyDocumentsFetchedBefore(time: number): number {
+    this.#checkOpen();
+    return this.#keyDocuments.removeKeyDocumentsFetchedBefore(time);
   }
 
   get(identity: string): PartnerApplication | undefined {

@@ -61,10 +61,27 @@ describe('migrations', () => {
     migrate(db, 'test', MIGRATIONS.slice(0, 1));
     db.exec(`INSERT INTO oauth_servers VALUES ('s', 'https://s/', 'i', '*', NULL, 1, 0, 0)`);
     expect(tables(db)).to.not.include('clients');
-    migrate(db, 'test');
+    migrate(db, 'test', MIGRATIONS.slice(0, 2));
     expect(version(db)).to.equal(2);
     expect(tables(db)).to.include('clients');
     expect(db.prepare('SELECT identity FROM oauth_servers').pluck().all()).to.deep.equal(['s']);
+  });
+
+  it('adds the key_documents table to a database at schema 2, keeping its rows, and does not count its writes as registry writes', () => {
+    migrate(db, 'test', MIGRATIONS.slice(0, 2));
+    db.exec(`INSERT INTO oauth_servers VALUES ('s', 'https://s/', 'i', '*', NULL, 1, 0, 0)`);
+    expect(tables(db)).to.not.include('key_documents');
+    migrate(db, 'test');
+    expect(version(db)).to.equal(3);
+    expect(tables(db)).to.include('key_documents');
+    expect(db.prepare('SELECT identity FROM oauth_servers').pluck().all()).to.deep.equal(['s']);
+    const count = () => db.prepare('SELECT version FROM registry_version').pluck().get();
+    const before = count();
+    db.prepare(`INSERT INTO key_documents VALUES ('https://s/', 0, ?, 1)`).run(Buffer.from('{}'));
+    db.exec(`UPDATE key_documents SET fetched_at = 2`);
+    db.exec(`DELETE FROM key_documents`);
+    expect(count()).to.equal(before);
+    expect(() => db.exec(`INSERT INTO key_documents VALUES ('https://s/', 2, x'7b7d', 1)`)).to.throw(/CHECK constraint failed/);
   });
 
   it('applies only the steps a database lacks', () => {
