@@ -197,44 +197,74 @@ function given<T>(flag: T | false | undefined, current: T, cleared: T): T {
   return flag === undefined ? current : flag === false ? cleared : flag;
 }
 
+/** A metadata URL to fetch and check before it is stored, with its loopback permission. */
+interface MetadataCheck {
+  readonly url: string;
+  readonly allowLoopback: boolean;
+}
+
 /**
- * The record `flags` turn `existing` (or, for `add`, nothing) into, checked: certificates,
- * metadata URL (fetched when it or its loopback permission changed), and that the loopback
- * permission has a URL to apply to.
+ * The record `flags` turn `existing` (or, for `add`, nothing) into, with `certificates` the
+ * checked contents of `--certificate`, and the metadata URL to fetch and check first when it or
+ * its loopback permission changed. Throws a usage error for a loopback permission without a URL.
  */
-async function clientInput(id: ClientId, flags: ClientFlags, existing: ClientRecord | undefined): Promise<ClientInput> {
-  const certificates =
-    flags.certificate === undefined || flags.certificate === false
-      ? given(flags.certificate, existing?.certificates ?? [], [])
-      : checkedCertificates(flags.certificate);
+function clientInput(
+  id: ClientId,
+  flags: ClientFlags,
+  certificates: readonly string[] | undefined,
+  existing: ClientRecord | undefined,
+): { readonly input: ClientInput; readonly check: MetadataCheck | undefined } {
   const metadataUrl = given(flags.metadataUrl, existing?.metadataUrl, undefined);
   // Like a partner's: the loopback permission stays with the URL until it is dropped.
   const allowLoopback = flags.allowLoopback ?? (metadataUrl === undefined ? undefined : existing?.allowLoopback);
   if (allowLoopback !== undefined && metadataUrl === undefined) throw usageError('--allow-loopback applies only to a --metadata-url');
-  if (metadataUrl !== undefined && (metadataUrl !== existing?.metadataUrl || (allowLoopback === true) !== (existing?.allowLoopback === true))) {
-    await checkMetadataUrl(metadataUrl, allowLoopback === true);
-  }
+  const check =
+    metadataUrl !== undefined && (metadataUrl !== existing?.metadataUrl || (allowLoopback === true) !== (existing?.allowLoopback === true))
+      ? { url: metadataUrl, allowLoopback: allowLoopback === true }
+      : undefined;
   const displayName = given(flags.displayName, existing?.displayName, undefined);
   const enabled = flags.disabled === true ? false : flags.enabled === true ? true : (existing?.enabled ?? true);
-  return {
+  const input: ClientInput = {
     principal: id.principal,
     realm: id.realm,
     ...(displayName === undefined ? {} : { displayName }),
-    certificates,
+    certificates: certificates ?? given(flags.certificate === false ? false : undefined, existing?.certificates ?? [], []),
     ...(metadataUrl === undefined ? {} : { metadataUrl }),
     ...(allowLoopback === true ? { allowLoopback } : {}),
     hostNames: given(flags.hostName, existing?.hostNames ?? [], []),
     grants: given(flags.grant, existing?.grants ?? [], []),
     enabled,
   };
+  return { input, check };
 }
 
-/** Stores `input` unless the client changed (or appeared, or went) since `expected` was read. */
-function putUnchanged(store: ClientStore, id: ClientId, expected: ClientRecord | undefined, input: ClientInput): ClientRecord {
-  if (store.getClient(id.principal, id.realm)?.updatedAt !== expected?.updatedAt) {
-    throw new CliError(`client ${id.principal}@${id.realm} was changed meanwhile; try again`);
-  }
-  return store.putClient(input);
+/**
+ * Adds (`adding`) or changes the client `id` as `flags` say. Certificates are read and checked
+ * and a new metadata URL fetched first; then the flags are applied again, in one write with the
+ * read of the current record (`modifyClient`), so that a change another command made meanwhile
+ * to other fields is kept. Refused (exit 1) only when the metadata URL or its loopback permission
+ * changed meanwhile so that what was checked is not what would be stored.
+ */
+async function writeClient(store: ClientStore, id: ClientId, flags: ClientFlags, adding: boolean): Promise<ClientRecord> {
+  const certificates = Array.isArray(flags.certificate) ? checkedCertificates(flags.certificate) : undefined;
+  const expectExistence = (current: ClientRecord | undefined): void => {
+    if (adding && current !== undefined) {
+      throw new CliError(`client ${id.principal}@${id.realm} is already registered; change it with s2sauth client set`);
+    }
+    if (!adding && current === undefined) throw notFound(id);
+  };
+  const existing = store.getClient(id.principal, id.realm);
+  expectExistence(existing);
+  const first = clientInput(id, flags, certificates, existing);
+  if (first.check !== undefined) await checkMetadataUrl(first.check.url, first.check.allowLoopback);
+  return store.modifyClient(id.principal, id.realm, (current) => {
+    expectExistence(current);
+    const again = clientInput(id, flags, certificates, current);
+    if (again.check !== undefined && (again.check.url !== first.check?.url || again.check.allowLoopback !== first.check.allowLoopback)) {
+      throw new CliError(`client ${id.principal}@${id.realm} had its metadata URL changed meanwhile; try again`);
+    }
+    return again.input;
+  }) as ClientRecord;
 }
 
 /** Adds `--certificate`, `--metadata-url`, `--allow-loopback`, `--host-name`, `--grant` and `--display-name`. */
@@ -288,12 +318,7 @@ Example:
     )
     .action(async (id: ClientId, flags: ClientFlags, command: Command) => {
       const context = new CommandContext(io, command);
-      const added = await context.withStore(true, async (store) => {
-        if (store.getClient(id.principal, id.realm) !== undefined) {
-          throw new CliError(`client ${id.principal}@${id.realm} is already registered; change it with s2sauth client set`);
-        }
-        return putUnchanged(store, id, undefined, await clientInput(id, flags, undefined));
-      });
+      const added = await context.withStore(true, (store) => writeClient(store, id, flags, true));
       context.print(clientReport(added, 'added'));
     });
 
@@ -306,11 +331,7 @@ Example:
   ).action(async (id: ClientId, flags: ClientFlags, command: Command) => {
     const context = new CommandContext(io, command);
     if (Object.keys(flags).length === 0) throw usageError('nothing to change: give at least one option (see s2sauth client set --help)');
-    const changed = await context.withStore(false, async (store) => {
-      const existing = store.getClient(id.principal, id.realm);
-      if (existing === undefined) throw notFound(id);
-      return putUnchanged(store, id, existing, await clientInput(id, flags, existing));
-    });
+    const changed = await context.withStore(false, (store) => writeClient(store, id, flags, false));
     context.print(clientReport(changed, 'changed'));
   });
 
@@ -372,11 +393,13 @@ Example:
       .argument(CLIENT_ARGUMENT[0], CLIENT_ARGUMENT[1], parseClientId)
       .action(async (id: ClientId, _flags: object, command: Command) => {
         const context = new CommandContext(io, command);
-        const changed = await context.withStore(false, (store) => {
-          const existing = store.getClient(id.principal, id.realm);
-          if (existing === undefined) throw notFound(id);
-          return store.putClient({ ...existing, enabled });
-        });
+        // Read and written in one step: a change made meanwhile by another command is kept.
+        const changed = await context.withStore(false, (store) =>
+          store.modifyClient(id.principal, id.realm, (current) => {
+            if (current === undefined) throw notFound(id);
+            return { ...current, enabled };
+          }) as ClientRecord,
+        );
         context.print(clientReport(changed, enabled ? 'enabled' : 'disabled'));
       });
   }

@@ -12,7 +12,7 @@ import {
   type PartnerApplicationInput,
   type PartnerStore,
 } from './partner-application.js';
-import { byIdentity } from './record-shape.js';
+import { byIdentity, nextTimes, type RecordChange } from './record-shape.js';
 import { checkClaim, REPLAY_PURGE_INTERVAL_MS, type ReplayStore } from './replay.js';
 import { StoreError } from './store-error.js';
 
@@ -96,7 +96,8 @@ type ClientParameters = {
   readonly host_names: string;
   readonly grants: string;
   readonly enabled: number;
-  readonly now: number;
+  readonly created_at: number;
+  readonly updated_at: number;
 };
 
 type PartnerParameters = {
@@ -108,7 +109,8 @@ type PartnerParameters = {
   readonly scopes: string;
   readonly enabled: number;
   readonly accept_unsigned_user_context: number;
-  readonly now: number;
+  readonly created_at: number;
+  readonly updated_at: number;
 };
 
 type OAuthServerParameters = {
@@ -118,7 +120,8 @@ type OAuthServerParameters = {
   readonly realm: string;
   readonly allow_loopback: number | null;
   readonly enabled: number;
-  readonly now: number;
+  readonly created_at: number;
+  readonly updated_at: number;
 };
 
 type ClaimParameters = {
@@ -137,40 +140,37 @@ function prepareStatements(db: Database.Database) {
     partners: db.prepare<[], PartnerRow>('SELECT * FROM partner_applications'),
     // Not INSERT OR REPLACE: that would silently delete another identity holding the same
     // (application_id, realm) instead of failing on the UNIQUE constraint.
-    upsertPartner: db.prepare<[PartnerParameters], { readonly created_at: number }>(`
+    upsertPartner: db.prepare<[PartnerParameters]>(`
       INSERT INTO partner_applications (identity, application_id, realm, key_source, trust_level, scopes,
           enabled, accept_unsigned_user_context, created_at, updated_at)
         VALUES (@identity, @application_id, @realm, @key_source, @trust_level, @scopes,
-          @enabled, @accept_unsigned_user_context, @now, @now)
+          @enabled, @accept_unsigned_user_context, @created_at, @updated_at)
         ON CONFLICT (identity) DO UPDATE SET application_id = excluded.application_id, realm = excluded.realm,
           key_source = excluded.key_source, trust_level = excluded.trust_level, scopes = excluded.scopes,
           enabled = excluded.enabled, accept_unsigned_user_context = excluded.accept_unsigned_user_context,
-          updated_at = excluded.updated_at
-        RETURNING created_at`),
+          updated_at = excluded.updated_at`),
     deletePartner: db.prepare<[string]>('DELETE FROM partner_applications WHERE identity = ?'),
     server: db.prepare<[string], OAuthServerRow>('SELECT * FROM oauth_servers WHERE identity = ?'),
     servers: db.prepare<[], OAuthServerRow>('SELECT * FROM oauth_servers'),
-    upsertServer: db.prepare<[OAuthServerParameters], { readonly created_at: number }>(`
+    upsertServer: db.prepare<[OAuthServerParameters]>(`
       INSERT INTO oauth_servers (identity, metadata_url, issuer, realm, allow_loopback, enabled, created_at, updated_at)
-        VALUES (@identity, @metadata_url, @issuer, @realm, @allow_loopback, @enabled, @now, @now)
+        VALUES (@identity, @metadata_url, @issuer, @realm, @allow_loopback, @enabled, @created_at, @updated_at)
         ON CONFLICT (identity) DO UPDATE SET metadata_url = excluded.metadata_url, issuer = excluded.issuer,
           realm = excluded.realm, allow_loopback = excluded.allow_loopback, enabled = excluded.enabled,
-          updated_at = excluded.updated_at
-        RETURNING created_at`),
+          updated_at = excluded.updated_at`),
     deleteServer: db.prepare<[string]>('DELETE FROM oauth_servers WHERE identity = ?'),
     client: db.prepare<[string, string], ClientRow>('SELECT * FROM clients WHERE principal = ? AND realm = ?'),
     clients: db.prepare<[], ClientRow>('SELECT * FROM clients'),
     credentialsOutside: db.prepare<[string], CredentialRow>('SELECT principal, realm, certificates, metadata_url FROM clients WHERE realm <> ?'),
-    upsertClient: db.prepare<[ClientParameters], { readonly created_at: number }>(`
+    upsertClient: db.prepare<[ClientParameters]>(`
       INSERT INTO clients (principal, realm, display_name, certificates, metadata_url, allow_loopback, host_names,
           grants, enabled, created_at, updated_at)
         VALUES (@principal, @realm, @display_name, @certificates, @metadata_url, @allow_loopback, @host_names,
-          @grants, @enabled, @now, @now)
+          @grants, @enabled, @created_at, @updated_at)
         ON CONFLICT (principal, realm) DO UPDATE SET display_name = excluded.display_name,
           certificates = excluded.certificates, metadata_url = excluded.metadata_url,
           allow_loopback = excluded.allow_loopback, host_names = excluded.host_names, grants = excluded.grants,
-          enabled = excluded.enabled, updated_at = excluded.updated_at
-        RETURNING created_at`),
+          enabled = excluded.enabled, updated_at = excluded.updated_at`),
     deleteClient: db.prepare<[string, string]>('DELETE FROM clients WHERE principal = ? AND realm = ?'),
     // One statement, so the check and the write are atomic across connections: a new pair is
     // inserted, an expired claim is taken over, an unexpired one is left alone (changes = 0).
@@ -236,11 +236,8 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
   readonly #clock: Clock;
   readonly #pollIntervalMs: number;
   readonly #listeners = new ChangeListeners();
-  readonly #put: (params: PartnerParameters) => number;
-  readonly #putServer: (params: OAuthServerParameters) => number;
-  readonly #putClient: (params: ClientParameters, client: ClientRecord) => number;
-  readonly #removeClient: (principal: string, realm: string) => boolean;
-  readonly #remove: (identity: string, statement: Database.Statement<[string]>) => boolean;
+  /** Runs `body` as one registry write: `BEGIN IMMEDIATE` (the write lock first), synced (see #durably). */
+  readonly #write: <T>(body: () => T) => T;
   #timer: NodeJS.Timeout | undefined;
   /** What this connection last saw of `PRAGMA data_version` and of the registry counter. */
   #dataVersion: number;
@@ -299,40 +296,21 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
     this.#dataVersion = statements.dataVersion.get() as number;
     this.#registryVersion = statements.registryVersion.get() as number;
     // Each write reads the counter its own triggers bumped, inside its transaction, so that the
-    // poll does not report this store's own writes back to it as changes from elsewhere.
-    const put = db.transaction((params: PartnerParameters) => {
-      const { created_at: createdAt } = statements.upsertPartner.get(params) as { readonly created_at: number };
+    // poll does not report this store's own writes back to it as changes from elsewhere; a change
+    // from elsewhere committed before the write (the counter had moved when the write began) is
+    // reported after it, instead of being hidden by it.
+    const write = db.transaction((body: () => unknown) => {
+      const before = statements.registryVersion.get() as number;
+      const result = body();
+      const missed = before !== this.#registryVersion;
       this.#registryVersion = statements.registryVersion.get() as number;
-      return createdAt;
+      return { result, missed };
     });
-    this.#put = (params) => this.#durably(() => put.immediate(params));
-    const putServer = db.transaction((params: OAuthServerParameters) => {
-      const { created_at: createdAt } = statements.upsertServer.get(params) as { readonly created_at: number };
-      this.#registryVersion = statements.registryVersion.get() as number;
-      return createdAt;
-    });
-    this.#putServer = (params) => this.#durably(() => putServer.immediate(params));
-    const putClient = db.transaction((params: ClientParameters, client: ClientRecord) => {
-      // Inside the write transaction: two processes registering one certificate in two realms at
-      // once cannot both pass.
-      refuseSharedCredential(client, statements.credentialsOutside.all(client.realm).map(credentialsOf));
-      const { created_at: createdAt } = statements.upsertClient.get(params) as { readonly created_at: number };
-      this.#registryVersion = statements.registryVersion.get() as number;
-      return createdAt;
-    });
-    this.#putClient = (params, client) => this.#durably(() => putClient.immediate(params, client));
-    const removeClient = db.transaction((principal: string, realm: string) => {
-      if (statements.deleteClient.run(principal, realm).changes === 0) return false;
-      this.#registryVersion = statements.registryVersion.get() as number;
-      return true;
-    });
-    this.#removeClient = (principal, realm) => this.#durably(() => removeClient.immediate(principal, realm));
-    const remove = db.transaction((identity: string, statement: Database.Statement<[string]>) => {
-      if (statement.run(identity).changes === 0) return false;
-      this.#registryVersion = statements.registryVersion.get() as number;
-      return true;
-    });
-    this.#remove = (identity, statement) => this.#durably(() => remove.immediate(identity, statement));
+    this.#write = <T>(body: () => T): T => {
+      const { result, missed } = this.#durably(() => write.immediate(body));
+      if (missed) this.#listeners.notify(undefined, undefined);
+      return result as T;
+    };
   }
 
   get(identity: string): PartnerApplication | undefined {
@@ -354,38 +332,55 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
 
   put(app: PartnerApplicationInput): PartnerApplication {
     this.#checkOpen();
-    const now = Math.floor(this.#clock());
-    const checked = partnerApplicationRecord(app, now, now);
-    let createdAt: number;
-    try {
-      createdAt = this.#put({
-        identity: checked.identity,
-        application_id: checked.applicationId,
-        realm: checked.realm,
-        key_source: JSON.stringify(checked.keySource),
-        trust_level: checked.trustLevel,
-        scopes: JSON.stringify(checked.scopes),
-        enabled: sqliteBoolean(checked.enabled),
-        accept_unsigned_user_context: sqliteBoolean(checked.acceptUnsignedUserContext),
-        now,
-      });
-    } catch (error) {
-      if (!(error instanceof Database.SqliteError && error.code === 'SQLITE_CONSTRAINT_UNIQUE')) throw error;
-      const holder = this.#statements.partnerByApplication.get(checked.applicationId, checked.realm);
-      throw new StoreError(
-        'conflict',
-        `partner application "${checked.identity}": application ${checked.applicationId} in realm ${checked.realm} is already registered as "${holder?.identity ?? '?'}"`,
-        { cause: error },
-      );
-    }
-    const record = createdAt === now ? checked : Object.freeze({ ...checked, createdAt });
-    this.#listeners.notify(record.identity, 'partnerApplication');
+    const { identity } = partnerApplicationRecord(app, 0, 0);
+    return this.modify(identity, () => app) as PartnerApplication;
+  }
+
+  modify(identity: string, change: RecordChange<PartnerApplication, PartnerApplicationInput>): PartnerApplication | undefined {
+    this.#checkOpen();
+    this.#checkWritable();
+    let written = false;
+    const record = this.#write(() => {
+      const row = this.#statements.partner.get(identity);
+      const current = row === undefined ? undefined : this.#partnerFromRow(row);
+      const input = change(current);
+      if (input === undefined) return current;
+      const { createdAt, updatedAt } = nextTimes(current, Math.floor(this.#clock()));
+      const checked = partnerApplicationRecord(input, createdAt, updatedAt);
+      if (checked.identity !== identity) throw new TypeError(`partner application "${checked.identity}": modify("${identity}") writes only that identity`);
+      try {
+        this.#statements.upsertPartner.run({
+          identity: checked.identity,
+          application_id: checked.applicationId,
+          realm: checked.realm,
+          key_source: JSON.stringify(checked.keySource),
+          trust_level: checked.trustLevel,
+          scopes: JSON.stringify(checked.scopes),
+          enabled: sqliteBoolean(checked.enabled),
+          accept_unsigned_user_context: sqliteBoolean(checked.acceptUnsignedUserContext),
+          created_at: createdAt,
+          updated_at: updatedAt,
+        });
+      } catch (error) {
+        if (!(error instanceof Database.SqliteError && error.code === 'SQLITE_CONSTRAINT_UNIQUE')) throw error;
+        const holder = this.#statements.partnerByApplication.get(checked.applicationId, checked.realm);
+        throw new StoreError(
+          'conflict',
+          `partner application "${checked.identity}": application ${checked.applicationId} in realm ${checked.realm} is already registered as "${holder?.identity ?? '?'}"`,
+          { cause: error },
+        );
+      }
+      written = true;
+      return checked;
+    });
+    if (written) this.#listeners.notify(identity, 'partnerApplication');
     return record;
   }
 
   remove(identity: string): boolean {
     this.#checkOpen();
-    if (!this.#remove(identity, this.#statements.deletePartner)) return false;
+    this.#checkWritable();
+    if (!this.#write(() => this.#statements.deletePartner.run(identity).changes > 0)) return false;
     this.#listeners.notify(identity, 'partnerApplication');
     return true;
   }
@@ -403,25 +398,43 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
 
   putOAuthServer(server: OAuthServerInput): OAuthServerRecord {
     this.#checkOpen();
-    const now = Math.floor(this.#clock());
-    const checked = oauthServerRecord(server, now, now);
-    const createdAt = this.#putServer({
-      identity: checked.identity,
-      metadata_url: checked.metadataUrl,
-      issuer: checked.issuer,
-      realm: checked.realm,
-      allow_loopback: checked.allowLoopback === undefined ? null : sqliteBoolean(checked.allowLoopback),
-      enabled: sqliteBoolean(checked.enabled),
-      now,
+    const { identity } = oauthServerRecord(server, 0, 0);
+    return this.modifyOAuthServer(identity, () => server) as OAuthServerRecord;
+  }
+
+  modifyOAuthServer(identity: string, change: RecordChange<OAuthServerRecord, OAuthServerInput>): OAuthServerRecord | undefined {
+    this.#checkOpen();
+    this.#checkWritable();
+    let written = false;
+    const record = this.#write(() => {
+      const row = this.#statements.server.get(identity);
+      const current = row === undefined ? undefined : this.#serverFromRow(row);
+      const input = change(current);
+      if (input === undefined) return current;
+      const { createdAt, updatedAt } = nextTimes(current, Math.floor(this.#clock()));
+      const checked = oauthServerRecord(input, createdAt, updatedAt);
+      if (checked.identity !== identity) throw new TypeError(`OAuth server "${checked.identity}": modifyOAuthServer("${identity}") writes only that identity`);
+      this.#statements.upsertServer.run({
+        identity: checked.identity,
+        metadata_url: checked.metadataUrl,
+        issuer: checked.issuer,
+        realm: checked.realm,
+        allow_loopback: checked.allowLoopback === undefined ? null : sqliteBoolean(checked.allowLoopback),
+        enabled: sqliteBoolean(checked.enabled),
+        created_at: createdAt,
+        updated_at: updatedAt,
+      });
+      written = true;
+      return checked;
     });
-    const record = createdAt === now ? checked : Object.freeze({ ...checked, createdAt });
-    this.#listeners.notify(record.identity, 'oauthServer');
+    if (written) this.#listeners.notify(identity, 'oauthServer');
     return record;
   }
 
   removeOAuthServer(identity: string): boolean {
     this.#checkOpen();
-    if (!this.#remove(identity, this.#statements.deleteServer)) return false;
+    this.#checkWritable();
+    if (!this.#write(() => this.#statements.deleteServer.run(identity).changes > 0)) return false;
     this.#listeners.notify(identity, 'oauthServer');
     return true;
   }
@@ -462,28 +475,51 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
 
   putClient(client: ClientInput): ClientRecord {
     this.#checkOpen();
-    const now = Math.floor(this.#clock());
-    const checked = clientRecord(client, now, now);
-    const createdAt = this.#putClient({
-      principal: checked.principal,
-      realm: checked.realm,
-      display_name: checked.displayName ?? null,
-      certificates: JSON.stringify(checked.certificates),
-      metadata_url: checked.metadataUrl ?? null,
-      allow_loopback: checked.allowLoopback === undefined ? null : sqliteBoolean(checked.allowLoopback),
-      host_names: JSON.stringify(checked.hostNames),
-      grants: JSON.stringify(checked.grants),
-      enabled: sqliteBoolean(checked.enabled),
-      now,
-    }, checked);
-    const record = createdAt === now ? checked : Object.freeze({ ...checked, createdAt });
-    this.#listeners.notify(clientIdentity(record), 'client');
+    const { principal, realm } = clientRecord(client, 0, 0);
+    return this.modifyClient(principal, realm, () => client) as ClientRecord;
+  }
+
+  modifyClient(principal: string, realm: string, change: RecordChange<ClientRecord, ClientInput>): ClientRecord | undefined {
+    this.#checkOpen();
+    this.#checkWritable();
+    let written = false;
+    const record = this.#write(() => {
+      const row = this.#statements.client.get(principal, realm);
+      const current = row === undefined ? undefined : this.#clientFromRow(row);
+      const input = change(current);
+      if (input === undefined) return current;
+      const { createdAt, updatedAt } = nextTimes(current, Math.floor(this.#clock()));
+      const checked = clientRecord(input, createdAt, updatedAt);
+      if (checked.principal !== principal || checked.realm !== realm) {
+        throw new TypeError(`client "${checked.principal}@${checked.realm}": modifyClient("${principal}@${realm}") writes only that client`);
+      }
+      // Inside the write transaction: two processes registering one certificate in two realms at
+      // once cannot both pass.
+      refuseSharedCredential(checked, this.#statements.credentialsOutside.all(realm).map(credentialsOf));
+      this.#statements.upsertClient.run({
+        principal,
+        realm,
+        display_name: checked.displayName ?? null,
+        certificates: JSON.stringify(checked.certificates),
+        metadata_url: checked.metadataUrl ?? null,
+        allow_loopback: checked.allowLoopback === undefined ? null : sqliteBoolean(checked.allowLoopback),
+        host_names: JSON.stringify(checked.hostNames),
+        grants: JSON.stringify(checked.grants),
+        enabled: sqliteBoolean(checked.enabled),
+        created_at: createdAt,
+        updated_at: updatedAt,
+      });
+      written = true;
+      return checked;
+    });
+    if (written) this.#listeners.notify(clientIdentity(record as ClientRecord), 'client');
     return record;
   }
 
   removeClient(principal: string, realm: string): boolean {
     this.#checkOpen();
-    if (!this.#removeClient(principal, realm)) return false;
+    this.#checkWritable();
+    if (!this.#write(() => this.#statements.deleteClient.run(principal, realm).changes > 0)) return false;
     this.#listeners.notify(clientIdentity({ principal, realm }), 'client');
     return true;
   }
@@ -657,5 +693,9 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
 
   #checkOpen(): void {
     if (this.#closed) throw new StoreError('closed', `the store "${this.path}" is closed`);
+  }
+
+  #checkWritable(): void {
+    // Filled in with the read-only mode.
   }
 }

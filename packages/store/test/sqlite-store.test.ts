@@ -390,6 +390,44 @@ describe('SqliteStore', () => {
     });
   });
 
+  describe('atomic changes across connections', () => {
+    it('holds the write lock from the read to the write: another connection cannot write in between', () => {
+      const path = newPath();
+      const first = open(path);
+      const second = open(path, { busyTimeoutMs: 1 });
+      first.put(exchange);
+      let refused: unknown;
+      first.modify('microsoft.exchange', (current) => {
+        try {
+          second.modify('microsoft.exchange', (other) => other && { ...other, scopes: ['lost'] });
+        } catch (error) {
+          refused = error;
+        }
+        return current && { ...current, enabled: false };
+      });
+      expect(refused).to.be.instanceOf(Database.SqliteError).with.property('code', 'SQLITE_BUSY');
+      expect(second.get('microsoft.exchange')).to.deep.include({ enabled: false, scopes: exchange.scopes });
+      // Once the lock is free, the second connection's change lands on top of the first's.
+      second.modify('microsoft.exchange', (other) => other && { ...other, scopes: ['contacts.read'] });
+      expect(first.get('microsoft.exchange')).to.deep.include({ enabled: false, scopes: ['contacts.read'] });
+    });
+
+    it('still reports a change made through another connection when this one writes before its next poll', () => {
+      const path = newPath();
+      const first = open(path);
+      const second = open(path);
+      const seen: Change[] = [];
+      first.onChange((identity, kind) => seen.push([identity, kind]));
+      second.put(sharepoint);
+      first.put(exchange);
+      expect(seen).to.deep.equal([
+        [undefined, undefined],
+        ['microsoft.exchange', 'partnerApplication'],
+      ]);
+      expect(first.checkForChanges()).to.equal(false);
+    });
+  });
+
   describe('durability', () => {
     it('counts no registry change for a replay claim (no trigger on replay_claims)', () => {
       const path = newPath();
