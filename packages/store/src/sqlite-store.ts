@@ -1,10 +1,11 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { systemClock, type Clock } from '@s2sauth/protocol';
 import { ChangeListeners, type ChangeListener } from './change-listeners.js';
 import { byClientKey, clientIdentity, clientRecord, refuseSharedCredential, type ClientCredentials, type ClientInput, type ClientRecord, type ClientStore } from './client.js';
-import { migrate } from './migrations.js';
+import { migrate, SCHEMA_VERSION } from './migrations.js';
+import { notARegistry, openCopy, readDatabaseCopy, registryFileState } from './registry-file.js';
 import { oauthServerRecord, type OAuthServerInput, type OAuthServerRecord, type OAuthServerStore } from './oauth-server.js';
 import {
   partnerApplicationRecord,
@@ -27,6 +28,19 @@ export interface SqliteStoreOptions {
   readonly pollIntervalMs?: number;
   /** How long (ms) a statement waits for another process's write lock; default 5000. */
   readonly busyTimeoutMs?: number;
+  /**
+   * Create the file (and its folder) when missing; default true. With false, a missing file is
+   * refused with `StoreError` `not_found`.
+   */
+  readonly create?: boolean;
+  /**
+   * Open a read-only copy of the file, taken when it is opened, without writing anything to the
+   * file (see the README, "Opening a file"): for tools that only look. The file must exist and be
+   * an s2sauth registry; one of an older schema version is brought up to date in the copy only.
+   * Writes (and replay claims) are refused with `StoreError` `read_only`; changes made to the file
+   * later are not seen. Default false.
+   */
+  readonly readOnly?: boolean;
 }
 
 interface PartnerRow {
@@ -231,6 +245,8 @@ function positiveInteger(value: number, option: string): number {
 export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore, ReplayStore {
   /** The database file, as given to {@link SqliteStore.open}. */
   readonly path: string;
+  /** Whether this is a read-only copy ({@link SqliteStoreOptions.readOnly}). */
+  readonly readOnly: boolean;
   readonly #db: Database.Database;
   readonly #statements: ReturnType<typeof prepareStatements>;
   readonly #clock: Clock;
@@ -256,38 +272,81 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
   #clientsDataVersion = Number.NaN;
 
   /**
-   * Opens (creating it and its parent folder if missing) the SQLite file at `path` and brings its
-   * schema up to date (migrations in code, version in `PRAGMA user_version`). The connection uses
-   * WAL journaling, a busy timeout and `foreign_keys = ON`. Throws a `TypeError` for bad options
-   * and a `StoreError` with code `schema_too_new` for a file written by a newer version of this
-   * package. `:memory:` opens a private in-memory database.
+   * Opens (creating it and its parent folder if missing, unless `create` is false) the SQLite file
+   * at `path` and brings its schema up to date (migrations in code, version in
+   * `PRAGMA user_version`). The connection uses WAL journaling, a busy timeout and
+   * `foreign_keys = ON`. A file that holds anything but an s2sauth registry (another
+   * application's database, or not a database) is refused untouched with a `StoreError`
+   * `not_a_registry`; an empty file becomes a registry. Throws a `TypeError` for bad options, a
+   * `StoreError` `schema_too_new` for a file written by a newer version of this package, and
+   * `not_found` for a missing file with `create: false` or `readOnly`. `readOnly` opens a copy
+   * instead (see {@link SqliteStoreOptions.readOnly}). `:memory:` opens a private in-memory database.
    */
   static open(path: string, options: SqliteStoreOptions = {}): SqliteStore {
     if (typeof path !== 'string' || path.length === 0) {
       throw new TypeError('SqliteStore.open: path must be a non-empty string');
     }
-    const { clock = systemClock, pollIntervalMs = 250, busyTimeoutMs = 5000 } = options;
+    const { clock = systemClock, pollIntervalMs = 250, busyTimeoutMs = 5000, create = true, readOnly = false } = options;
     if (typeof clock !== 'function') throw new TypeError('SqliteStore.open: options.clock must be a function');
     positiveInteger(pollIntervalMs, 'pollIntervalMs');
     positiveInteger(busyTimeoutMs, 'busyTimeoutMs');
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    const db = new Database(path, { timeout: busyTimeoutMs });
+    if (typeof create !== 'boolean') throw new TypeError('SqliteStore.open: options.create must be true or false');
+    if (typeof readOnly !== 'boolean') throw new TypeError('SqliteStore.open: options.readOnly must be true or false');
+    const inMemory = path === ':memory:';
+    if (!inMemory && (readOnly || !create) && !existsSync(path)) throw new StoreError('not_found', `no registry at ${path}`);
+    if (readOnly) return SqliteStore.#openCopy(path, clock, pollIntervalMs, busyTimeoutMs);
+    if (!inMemory) mkdirSync(dirname(path), { recursive: true });
+    let db: Database.Database;
     try {
+      db = new Database(path, { timeout: busyTimeoutMs });
+    } catch (error) {
+      if (error instanceof Database.SqliteError && error.code === 'SQLITE_NOTADB') throw notARegistry(path, { cause: error });
+      throw error;
+    }
+    try {
+      // Before anything that writes (journal_mode included): another application's database, or
+      // a file that is not a database, is refused untouched.
+      const state = registryFileState(db);
+      if (state.kind === 'other') throw notARegistry(path);
+      // A newer registry too: migrate refuses it before it writes anything.
+      if (state.kind === 'registry' && state.version > SCHEMA_VERSION) migrate(db, `"${path}"`);
       db.pragma('journal_mode = WAL');
       // Durability: replay claims commit with `synchronous = NORMAL`, registry writes with FULL
       // (see #durably and the README, "Durability").
       db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
       migrate(db, `"${path}"`);
-      return new SqliteStore(db, path, clock, pollIntervalMs);
+      return new SqliteStore(db, path, clock, pollIntervalMs, false);
     } catch (error) {
       db.close();
       throw error;
     }
   }
 
-  private constructor(db: Database.Database, path: string, clock: Clock, pollIntervalMs: number) {
+  /** See {@link SqliteStoreOptions.readOnly}. */
+  static #openCopy(path: string, clock: Clock, pollIntervalMs: number, busyTimeoutMs: number): SqliteStore {
+    let db: Database.Database;
+    try {
+      db = openCopy(readDatabaseCopy(path, busyTimeoutMs));
+    } catch (error) {
+      if (error instanceof Database.SqliteError && error.code === 'SQLITE_NOTADB') throw notARegistry(path, { cause: error });
+      throw error;
+    }
+    try {
+      if (registryFileState(db).kind !== 'registry') throw notARegistry(path);
+      // A newer schema is refused here as on any open; an older one is brought up to date in the
+      // copy, so that this package's statements can read it.
+      migrate(db, `"${path}"`);
+      return new SqliteStore(db, path, clock, pollIntervalMs, true);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+  }
+
+  private constructor(db: Database.Database, path: string, clock: Clock, pollIntervalMs: number, readOnly: boolean) {
     this.path = path;
+    this.readOnly = readOnly;
     this.#db = db;
     this.#clock = clock;
     this.#pollIntervalMs = pollIntervalMs;
@@ -526,6 +585,7 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
 
   claim(issuer: string, jti: string, expiresAt: number): boolean {
     this.#checkOpen();
+    this.#checkWritable();
     checkClaim(issuer, jti, expiresAt);
     const now = this.#clock();
     if (now >= this.#nextPurge) {
@@ -696,6 +756,6 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
   }
 
   #checkWritable(): void {
-    // Filled in with the read-only mode.
+    if (this.readOnly) throw new StoreError('read_only', `the store "${this.path}" was opened read-only`);
   }
 }
