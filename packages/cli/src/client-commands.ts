@@ -318,7 +318,7 @@ Example:
     )
     .action(async (id: ClientId, flags: ClientFlags, command: Command) => {
       const context = new CommandContext(io, command);
-      const added = await context.withStore(true, (store) => writeClient(store, id, flags, true));
+      const added = await context.withStore('create', (store) => writeClient(store, id, flags, true));
       context.print(clientReport(added, 'added'));
     });
 
@@ -331,7 +331,7 @@ Example:
   ).action(async (id: ClientId, flags: ClientFlags, command: Command) => {
     const context = new CommandContext(io, command);
     if (Object.keys(flags).length === 0) throw usageError('nothing to change: give at least one option (see s2sauth client set --help)');
-    const changed = await context.withStore(false, (store) => writeClient(store, id, flags, false));
+    const changed = await context.withStore('write', (store) => writeClient(store, id, flags, false));
     context.print(clientReport(changed, 'changed'));
   });
 
@@ -341,7 +341,7 @@ Example:
     .argument(CLIENT_ARGUMENT[0], CLIENT_ARGUMENT[1], parseClientId)
     .action(async (id: ClientId, _flags: object, command: Command) => {
       const context = new CommandContext(io, command);
-      const found = await context.withStore(false, (store) => store.getClient(id.principal, id.realm));
+      const found = await context.withStore('read', (store) => store.getClient(id.principal, id.realm));
       if (found === undefined) throw notFound(id);
       context.print(clientReport(found));
     });
@@ -351,7 +351,7 @@ Example:
     .description('list every client')
     .action(async (_flags: object, command: Command) => {
       const context = new CommandContext(io, command);
-      const list = await context.withStore(false, (store) => store.listClients());
+      const list = await context.withStore('read', (store) => store.listClients());
       context.print({
         json: list.map(clientView),
         text: table(
@@ -377,7 +377,7 @@ Example:
     .argument(CLIENT_ARGUMENT[0], CLIENT_ARGUMENT[1], parseClientId)
     .action(async (id: ClientId, _flags: object, command: Command) => {
       const context = new CommandContext(io, command);
-      const removed = await context.withStore(false, (store) => store.removeClient(id.principal, id.realm));
+      const removed = await context.withStore('write', (store) => store.removeClient(id.principal, id.realm));
       if (!removed) throw notFound(id);
       const clientId = `${id.principal}@${id.realm}`;
       context.print({ json: { removed: true, clientId }, text: `removed client ${clientId}` });
@@ -394,7 +394,7 @@ Example:
       .action(async (id: ClientId, _flags: object, command: Command) => {
         const context = new CommandContext(io, command);
         // Read and written in one step: a change made meanwhile by another command is kept.
-        const changed = await context.withStore(false, (store) =>
+        const changed = await context.withStore('write', (store) =>
           store.modifyClient(id.principal, id.realm, (current) => {
             if (current === undefined) throw notFound(id);
             return { ...current, enabled };

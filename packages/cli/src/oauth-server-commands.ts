@@ -110,7 +110,7 @@ Example:
     )
     .action(async (identity: string, flags: ServerFlags, command: Command) => {
       const context = new CommandContext(io, command);
-      const added = await context.withRegistry(true, (registry) =>
+      const added = await context.withRegistry('create', (registry) =>
         registry.addOAuthServer({ identity, ...serverChanges(flags), metadataUrl: flags.metadataUrl as string }),
       );
       context.print(serverReport(added, 'added'));
@@ -130,7 +130,7 @@ Example:
       const context = new CommandContext(io, command);
       const changes = serverChanges(flags);
       if (Object.keys(changes).length === 0) throw usageError('nothing to change: give at least one option (see s2sauth oauth-server set --help)');
-      const updated = await context.withRegistry(false, (registry) => onServer(identity, () => registry.updateOAuthServer(identity, changes)));
+      const updated = await context.withRegistry('write', (registry) => onServer(identity, () => registry.updateOAuthServer(identity, changes)));
       context.print(serverReport(updated, 'changed'));
     });
 
@@ -140,7 +140,7 @@ Example:
     .argument('<identity>', 'the registration name')
     .action(async (identity: string, _flags: object, command: Command) => {
       const context = new CommandContext(io, command);
-      const found = await context.withRegistry(false, (registry) => registry.getOAuthServer(identity));
+      const found = await context.withRegistry('read', (registry) => registry.getOAuthServer(identity));
       if (found === undefined) throw notFound(identity);
       context.print(serverReport(found));
     });
@@ -150,7 +150,7 @@ Example:
     .description('list every OAuth server')
     .action(async (_flags: object, command: Command) => {
       const context = new CommandContext(io, command);
-      const list = await context.withRegistry(false, (registry) => registry.listOAuthServers());
+      const list = await context.withRegistry('read', (registry) => registry.listOAuthServers());
       context.print({
         json: list.map(oauthServerView),
         text: table(
@@ -167,7 +167,7 @@ Example:
     .argument('<identity>', 'the registration name')
     .action(async (identity: string, _flags: object, command: Command) => {
       const context = new CommandContext(io, command);
-      const removed = await context.withRegistry(false, (registry) => registry.removeOAuthServer(identity));
+      const removed = await context.withRegistry('write', (registry) => registry.removeOAuthServer(identity));
       if (!removed) throw notFound(identity);
       context.print({ json: { removed: true, identity }, text: `removed OAuth server ${identity}` });
     });
@@ -182,7 +182,7 @@ Example:
       .argument('<identity>', 'the registration name')
       .action(async (identity: string, _flags: object, command: Command) => {
         const context = new CommandContext(io, command);
-        const changed = await context.withRegistry(false, (registry) =>
+        const changed = await context.withRegistry('write', (registry) =>
           onServer(identity, () => (enabled ? registry.enableOAuthServer(identity) : registry.disableOAuthServer(identity))),
         );
         context.print(serverReport(changed, enabled ? 'enabled' : 'disabled'));

@@ -197,7 +197,7 @@ Examples:
       if (changes.metadataUrl === undefined && changes.certificate === undefined && changes.useOAuthServer !== true) {
         throw usageError('give a key source: --metadata-url, --certificate or --use-oauth-server');
       }
-      const added = await context.withRegistry(true, (registry) => registry.add({ identity, ...changes }));
+      const added = await context.withRegistry('create', (registry) => registry.add({ identity, ...changes }));
       context.print(partnerReport(added, 'added'));
     });
 
@@ -222,7 +222,7 @@ Examples:
       const context = new CommandContext(io, command);
       const changes = partnerChanges(flags);
       if (Object.keys(changes).length === 0) throw usageError('nothing to change: give at least one option (see s2sauth partner set --help)');
-      const updated = await context.withRegistry(false, (registry) => onPartner(identity, () => registry.update(identity, changes)));
+      const updated = await context.withRegistry('write', (registry) => onPartner(identity, () => registry.update(identity, changes)));
       context.print(partnerReport(updated, 'changed'));
     });
 
@@ -232,7 +232,7 @@ Examples:
     .argument('<identity>', 'the registration name')
     .action(async (identity: string, _flags: object, command: Command) => {
       const context = new CommandContext(io, command);
-      const found = await context.withRegistry(false, (registry) => registry.get(identity));
+      const found = await context.withRegistry('read', (registry) => registry.get(identity));
       if (found === undefined) throw notFound(identity);
       context.print(partnerReport(found));
     });
@@ -242,7 +242,7 @@ Examples:
     .description('list every partner application')
     .action(async (_flags: object, command: Command) => {
       const context = new CommandContext(io, command);
-      const partners = await context.withRegistry(false, (registry) => registry.list());
+      const partners = await context.withRegistry('read', (registry) => registry.list());
       context.print({
         json: partners.map(partnerView),
         text: table(
@@ -267,7 +267,7 @@ Examples:
     .argument('<identity>', 'the registration name')
     .action(async (identity: string, _flags: object, command: Command) => {
       const context = new CommandContext(io, command);
-      const removed = await context.withRegistry(false, (registry) => registry.remove(identity));
+      const removed = await context.withRegistry('write', (registry) => registry.remove(identity));
       if (!removed) throw notFound(identity);
       context.print({ json: { removed: true, identity }, text: `removed partner application ${identity}` });
     });
@@ -282,7 +282,7 @@ Examples:
       .argument('<identity>', 'the registration name')
       .action(async (identity: string, _flags: object, command: Command) => {
         const context = new CommandContext(io, command);
-        const changed = await context.withRegistry(false, (registry: PartnerRegistry) =>
+        const changed = await context.withRegistry('write', (registry: PartnerRegistry) =>
           onPartner(identity, () => (enabled ? registry.enable(identity) : registry.disable(identity))),
         );
         context.print(partnerReport(changed, enabled ? 'enabled' : 'disabled'));
