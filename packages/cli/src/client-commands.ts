@@ -15,7 +15,7 @@ import { isAuthority, isPrincipalId, isRealm, MetadataError, parseMetadataDocume
 import type { ClientGrant, ClientInput, ClientRecord, ClientStore } from '@s2sauth/store';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { readCertificateFiles } from './certificate-files.js';
-import { CliError, CommandContext, usageError, type CliIo, type Report } from './context.js';
+import { CliError, CommandContext, parseUrl, usageError, type CliIo, type Report } from './context.js';
 import { certificateLines, describeCertificates, details, isoTime, listText, summarizeCertificate, table, yesNo, type CertificateSummary } from './output.js';
 
 /** A client named on the command line: `<principal>@<realm>`. */
@@ -271,7 +271,7 @@ async function writeClient(store: ClientStore, id: ClientId, flags: ClientFlags,
 function addClientOptions(command: Command, forSet: boolean): Command {
   command
     .option('--certificate <pem-file...>', 'certificate(s) whose keys sign the client\'s assertions: PEM (several blocks allowed), base64 or binary DER files')
-    .option('--metadata-url <url>', 'where the client publishes its keys instead (or as well), fetched and checked now: https, or http to a loopback host with --allow-loopback')
+    .option('--metadata-url <url>', 'where the client publishes its keys instead (or as well), fetched and checked now: https, or http to a loopback host with --allow-loopback', parseUrl)
     .option('--allow-loopback', 'with --metadata-url: allow a loopback host and plain http (development only)')
     .option('--host-name <name...>', 'how the principal is addressed as a resource: host[:port] or *.domain[:port]', parseHostName)
     .option('--grant <grant...>', 'what the client may ask for: <resource-guid>=<scope>,<scope>[+delegation], one per resource', parseGrant)

@@ -6,7 +6,7 @@
 import { chmodSync, existsSync, rmSync, statSync } from 'node:fs';
 import { PartnerRegistry } from '@s2sauth/middleware';
 import { SqliteStore, StoreError } from '@s2sauth/store';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 
 /** Where the command line writes (anything with `write(text)`, such as `process.stdout`). */
 export interface CliOutput {
@@ -176,6 +176,27 @@ function restrictToOwner(path: string): void {
   for (const file of registryFiles(path)) {
     if (existsSync(file)) chmodSync(file, 0o600);
   }
+}
+
+/**
+ * For a name that is not registered: `; did you mean "<name>"? (names are case-sensitive)` when
+ * `known` holds one that differs from `name` only in letter case (the one first in order, if
+ * several do), else nothing.
+ */
+export function caseHint(name: string, known: readonly string[]): string {
+  const folded = name.toLowerCase();
+  const match = known.find((candidate) => candidate !== name && candidate.toLowerCase() === folded);
+  return match === undefined ? '' : `; did you mean "${match}"? (names are case-sensitive)`;
+}
+
+/**
+ * Parses a `--metadata-url` value: an absolute URL, or a command-line mistake (exit 2). Whether
+ * the registry accepts it (https, loopback rules) is for the registry to say (exit 1).
+ * @throws InvalidArgumentError otherwise.
+ */
+export function parseUrl(value: string): string {
+  if (!URL.canParse(value)) throw new InvalidArgumentError('expected an absolute URL, e.g. https://mail.contoso.com/metadata/json/1');
+  return value;
 }
 
 /** The first line of an error's message (never a stack trace). */
