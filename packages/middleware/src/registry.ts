@@ -495,9 +495,12 @@ export class PartnerRegistry {
   /**
    * Changes a registration (`Set-CsPartnerApplication`). A key source given in `changes` replaces
    * the old one; a metadata document is fetched and checked again when the URL, the application,
-   * the realm or `allowLoopback` change (never for enabling, disabling or scopes).
+   * the realm or `allowLoopback` change (never for enabling, disabling or scopes). The changes are
+   * applied to the record as it is when written, in one store write (`PartnerStore.modify`): a
+   * change of other fields made meanwhile (by another process too) is kept, not overwritten.
    *
-   * @throws PartnerRegistryError as {@link PartnerRegistry.add}, and `not_found`.
+   * @throws PartnerRegistryError as {@link PartnerRegistry.add}, and `not_found`; `conflict` also
+   *   when a document was fetched and the key source, application or realm changed meanwhile.
    */
   async update(identity: string, changes: PartnerApplicationChanges): Promise<PartnerApplication> {
     this.#checkOpen();
@@ -609,9 +612,11 @@ export class PartnerRegistry {
 
   /**
    * Changes an OAuth server (`Set-CsOAuthServer`). The document is fetched and checked again when
-   * the URL, the realm or `allowLoopback` change (never for enabling or disabling).
+   * the URL, the realm or `allowLoopback` change (never for enabling or disabling). As with
+   * {@link PartnerRegistry.update}, the changes are applied to the record as it is when written.
    *
-   * @throws PartnerRegistryError as {@link PartnerRegistry.addOAuthServer}, and `not_found`.
+   * @throws PartnerRegistryError as {@link PartnerRegistry.addOAuthServer}, and `not_found`;
+   *   `conflict` also when a document was fetched and the URL or realm changed meanwhile.
    */
   async updateOAuthServer(identity: string, changes: OAuthServerChanges): Promise<OAuthServer> {
     this.#checkOpen();
