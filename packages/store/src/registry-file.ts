@@ -35,8 +35,8 @@ export function registryFileState(db: Database.Database): RegistryFileState {
 }
 
 /** The refusal of a file that is not an s2sauth registry. */
-export function notARegistry(path: string, options?: ErrorOptions): StoreError {
-  return new StoreError('not_a_registry', `not an s2sauth registry: ${path}`, options);
+export function notARegistry(path: string): StoreError {
+  return new StoreError('not_a_registry', `not an s2sauth registry: ${path}`);
 }
 
 /**
@@ -46,7 +46,8 @@ export function notARegistry(path: string, options?: ErrorOptions): StoreError {
  * read is repeated if the file changed or a `-wal` appeared meanwhile. Otherwise (a server has it
  * open) SQLite's own read-only connection takes the copy, as any reader would: the `-wal` and
  * `-shm` exist already, so nothing is created, though SQLite's shared-memory index (`-shm`) notes
- * the reader, as it does for the server's own reads.
+ * the reader, as it does for the server's own reads; a file that is not a registry is refused
+ * (`not_a_registry`) before it is copied then.
  */
 export function readDatabaseCopy(path: string, busyTimeoutMs: number): Buffer {
   for (let attempt = 0; attempt < 3; attempt += 1) {
@@ -60,6 +61,8 @@ export function readDatabaseCopy(path: string, busyTimeoutMs: number): Buffer {
   }
   const db = new Database(path, { readonly: true, fileMustExist: true, timeout: busyTimeoutMs });
   try {
+    // Looked at first: SQLite copies a file that is not a database with a misleading error.
+    if (registryFileState(db).kind !== 'registry') throw notARegistry(path);
     return db.serialize();
   } finally {
     db.close();

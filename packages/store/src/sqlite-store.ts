@@ -296,13 +296,8 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
     if (!inMemory && (readOnly || !create) && !existsSync(path)) throw new StoreError('not_found', `no registry at ${path}`);
     if (readOnly) return SqliteStore.#openCopy(path, clock, pollIntervalMs, busyTimeoutMs);
     if (!inMemory) mkdirSync(dirname(path), { recursive: true });
-    let db: Database.Database;
-    try {
-      db = new Database(path, { timeout: busyTimeoutMs });
-    } catch (error) {
-      if (error instanceof Database.SqliteError && error.code === 'SQLITE_NOTADB') throw notARegistry(path, { cause: error });
-      throw error;
-    }
+    // Opening reads nothing yet: a file that is not a database is found out by the first read.
+    const db = new Database(path, { timeout: busyTimeoutMs });
     try {
       // Before anything that writes (journal_mode included): another application's database, or
       // a file that is not a database, is refused untouched.
@@ -325,13 +320,7 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
 
   /** See {@link SqliteStoreOptions.readOnly}. */
   static #openCopy(path: string, clock: Clock, pollIntervalMs: number, busyTimeoutMs: number): SqliteStore {
-    let db: Database.Database;
-    try {
-      db = openCopy(readDatabaseCopy(path, busyTimeoutMs));
-    } catch (error) {
-      if (error instanceof Database.SqliteError && error.code === 'SQLITE_NOTADB') throw notARegistry(path, { cause: error });
-      throw error;
-    }
+    const db = openCopy(readDatabaseCopy(path, busyTimeoutMs));
     try {
       if (registryFileState(db).kind !== 'registry') throw notARegistry(path);
       // A newer schema is refused here as on any open; an older one is brought up to date in the

@@ -189,6 +189,13 @@ describe('SqliteStore', () => {
       }
     });
 
+    it('refuses read-only a file that is not a database even with a -wal beside it (read through SQLite then)', () => {
+      const path = newPath();
+      writeFileSync(path, 'not a database, just text that is long enough to be read as a header. '.repeat(10));
+      writeFileSync(`${path}-wal`, '');
+      expect(() => open(path, { readOnly: true })).to.throw(StoreError, `not an s2sauth registry: ${path}`).with.property('code', 'not_a_registry');
+    });
+
     it('makes a registry of an empty file, and refuses a missing file without create or with readOnly', () => {
       const path = newPath();
       writeFileSync(path, '');
