@@ -4,7 +4,8 @@
  * the test process and `bin.ts` sets `process.exitCode`.
  *
  * Exit codes: 0 done; 1 refused or failed (the registry's or the store's refusal, a metadata
- * document that could not be fetched or checked, an unknown identity, a missing registry file),
+ * document that could not be fetched or checked, an unknown identity, a missing registry file, a
+ * file that is not a registry, a change that conflicts with one made meanwhile),
  * as one line `s2sauth: <message>` on standard error; 2 a command-line mistake (unknown command or
  * option, missing argument, bad option value), as one line with commander's message.
  */
@@ -77,7 +78,10 @@ function createProgram(io: CliIo): Command {
       'after',
       `
 Certificates and keys are never printed: a certificate is shown as its thumbprint (x5t). Only add
-creates a missing registry file; every other command refuses with "no registry at <file>".
+creates a missing registry file (and says so); every other command refuses with "no registry at
+<file>". get and list never change the file; no command touches a file that is not an s2sauth
+registry. Names are case-sensitive. A change is applied on top of one another administrator made
+meanwhile, never lost.
 
 Examples:
   s2sauth partner list --store .data/onprem/exchange/s2sauth.sqlite

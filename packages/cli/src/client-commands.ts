@@ -15,7 +15,7 @@ import { isAuthority, isPrincipalId, isRealm, MetadataError, parseMetadataDocume
 import type { ClientGrant, ClientInput, ClientRecord, ClientStore } from '@s2sauth/store';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { readCertificateFiles } from './certificate-files.js';
-import { CliError, CommandContext, usageError, type CliIo, type Report } from './context.js';
+import { CliError, CommandContext, parseUrl, usageError, type CliIo, type Report } from './context.js';
 import { certificateLines, describeCertificates, details, isoTime, listText, summarizeCertificate, table, yesNo, type CertificateSummary } from './output.js';
 
 /** A client named on the command line: `<principal>@<realm>`. */
@@ -197,51 +197,81 @@ function given<T>(flag: T | false | undefined, current: T, cleared: T): T {
   return flag === undefined ? current : flag === false ? cleared : flag;
 }
 
+/** A metadata URL to fetch and check before it is stored, with its loopback permission. */
+interface MetadataCheck {
+  readonly url: string;
+  readonly allowLoopback: boolean;
+}
+
 /**
- * The record `flags` turn `existing` (or, for `add`, nothing) into, checked: certificates,
- * metadata URL (fetched when it or its loopback permission changed), and that the loopback
- * permission has a URL to apply to.
+ * The record `flags` turn `existing` (or, for `add`, nothing) into, with `certificates` the
+ * checked contents of `--certificate`, and the metadata URL to fetch and check first when it or
+ * its loopback permission changed. Throws a usage error for a loopback permission without a URL.
  */
-async function clientInput(id: ClientId, flags: ClientFlags, existing: ClientRecord | undefined): Promise<ClientInput> {
-  const certificates =
-    flags.certificate === undefined || flags.certificate === false
-      ? given(flags.certificate, existing?.certificates ?? [], [])
-      : checkedCertificates(flags.certificate);
+function clientInput(
+  id: ClientId,
+  flags: ClientFlags,
+  certificates: readonly string[] | undefined,
+  existing: ClientRecord | undefined,
+): { readonly input: ClientInput; readonly check: MetadataCheck | undefined } {
   const metadataUrl = given(flags.metadataUrl, existing?.metadataUrl, undefined);
   // Like a partner's: the loopback permission stays with the URL until it is dropped.
   const allowLoopback = flags.allowLoopback ?? (metadataUrl === undefined ? undefined : existing?.allowLoopback);
   if (allowLoopback !== undefined && metadataUrl === undefined) throw usageError('--allow-loopback applies only to a --metadata-url');
-  if (metadataUrl !== undefined && (metadataUrl !== existing?.metadataUrl || (allowLoopback === true) !== (existing?.allowLoopback === true))) {
-    await checkMetadataUrl(metadataUrl, allowLoopback === true);
-  }
+  const check =
+    metadataUrl !== undefined && (metadataUrl !== existing?.metadataUrl || (allowLoopback === true) !== (existing?.allowLoopback === true))
+      ? { url: metadataUrl, allowLoopback: allowLoopback === true }
+      : undefined;
   const displayName = given(flags.displayName, existing?.displayName, undefined);
   const enabled = flags.disabled === true ? false : flags.enabled === true ? true : (existing?.enabled ?? true);
-  return {
+  const input: ClientInput = {
     principal: id.principal,
     realm: id.realm,
     ...(displayName === undefined ? {} : { displayName }),
-    certificates,
+    certificates: certificates ?? given(flags.certificate === false ? false : undefined, existing?.certificates ?? [], []),
     ...(metadataUrl === undefined ? {} : { metadataUrl }),
     ...(allowLoopback === true ? { allowLoopback } : {}),
     hostNames: given(flags.hostName, existing?.hostNames ?? [], []),
     grants: given(flags.grant, existing?.grants ?? [], []),
     enabled,
   };
+  return { input, check };
 }
 
-/** Stores `input` unless the client changed (or appeared, or went) since `expected` was read. */
-function putUnchanged(store: ClientStore, id: ClientId, expected: ClientRecord | undefined, input: ClientInput): ClientRecord {
-  if (store.getClient(id.principal, id.realm)?.updatedAt !== expected?.updatedAt) {
-    throw new CliError(`client ${id.principal}@${id.realm} was changed meanwhile; try again`);
-  }
-  return store.putClient(input);
+/**
+ * Adds (`adding`) or changes the client `id` as `flags` say. Certificates are read and checked
+ * and a new metadata URL fetched first; then the flags are applied again, in one write with the
+ * read of the current record (`modifyClient`), so that a change another command made meanwhile
+ * to other fields is kept. Refused (exit 1) only when the metadata URL or its loopback permission
+ * changed meanwhile so that what was checked is not what would be stored.
+ */
+async function writeClient(store: ClientStore, id: ClientId, flags: ClientFlags, adding: boolean): Promise<ClientRecord> {
+  const certificates = Array.isArray(flags.certificate) ? checkedCertificates(flags.certificate) : undefined;
+  const expectExistence = (current: ClientRecord | undefined): void => {
+    if (adding && current !== undefined) {
+      throw new CliError(`client ${id.principal}@${id.realm} is already registered; change it with s2sauth client set`);
+    }
+    if (!adding && current === undefined) throw notFound(id);
+  };
+  const existing = store.getClient(id.principal, id.realm);
+  expectExistence(existing);
+  const first = clientInput(id, flags, certificates, existing);
+  if (first.check !== undefined) await checkMetadataUrl(first.check.url, first.check.allowLoopback);
+  return store.modifyClient(id.principal, id.realm, (current) => {
+    expectExistence(current);
+    const again = clientInput(id, flags, certificates, current);
+    if (again.check !== undefined && (again.check.url !== first.check?.url || again.check.allowLoopback !== first.check.allowLoopback)) {
+      throw new CliError(`client ${id.principal}@${id.realm} had its metadata URL changed meanwhile; try again`);
+    }
+    return again.input;
+  }) as ClientRecord;
 }
 
 /** Adds `--certificate`, `--metadata-url`, `--allow-loopback`, `--host-name`, `--grant` and `--display-name`. */
 function addClientOptions(command: Command, forSet: boolean): Command {
   command
     .option('--certificate <pem-file...>', 'certificate(s) whose keys sign the client\'s assertions: PEM (several blocks allowed), base64 or binary DER files')
-    .option('--metadata-url <url>', 'where the client publishes its keys instead (or as well), fetched and checked now: https, or http to a loopback host with --allow-loopback')
+    .option('--metadata-url <url>', 'where the client publishes its keys instead (or as well), fetched and checked now: https, or http to a loopback host with --allow-loopback', parseUrl)
     .option('--allow-loopback', 'with --metadata-url: allow a loopback host and plain http (development only)')
     .option('--host-name <name...>', 'how the principal is addressed as a resource: host[:port] or *.domain[:port]', parseHostName)
     .option('--grant <grant...>', 'what the client may ask for: <resource-guid>=<scope>,<scope>[+delegation], one per resource', parseGrant)
@@ -288,12 +318,7 @@ Example:
     )
     .action(async (id: ClientId, flags: ClientFlags, command: Command) => {
       const context = new CommandContext(io, command);
-      const added = await context.withStore(true, async (store) => {
-        if (store.getClient(id.principal, id.realm) !== undefined) {
-          throw new CliError(`client ${id.principal}@${id.realm} is already registered; change it with s2sauth client set`);
-        }
-        return putUnchanged(store, id, undefined, await clientInput(id, flags, undefined));
-      });
+      const added = await context.withStore('create', (store) => writeClient(store, id, flags, true));
       context.print(clientReport(added, 'added'));
     });
 
@@ -306,11 +331,7 @@ Example:
   ).action(async (id: ClientId, flags: ClientFlags, command: Command) => {
     const context = new CommandContext(io, command);
     if (Object.keys(flags).length === 0) throw usageError('nothing to change: give at least one option (see s2sauth client set --help)');
-    const changed = await context.withStore(false, async (store) => {
-      const existing = store.getClient(id.principal, id.realm);
-      if (existing === undefined) throw notFound(id);
-      return putUnchanged(store, id, existing, await clientInput(id, flags, existing));
-    });
+    const changed = await context.withStore('write', (store) => writeClient(store, id, flags, false));
     context.print(clientReport(changed, 'changed'));
   });
 
@@ -320,7 +341,7 @@ Example:
     .argument(CLIENT_ARGUMENT[0], CLIENT_ARGUMENT[1], parseClientId)
     .action(async (id: ClientId, _flags: object, command: Command) => {
       const context = new CommandContext(io, command);
-      const found = await context.withStore(false, (store) => store.getClient(id.principal, id.realm));
+      const found = await context.withStore('read', (store) => store.getClient(id.principal, id.realm));
       if (found === undefined) throw notFound(id);
       context.print(clientReport(found));
     });
@@ -330,7 +351,7 @@ Example:
     .description('list every client')
     .action(async (_flags: object, command: Command) => {
       const context = new CommandContext(io, command);
-      const list = await context.withStore(false, (store) => store.listClients());
+      const list = await context.withStore('read', (store) => store.listClients());
       context.print({
         json: list.map(clientView),
         text: table(
@@ -356,7 +377,7 @@ Example:
     .argument(CLIENT_ARGUMENT[0], CLIENT_ARGUMENT[1], parseClientId)
     .action(async (id: ClientId, _flags: object, command: Command) => {
       const context = new CommandContext(io, command);
-      const removed = await context.withStore(false, (store) => store.removeClient(id.principal, id.realm));
+      const removed = await context.withStore('write', (store) => store.removeClient(id.principal, id.realm));
       if (!removed) throw notFound(id);
       const clientId = `${id.principal}@${id.realm}`;
       context.print({ json: { removed: true, clientId }, text: `removed client ${clientId}` });
@@ -372,11 +393,13 @@ Example:
       .argument(CLIENT_ARGUMENT[0], CLIENT_ARGUMENT[1], parseClientId)
       .action(async (id: ClientId, _flags: object, command: Command) => {
         const context = new CommandContext(io, command);
-        const changed = await context.withStore(false, (store) => {
-          const existing = store.getClient(id.principal, id.realm);
-          if (existing === undefined) throw notFound(id);
-          return store.putClient({ ...existing, enabled });
-        });
+        // Read and written in one step: a change made meanwhile by another command is kept.
+        const changed = await context.withStore('write', (store) =>
+          store.modifyClient(id.principal, id.realm, (current) => {
+            if (current === undefined) throw notFound(id);
+            return { ...current, enabled };
+          }) as ClientRecord,
+        );
         context.print(clientReport(changed, enabled ? 'enabled' : 'disabled'));
       });
   }

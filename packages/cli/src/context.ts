@@ -6,7 +6,7 @@
 import { chmodSync, existsSync, rmSync, statSync } from 'node:fs';
 import { PartnerRegistry } from '@s2sauth/middleware';
 import { SqliteStore, StoreError } from '@s2sauth/store';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 
 /** Where the command line writes (anything with `write(text)`, such as `process.stdout`). */
 export interface CliOutput {
@@ -53,6 +53,9 @@ interface GlobalOptions {
   readonly json?: boolean;
 }
 
+/** What a command may do to the registry file (see {@link CommandContext.withStore}). */
+export type StoreAccess = 'read' | 'write' | 'create';
+
 /** What a command prints: the same result as JSON (`--json`) or as text for a person. */
 export interface Report {
   /** Printed as JSON with `--json`. */
@@ -98,17 +101,23 @@ export class CommandContext {
 
   /**
    * Runs `action` with the store of the registry file and closes it afterwards, whatever
-   * happens. With `create` false (every command but `add`) a missing file is refused instead of
-   * created; a file this creates is made readable by its owner only (mode 0600), as the demo
-   * servers keep theirs, and removed again when `action` fails.
+   * happens. `access` says what the command may do to the file:
+   * - `read` (get, list): a read-only copy ({@link SqliteStore.open} `readOnly`): the file is not
+   *   changed in any way, and one of an older schema is read as it is;
+   * - `write` (set, enable, disable, remove): the file must exist and be a registry; one of an
+   *   older schema is brought up to date first, as a server does when it starts;
+   * - `create` (add): as `write`, but a missing file is created, readable by its owner only (mode
+   *   0600, as the demo servers keep theirs), said so on standard error, and removed again when
+   *   `action` fails.
+   * A file that is not an s2sauth registry is refused untouched in every case.
    * @throws CliError `no registry at <path>`, or when the file cannot be opened as a registry.
    */
-  async withStore<T>(create: boolean, action: (store: SqliteStore) => Promise<T> | T): Promise<T> {
+  async withStore<T>(access: StoreAccess, action: (store: SqliteStore) => Promise<T> | T): Promise<T> {
     const path = this.storePath;
     const existed = existsSync(path);
-    if (!existed && !create) throw new CliError(`no registry at ${path}`);
+    if (!existed && access !== 'create') throw new CliError(`no registry at ${path}`);
     if (existed && statSync(path).isDirectory()) throw new CliError(`${path} is a folder, not a registry file`);
-    const store = openStore(path);
+    const store = openStore(path, access);
     if (!existed) restrictToOwner(path);
     let done = false;
     try {
@@ -119,6 +128,8 @@ export class CommandContext {
       store.close();
       // A refused add leaves no empty registry behind where there was none.
       if (!existed && !done) for (const file of registryFiles(path)) rmSync(file, { force: true });
+      // A mistyped --store must not go unnoticed: the change went to a new file.
+      if (!existed && done) this.#io.stderr.write(`s2sauth: created a new registry at ${path}\n`);
     }
   }
 
@@ -126,8 +137,8 @@ export class CommandContext {
    * Runs `action` with a `PartnerRegistry` on the registry file (see {@link withStore}); the
    * registry and the store are closed afterwards.
    */
-  withRegistry<T>(create: boolean, action: (registry: PartnerRegistry) => Promise<T> | T): Promise<T> {
-    return this.withStore(create, async (store) => {
+  withRegistry<T>(access: StoreAccess, action: (registry: PartnerRegistry) => Promise<T> | T): Promise<T> {
+    return this.withStore(access, async (store) => {
       const registry = new PartnerRegistry({ store });
       try {
         return await action(registry);
@@ -144,12 +155,12 @@ export class CommandContext {
   }
 }
 
-/** Opens the registry file, turning a file that is not one into a one-line refusal. */
-function openStore(path: string): SqliteStore {
+/** Opens the registry file for `access`, turning a file that cannot be opened into a one-line refusal. */
+function openStore(path: string, access: StoreAccess): SqliteStore {
   try {
-    return SqliteStore.open(path);
+    return SqliteStore.open(path, access === 'read' ? { readOnly: true } : { create: access === 'create' });
   } catch (error) {
-    // schema_too_new and the like already say what is wrong with the file.
+    // not_a_registry, schema_too_new and the like already say what is wrong with the file.
     if (error instanceof StoreError) throw error;
     throw new CliError(`cannot open the registry ${path}: ${firstLine(error)}`);
   }
@@ -165,6 +176,27 @@ function restrictToOwner(path: string): void {
   for (const file of registryFiles(path)) {
     if (existsSync(file)) chmodSync(file, 0o600);
   }
+}
+
+/**
+ * For a name that is not registered: `; did you mean "<name>"? (names are case-sensitive)` when
+ * `known` holds one that differs from `name` only in letter case (the one first in order, if
+ * several do), else nothing.
+ */
+export function caseHint(name: string, known: readonly string[]): string {
+  const folded = name.toLowerCase();
+  const match = known.find((candidate) => candidate !== name && candidate.toLowerCase() === folded);
+  return match === undefined ? '' : `; did you mean "${match}"? (names are case-sensitive)`;
+}
+
+/**
+ * Parses a `--metadata-url` value: an absolute URL, or a command-line mistake (exit 2). Whether
+ * the registry accepts it (https, loopback rules) is for the registry to say (exit 1).
+ * @throws InvalidArgumentError otherwise.
+ */
+export function parseUrl(value: string): string {
+  if (!URL.canParse(value)) throw new InvalidArgumentError('expected an absolute URL, e.g. https://mail.contoso.com/metadata/json/1');
+  return value;
 }
 
 /** The first line of an error's message (never a stack trace). */

@@ -3,9 +3,9 @@
  * `New-`, `Set-`, `Get-` and `Remove-CsOAuthServer` manage them, through `PartnerRegistry`: the
  * metadata document is fetched and checked before anything is stored.
  */
-import { PartnerRegistryError, type OAuthServer, type OAuthServerChanges } from '@s2sauth/middleware';
+import { PartnerRegistryError, type OAuthServer, type OAuthServerChanges, type PartnerRegistry } from '@s2sauth/middleware';
 import { Option, type Command } from 'commander';
-import { CliError, CommandContext, usageError, type CliIo, type Report } from './context.js';
+import { caseHint, CliError, CommandContext, parseUrl, usageError, type CliIo, type Report } from './context.js';
 import { details, isoTime, table, yesNo } from './output.js';
 
 /** An OAuth server as `--json` shows it, times in ISO 8601. */
@@ -54,15 +54,16 @@ function serverReport(server: OAuthServer, verb?: string): Report {
   return { json: oauthServerView(server), text: `${heading}${text}` };
 }
 
-function notFound(identity: string): CliError {
-  return new CliError(`no OAuth server named "${identity}"`);
+/** The refusal of an unknown identity, naming a registered one that differs only in letter case. */
+function notFound(registry: PartnerRegistry, identity: string): CliError {
+  return new CliError(`no OAuth server named "${identity}"${caseHint(identity, registry.listOAuthServers().map((server) => server.identity))}`);
 }
 
-async function onServer<T>(identity: string, action: () => Promise<T>): Promise<T> {
+async function onServer<T>(registry: PartnerRegistry, identity: string, action: () => Promise<T>): Promise<T> {
   try {
     return await action();
   } catch (error) {
-    if (error instanceof PartnerRegistryError && error.code === 'not_found') throw notFound(identity);
+    if (error instanceof PartnerRegistryError && error.code === 'not_found') throw notFound(registry, identity);
     throw error;
   }
 }
@@ -95,7 +96,7 @@ export function registerOAuthServerCommands(program: Command, io: CliIo): void {
     .command('add')
     .description('register an OAuth server by its metadata URL, fetched and checked first')
     .argument('<identity>', 'the registration name, e.g. microsoft.sts: 1 to 64 of a-z 0-9 . _ -')
-    .requiredOption('--metadata-url <url>', "the STS's metadata document: https, or http to a loopback host with --allow-loopback")
+    .requiredOption('--metadata-url <url>', "the STS's metadata document: https, or http to a loopback host with --allow-loopback", parseUrl)
     .option('--realm <realm>', `${REALM_HELP} (default: the realm of the document's issuer)`)
     .option('--allow-loopback', 'allow a loopback host and plain http (development only)')
     .option('--disabled', 'register the server disabled')
@@ -110,7 +111,7 @@ Example:
     )
     .action(async (identity: string, flags: ServerFlags, command: Command) => {
       const context = new CommandContext(io, command);
-      const added = await context.withRegistry(true, (registry) =>
+      const added = await context.withRegistry('create', (registry) =>
         registry.addOAuthServer({ identity, ...serverChanges(flags), metadataUrl: flags.metadataUrl as string }),
       );
       context.print(serverReport(added, 'added'));
@@ -120,7 +121,7 @@ Example:
     .command('set')
     .description('change an OAuth server: only the options given change')
     .argument('<identity>', 'the registration name')
-    .option('--metadata-url <url>', 'a new metadata URL, fetched and checked now')
+    .option('--metadata-url <url>', 'a new metadata URL, fetched and checked now', parseUrl)
     .option('--realm <realm>', `${REALM_HELP}; the document is checked again`)
     .option('--allow-loopback', 'allow a loopback host and plain http (development only)')
     .option('--no-allow-loopback', 'no longer allow a loopback metadata URL')
@@ -130,7 +131,7 @@ Example:
       const context = new CommandContext(io, command);
       const changes = serverChanges(flags);
       if (Object.keys(changes).length === 0) throw usageError('nothing to change: give at least one option (see s2sauth oauth-server set --help)');
-      const updated = await context.withRegistry(false, (registry) => onServer(identity, () => registry.updateOAuthServer(identity, changes)));
+      const updated = await context.withRegistry('write', (registry) => onServer(registry, identity, () => registry.updateOAuthServer(identity, changes)));
       context.print(serverReport(updated, 'changed'));
     });
 
@@ -140,8 +141,7 @@ Example:
     .argument('<identity>', 'the registration name')
     .action(async (identity: string, _flags: object, command: Command) => {
       const context = new CommandContext(io, command);
-      const found = await context.withRegistry(false, (registry) => registry.getOAuthServer(identity));
-      if (found === undefined) throw notFound(identity);
+      const found = await context.withRegistry('read', (registry) => registry.getOAuthServer(identity) ?? Promise.reject(notFound(registry, identity)));
       context.print(serverReport(found));
     });
 
@@ -150,7 +150,7 @@ Example:
     .description('list every OAuth server')
     .action(async (_flags: object, command: Command) => {
       const context = new CommandContext(io, command);
-      const list = await context.withRegistry(false, (registry) => registry.listOAuthServers());
+      const list = await context.withRegistry('read', (registry) => registry.listOAuthServers());
       context.print({
         json: list.map(oauthServerView),
         text: table(
@@ -167,8 +167,9 @@ Example:
     .argument('<identity>', 'the registration name')
     .action(async (identity: string, _flags: object, command: Command) => {
       const context = new CommandContext(io, command);
-      const removed = await context.withRegistry(false, (registry) => registry.removeOAuthServer(identity));
-      if (!removed) throw notFound(identity);
+      await context.withRegistry('write', (registry) => {
+        if (!registry.removeOAuthServer(identity)) throw notFound(registry, identity);
+      });
       context.print({ json: { removed: true, identity }, text: `removed OAuth server ${identity}` });
     });
 
@@ -182,8 +183,8 @@ Example:
       .argument('<identity>', 'the registration name')
       .action(async (identity: string, _flags: object, command: Command) => {
         const context = new CommandContext(io, command);
-        const changed = await context.withRegistry(false, (registry) =>
-          onServer(identity, () => (enabled ? registry.enableOAuthServer(identity) : registry.disableOAuthServer(identity))),
+        const changed = await context.withRegistry('write', (registry) =>
+          onServer(registry, identity, () => (enabled ? registry.enableOAuthServer(identity) : registry.disableOAuthServer(identity))),
         );
         context.print(serverReport(changed, enabled ? 'enabled' : 'disabled'));
       });

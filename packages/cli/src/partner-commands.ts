@@ -8,7 +8,7 @@ import { PartnerRegistryError, type PartnerApplicationChanges, type PartnerRegis
 import { TRUST_LEVELS, type PartnerApplication, type TrustLevel } from '@s2sauth/store';
 import { Option, type Command } from 'commander';
 import { readCertificateFiles } from './certificate-files.js';
-import { CliError, CommandContext, usageError, type CliIo, type Report } from './context.js';
+import { caseHint, CliError, CommandContext, parseUrl, usageError, type CliIo, type Report } from './context.js';
 import { certificateLines, describeCertificates, details, isoTime, listText, summarizeCertificate, table, yesNo, type CertificateSummary } from './output.js';
 
 /** A partner application as `--json` shows it: certificates as thumbprints, times in ISO 8601. */
@@ -90,16 +90,17 @@ function partnerReport(partner: PartnerApplication, verb?: string): Report {
   return { json: partnerView(partner), text: `${heading}${partnerDetails(partner)}` };
 }
 
-function notFound(identity: string): CliError {
-  return new CliError(`no partner application named "${identity}"`);
+/** The refusal of an unknown identity, naming a registered one that differs only in letter case. */
+function notFound(registry: PartnerRegistry, identity: string): CliError {
+  return new CliError(`no partner application named "${identity}"${caseHint(identity, registry.list().map((partner) => partner.identity))}`);
 }
 
 /** Runs a registry operation on `identity`, reporting an unknown identity as "no partner application named". */
-async function onPartner<T>(identity: string, action: () => Promise<T> | T): Promise<T> {
+async function onPartner<T>(registry: PartnerRegistry, identity: string, action: () => Promise<T> | T): Promise<T> {
   try {
     return await action();
   } catch (error) {
-    if (error instanceof PartnerRegistryError && error.code === 'not_found') throw notFound(identity);
+    if (error instanceof PartnerRegistryError && error.code === 'not_found') throw notFound(registry, identity);
     throw error;
   }
 }
@@ -144,7 +145,7 @@ function partnerChanges(flags: PartnerFlags): PartnerApplicationChanges {
 /** The options `partner add` and `partner set` share; `set` can also turn things off. */
 function addPartnerOptions(command: Command, forSet: boolean): Command {
   command
-    .option('--metadata-url <url>', "the partner's metadata document (/metadata/json/1), fetched and checked now: https, or http to a loopback host with --allow-loopback")
+    .option('--metadata-url <url>', "the partner's metadata document (/metadata/json/1), fetched and checked now: https, or http to a loopback host with --allow-loopback", parseUrl)
     .option('--allow-loopback', 'with --metadata-url: allow a loopback host and plain http (development only)')
     .option('--certificate <pem-file...>', "the partner's signing certificate(s): PEM (several blocks allowed), base64 or binary DER files")
     .option('--use-oauth-server', 'the partner is trusted through the OAuth server (STS) registered for its realm; needs --application-id and --realm')
@@ -197,7 +198,7 @@ Examples:
       if (changes.metadataUrl === undefined && changes.certificate === undefined && changes.useOAuthServer !== true) {
         throw usageError('give a key source: --metadata-url, --certificate or --use-oauth-server');
       }
-      const added = await context.withRegistry(true, (registry) => registry.add({ identity, ...changes }));
+      const added = await context.withRegistry('create', (registry) => registry.add({ identity, ...changes }));
       context.print(partnerReport(added, 'added'));
     });
 
@@ -222,7 +223,7 @@ Examples:
       const context = new CommandContext(io, command);
       const changes = partnerChanges(flags);
       if (Object.keys(changes).length === 0) throw usageError('nothing to change: give at least one option (see s2sauth partner set --help)');
-      const updated = await context.withRegistry(false, (registry) => onPartner(identity, () => registry.update(identity, changes)));
+      const updated = await context.withRegistry('write', (registry) => onPartner(registry, identity, () => registry.update(identity, changes)));
       context.print(partnerReport(updated, 'changed'));
     });
 
@@ -232,8 +233,7 @@ Examples:
     .argument('<identity>', 'the registration name')
     .action(async (identity: string, _flags: object, command: Command) => {
       const context = new CommandContext(io, command);
-      const found = await context.withRegistry(false, (registry) => registry.get(identity));
-      if (found === undefined) throw notFound(identity);
+      const found = await context.withRegistry('read', (registry) => registry.get(identity) ?? Promise.reject(notFound(registry, identity)));
       context.print(partnerReport(found));
     });
 
@@ -242,7 +242,7 @@ Examples:
     .description('list every partner application')
     .action(async (_flags: object, command: Command) => {
       const context = new CommandContext(io, command);
-      const partners = await context.withRegistry(false, (registry) => registry.list());
+      const partners = await context.withRegistry('read', (registry) => registry.list());
       context.print({
         json: partners.map(partnerView),
         text: table(
@@ -267,8 +267,9 @@ Examples:
     .argument('<identity>', 'the registration name')
     .action(async (identity: string, _flags: object, command: Command) => {
       const context = new CommandContext(io, command);
-      const removed = await context.withRegistry(false, (registry) => registry.remove(identity));
-      if (!removed) throw notFound(identity);
+      await context.withRegistry('write', (registry) => {
+        if (!registry.remove(identity)) throw notFound(registry, identity);
+      });
       context.print({ json: { removed: true, identity }, text: `removed partner application ${identity}` });
     });
 
@@ -282,8 +283,8 @@ Examples:
       .argument('<identity>', 'the registration name')
       .action(async (identity: string, _flags: object, command: Command) => {
         const context = new CommandContext(io, command);
-        const changed = await context.withRegistry(false, (registry: PartnerRegistry) =>
-          onPartner(identity, () => (enabled ? registry.enable(identity) : registry.disable(identity))),
+        const changed = await context.withRegistry('write', (registry: PartnerRegistry) =>
+          onPartner(registry, identity, () => (enabled ? registry.enable(identity) : registry.disable(identity))),
         );
         context.print(partnerReport(changed, enabled ? 'enabled' : 'disabled'));
       });

@@ -196,11 +196,11 @@ describe('s2sauth client', () => {
       expect(succeeded(await run('client', 'get', LYNC_CLIENT))).to.include(`x5t ${exchangeCertificate.x5t}`);
     });
 
-    it('refuses to overwrite a change made while it fetched the metadata document', async () => {
-      // A metadata endpoint that, while answering, lets another administrator change the client.
+    /** Runs `client set <LYNC> ...args(url)` with `url` a metadata server that lets `elsewhere` change the client while it answers. */
+    async function setWhileFetching(args: (url: string) => string[], elsewhere: (store: SqliteStore) => void, before?: (url: string) => void): Promise<CliRun> {
       const server: Server = createServer((_request, response) => {
         const store = SqliteStore.open(registryFile);
-        store.putClient({ ...storedClient(LYNC), displayName: 'changed elsewhere' });
+        elsewhere(store);
         store.close();
         response.setHeader('content-type', 'application/json');
         response.end(JSON.stringify(crm.metadataDocument()));
@@ -208,13 +208,34 @@ describe('s2sauth client', () => {
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       try {
         const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/metadata/json/1`;
-        expect(failed(await run('client', 'set', LYNC_CLIENT, '--metadata-url', url, '--allow-loopback'), 1)).to.equal(`s2sauth: client ${LYNC_CLIENT} was changed meanwhile; try again`);
-        expect(storedClient(LYNC)).to.deep.include({ displayName: 'changed elsewhere' });
-        expect(storedClient(LYNC)).not.to.have.property('metadataUrl');
+        before?.(url);
+        return await run('client', 'set', LYNC_CLIENT, ...args(url));
       } finally {
         server.closeAllConnections();
         await new Promise((resolve) => server.close(resolve));
       }
+    }
+
+    it('keeps a change another administrator made to other fields while it fetched the metadata document, and applies its own', async () => {
+      const result = await setWhileFetching(
+        (url) => ['--metadata-url', url, '--allow-loopback'],
+        (store) => store.putClient({ ...storedClient(LYNC), displayName: 'changed elsewhere', enabled: false }),
+      );
+      expect(succeeded(result)).to.match(/^changed client /);
+      expect(storedClient(LYNC)).to.deep.include({ displayName: 'changed elsewhere', enabled: false, allowLoopback: true });
+      expect(storedClient(LYNC).metadataUrl).to.match(/^http:\/\/127\.0\.0\.1:\d+\/metadata\/json\/1$/);
+    });
+
+    it('refuses a change whose metadata check no longer holds because the URL changed while it fetched', async () => {
+      const other = 'https://elsewhere.contoso.com/metadata/json/1';
+      // --allow-loopback alone checks the stored URL anew; meanwhile another administrator moves it.
+      const result = await setWhileFetching(
+        () => ['--allow-loopback'],
+        (store) => store.putClient({ ...storedClient(LYNC), metadataUrl: other, displayName: 'changed elsewhere' }),
+        (url) => readStore(registryFile, (store) => store.putClient({ ...storedClient(LYNC), metadataUrl: url })),
+      );
+      expect(failed(result, 1)).to.equal(`s2sauth: client ${LYNC_CLIENT} had its metadata URL changed meanwhile; try again`);
+      expect(storedClient(LYNC)).to.deep.include({ displayName: 'changed elsewhere', metadataUrl: other });
     });
 
     it('refuses an unknown client (exit 1) and nothing to change (exit 2)', async () => {

@@ -336,6 +336,36 @@ function isFrozenRecord(partner: PartnerApplication): boolean {
 }
 
 /**
+ * Whether the registration `merged` made of `existing` needs its metadata document fetched and
+ * checked again: a metadata source whose URL, loopback permission, application or realm changed.
+ */
+function needsRefetch(existing: PartnerApplication, merged: Registration): boolean {
+  return (
+    merged.keySource.kind === 'metadata' &&
+    (existing.keySource.kind !== 'metadata' ||
+      existing.keySource.metadataUrl !== merged.keySource.metadataUrl ||
+      (existing.keySource.allowLoopback === true) !== (merged.keySource.allowLoopback === true) ||
+      existing.applicationId !== merged.applicationId ||
+      existing.realm !== merged.realm)
+  );
+}
+
+/** What a fetched metadata document is checked against: the key source, application and realm. */
+function basisOf(partner: PartnerApplication): string {
+  return JSON.stringify([partner.keySource, partner.applicationId, partner.realm]);
+}
+
+/** Whether an OAuth server's document must be fetched and checked again for `merged`. */
+function serverNeedsRefetch(existing: OAuthServerRecord, merged: ServerRegistration): boolean {
+  return merged.metadataUrl !== existing.metadataUrl || merged.realm !== existing.realm || merged.allowLoopback !== (existing.allowLoopback === true);
+}
+
+/** What an OAuth server's fetched document is checked against. */
+function serverBasisOf(server: OAuthServerRecord): string {
+  return JSON.stringify([server.metadataUrl, server.realm, server.allowLoopback === true]);
+}
+
+/**
  * Identifies what an OAuth server's key set (and the token endpoint read from its document) was
  * built for: its key source and the issuer and realm its documents are checked against. Enabling
  * or disabling keeps the key set; a change of these starts a new one.
@@ -350,6 +380,7 @@ function hasOAuthServers(store: PartnerStore): store is PartnerStore & OAuthServ
     typeof candidate.getOAuthServer === 'function' &&
     typeof candidate.listOAuthServers === 'function' &&
     typeof candidate.putOAuthServer === 'function' &&
+    typeof candidate.modifyOAuthServer === 'function' &&
     typeof candidate.removeOAuthServer === 'function'
   );
 }
@@ -372,6 +403,15 @@ interface KeySetEntry {
    * set is kept.
    */
   updatedAt: number;
+}
+
+/** A validated OAuth server registration with its realm settled, before the issuer is added. */
+interface ServerRegistration {
+  readonly identity: string;
+  readonly metadataUrl: string;
+  readonly realm: string;
+  readonly allowLoopback: boolean;
+  readonly enabled: boolean;
 }
 
 /** The validated registration, before the store stamps it. */
@@ -416,7 +456,13 @@ export class PartnerRegistry {
   constructor(options: PartnerRegistryOptions) {
     if (typeof options !== 'object' || options === null) throw new TypeError('PartnerRegistry: options must be an object');
     const { store, fetch = {}, keySets = {}, clock = systemClock } = options;
-    if (typeof store !== 'object' || store === null || typeof store.findByApplication !== 'function' || typeof store.onChange !== 'function') {
+    if (
+      typeof store !== 'object' ||
+      store === null ||
+      typeof store.findByApplication !== 'function' ||
+      typeof store.modify !== 'function' ||
+      typeof store.onChange !== 'function'
+    ) {
       throw new TypeError('PartnerRegistry: options.store must be a PartnerStore');
     }
     if (typeof fetch !== 'object' || fetch === null) throw new TypeError('PartnerRegistry: options.fetch must be an object');
@@ -459,17 +505,23 @@ export class PartnerRegistry {
     const registration = this.#validate(input);
     if (this.#store.get(registration.identity) !== undefined) throw this.#exists(registration.identity);
     const complete = await this.#completeWithMetadata(registration, true);
-    // The fetch was asynchronous: check again, since the store's put would replace silently.
-    if (this.#store.get(registration.identity) !== undefined) throw this.#exists(registration.identity);
-    return this.#put(complete);
+    // The fetch was asynchronous: check again, in the write itself, so that of two concurrent
+    // adds of one identity the second is refused rather than replacing the first.
+    return this.#put(registration.identity, (current) => {
+      if (current !== undefined) throw this.#exists(registration.identity);
+      return complete;
+    });
   }
 
   /**
    * Changes a registration (`Set-CsPartnerApplication`). A key source given in `changes` replaces
    * the old one; a metadata document is fetched and checked again when the URL, the application,
-   * the realm or `allowLoopback` change (never for enabling, disabling or scopes).
+   * the realm or `allowLoopback` change (never for enabling, disabling or scopes). The changes are
+   * applied to the record as it is when written, in one store write (`PartnerStore.modify`): a
+   * change of other fields made meanwhile (by another process too) is kept, not overwritten.
    *
-   * @throws PartnerRegistryError as {@link PartnerRegistry.add}, and `not_found`.
+   * @throws PartnerRegistryError as {@link PartnerRegistry.add}, and `not_found`; `conflict` also
+   *   when a document was fetched and the key source, application or realm changed meanwhile.
    */
   async update(identity: string, changes: PartnerApplicationChanges): Promise<PartnerApplication> {
     this.#checkOpen();
@@ -477,22 +529,32 @@ export class PartnerRegistry {
     if (Object.hasOwn(changes, 'identity')) throw invalid('identity', 'cannot be changed; remove and add the partner instead');
     const existing = this.#store.get(identity);
     if (existing === undefined) throw this.#notFound(identity);
+    const first = this.#changedRegistration(existing, changes);
+    const refetch = needsRefetch(existing, first);
+    const complete = await this.#completeWithMetadata(first, refetch);
+    // The changes are applied again, in the write itself, to the record as it is then: a change
+    // made meanwhile by someone else (another command, another process) to other fields is kept,
+    // not overwritten. Refused only when the key source, application or realm changed meanwhile
+    // and this change fetched a document for the old ones, or now would need one.
+    return this.#put(identity, (current) => {
+      if (current === undefined) throw this.#notFound(identity);
+      if (refetch && basisOf(current) !== basisOf(existing)) throw this.#changedMeanwhile(identity);
+      const again = this.#changedRegistration(current, changes);
+      if (!refetch && needsRefetch(current, again)) throw this.#changedMeanwhile(identity);
+      return { ...again, applicationId: again.applicationId ?? complete.applicationId, realm: again.realm ?? complete.realm };
+    });
+  }
+
+  #changedMeanwhile(identity: string): PartnerRegistryError {
+    return new PartnerRegistryError('conflict', `partner "${identity}" had its key source, application or realm changed meanwhile; try again`);
+  }
+
+  /** `changes` applied to `existing`, checked; a key source left alone is kept verbatim. */
+  #changedRegistration(existing: PartnerApplication, changes: PartnerApplicationChanges): Registration {
     const touchesSource = SOURCE_FIELDS.some((name) => Object.hasOwn(changes, name));
     // A change that leaves the key source alone keeps it verbatim: disabling a partner must work
     // even when its pinned certificate has expired or its metadata endpoint is down.
-    const merged = this.#validate(this.#mergedInput(existing, changes), touchesSource ? undefined : existing.keySource);
-    const refetch =
-      merged.keySource.kind === 'metadata' &&
-      (existing.keySource.kind !== 'metadata' ||
-        existing.keySource.metadataUrl !== merged.keySource.metadataUrl ||
-        (existing.keySource.allowLoopback === true) !== (merged.keySource.allowLoopback === true) ||
-        existing.applicationId !== merged.applicationId ||
-        existing.realm !== merged.realm);
-    const complete = await this.#completeWithMetadata(merged, refetch);
-    if (this.#store.get(identity)?.updatedAt !== existing.updatedAt) {
-      throw new PartnerRegistryError('conflict', `partner "${identity}" was changed or removed meanwhile; try again`);
-    }
-    return this.#put(complete);
+    return this.#validate(this.#mergedInput(existing, changes), touchesSource ? undefined : existing.keySource);
   }
 
   /** The registration named `identity` (`Get-CsPartnerApplication -Identity`). */
@@ -554,18 +616,28 @@ export class PartnerRegistry {
     if (servers.getOAuthServer(checked.identity) !== undefined) throw this.#serverExists(checked.identity);
     if (checked.realm !== undefined) this.#checkRealmFree(servers, checked.realm, checked.identity);
     const fetched = await this.#loadServerMetadata(checked.metadataUrl, checked.allowLoopback, checked.realm);
-    // The fetch was asynchronous: check again, since the store's put would replace silently.
-    if (servers.getOAuthServer(checked.identity) !== undefined) throw this.#serverExists(checked.identity);
     const realm = checked.realm ?? fetched.realm;
-    this.#checkRealmFree(servers, realm, checked.identity);
-    return this.#putServer(servers, { ...checked, realm, issuer: fetched.issuer }, fetched.authorizationUri);
+    // The fetch was asynchronous: check again, in the write itself (two concurrent adds of one
+    // identity, or for one realm, cannot both succeed).
+    return this.#putServer(
+      servers,
+      checked.identity,
+      (current) => {
+        if (current !== undefined) throw this.#serverExists(checked.identity);
+        this.#checkRealmFree(servers, realm, checked.identity);
+        return { ...checked, realm, issuer: fetched.issuer };
+      },
+      fetched.authorizationUri,
+    );
   }
 
   /**
    * Changes an OAuth server (`Set-CsOAuthServer`). The document is fetched and checked again when
-   * the URL, the realm or `allowLoopback` change (never for enabling or disabling).
+   * the URL, the realm or `allowLoopback` change (never for enabling or disabling). As with
+   * {@link PartnerRegistry.update}, the changes are applied to the record as it is when written.
    *
-   * @throws PartnerRegistryError as {@link PartnerRegistry.addOAuthServer}, and `not_found`.
+   * @throws PartnerRegistryError as {@link PartnerRegistry.addOAuthServer}, and `not_found`;
+   *   `conflict` also when a document was fetched and the URL or realm changed meanwhile.
    */
   async updateOAuthServer(identity: string, changes: OAuthServerChanges): Promise<OAuthServer> {
     this.#checkOpen();
@@ -574,6 +646,31 @@ export class PartnerRegistry {
     if (Object.hasOwn(changes, 'identity')) throw invalid('identity', 'cannot be changed; remove and add the OAuth server instead');
     const existing = servers.getOAuthServer(identity);
     if (existing === undefined) throw this.#serverNotFound(identity);
+    const first = this.#changedServer(existing, changes);
+    const refetch = serverNeedsRefetch(existing, first);
+    if (first.realm !== existing.realm) this.#checkRealmFree(servers, first.realm, identity);
+    let fetched: { issuer: string; authorizationUri: string | undefined } | undefined;
+    if (refetch) fetched = await this.#loadServerMetadata(first.metadataUrl, first.allowLoopback, first.realm);
+    // As for partners: the changes are applied again, in the write, to the record as it is then.
+    return this.#putServer(
+      servers,
+      identity,
+      (current) => {
+        if (current === undefined) throw this.#serverNotFound(identity);
+        const changedMeanwhile = (): PartnerRegistryError =>
+          new PartnerRegistryError('conflict', `OAuth server "${identity}" had its metadata URL or realm changed meanwhile; try again`);
+        if (refetch && serverBasisOf(current) !== serverBasisOf(existing)) throw changedMeanwhile();
+        const again = this.#changedServer(current, changes);
+        if (!refetch && serverNeedsRefetch(current, again)) throw changedMeanwhile();
+        if (again.realm !== current.realm) this.#checkRealmFree(servers, again.realm, identity);
+        return { ...again, issuer: fetched?.issuer ?? current.issuer };
+      },
+      fetched === undefined ? this.#authorizationUris.get(identity)?.uri : fetched.authorizationUri,
+    );
+  }
+
+  /** `changes` applied to the OAuth server `existing`, checked. */
+  #changedServer(existing: OAuthServerRecord, changes: OAuthServerChanges): ServerRegistration {
     const merged = this.#validateServer({
       identity: existing.identity,
       metadataUrl: existing.metadataUrl,
@@ -582,24 +679,7 @@ export class PartnerRegistry {
       enabled: existing.enabled,
       ...changes,
     });
-    const realm = merged.realm ?? existing.realm;
-    const refetch =
-      merged.metadataUrl !== existing.metadataUrl || realm !== existing.realm || merged.allowLoopback !== (existing.allowLoopback === true);
-    if (realm !== existing.realm) this.#checkRealmFree(servers, realm, identity);
-    let issuer = existing.issuer;
-    let authorizationUri: string | undefined;
-    if (refetch) {
-      const fetched = await this.#loadServerMetadata(merged.metadataUrl, merged.allowLoopback, realm);
-      issuer = fetched.issuer;
-      authorizationUri = fetched.authorizationUri;
-    } else {
-      authorizationUri = this.#authorizationUris.get(identity)?.uri;
-    }
-    if (servers.getOAuthServer(identity)?.updatedAt !== existing.updatedAt) {
-      throw new PartnerRegistryError('conflict', `OAuth server "${identity}" was changed or removed meanwhile; try again`);
-    }
-    if (realm !== existing.realm) this.#checkRealmFree(servers, realm, identity);
-    return this.#putServer(servers, { ...merged, realm, issuer }, authorizationUri);
+    return { ...merged, realm: merged.realm ?? existing.realm };
   }
 
   /** The OAuth server named `identity` (`Get-CsOAuthServer -Identity`). */
@@ -862,20 +942,28 @@ export class PartnerRegistry {
     return { ...checked, authorizationUri: authorizationUriOf(metadata, allowLoopback) };
   }
 
+  /**
+   * Writes the OAuth server `identity` as `build` makes it of the current record, in one store
+   * write (see `OAuthServerStore.modifyOAuthServer`), and drops what was derived from the old one.
+   */
   #putServer(
     servers: OAuthServerStore,
-    registration: { identity: string; metadataUrl: string; realm: string; issuer: string; allowLoopback: boolean; enabled: boolean },
+    identity: string,
+    build: (current: OAuthServerRecord | undefined) => ServerRegistration & { issuer: string },
     authorizationUri: string | undefined,
   ): OAuthServer {
     const revision = this.#revision;
-    const stored = servers.putOAuthServer({
-      identity: registration.identity,
-      metadataUrl: registration.metadataUrl,
-      issuer: registration.issuer,
-      realm: registration.realm,
-      ...(registration.allowLoopback ? { allowLoopback: true } : {}),
-      enabled: registration.enabled,
-    });
+    const stored = servers.modifyOAuthServer(identity, (current) => {
+      const registration = build(current);
+      return {
+        identity: registration.identity,
+        metadataUrl: registration.metadataUrl,
+        issuer: registration.issuer,
+        realm: registration.realm,
+        ...(registration.allowLoopback ? { allowLoopback: true } : {}),
+        enabled: registration.enabled,
+      };
+    }) as OAuthServerRecord;
     if (this.#revision === revision) this.#changed(stored.identity, 'oauthServer');
     this.#authorizationUris.set(stored.identity, { stamp: serverStampOf(stored), uri: authorizationUri });
     return this.#serverView(stored);
@@ -1098,22 +1186,30 @@ export class PartnerRegistry {
     return { ...this.#fetch, allowLoopback: source.allowLoopback === true };
   }
 
-  #put(registration: Registration & { applicationId: string; realm: string }): PartnerApplication {
+  /**
+   * Writes the partner `identity` as `build` makes it of the current record, in one store write
+   * (see `PartnerStore.modify`), and drops what was derived from the old one.
+   */
+  #put(identity: string, build: (current: PartnerApplication | undefined) => Registration & { applicationId: string; realm: string }): PartnerApplication {
     const revision = this.#revision;
+    let registration: (Registration & { applicationId: string; realm: string }) | undefined;
     let stored: PartnerApplication;
     try {
-      stored = this.#store.put({
-        identity: registration.identity,
-        applicationId: registration.applicationId,
-        realm: registration.realm,
-        keySource: registration.keySource,
-        trustLevel: registration.trustLevel,
-        scopes: registration.scopes,
-        enabled: registration.enabled,
-        acceptUnsignedUserContext: registration.acceptUnsignedUserContext,
-      });
+      stored = this.#store.modify(identity, (current) => {
+        registration = build(current);
+        return {
+          identity: registration.identity,
+          applicationId: registration.applicationId,
+          realm: registration.realm,
+          keySource: registration.keySource,
+          trustLevel: registration.trustLevel,
+          scopes: registration.scopes,
+          enabled: registration.enabled,
+          acceptUnsignedUserContext: registration.acceptUnsignedUserContext,
+        };
+      }) as PartnerApplication;
     } catch (error) {
-      if (error instanceof StoreError && error.code === 'conflict') {
+      if (error instanceof StoreError && error.code === 'conflict' && registration !== undefined) {
         throw new PartnerRegistryError(
           'conflict',
           `applicationId: application ${registration.applicationId} in realm ${registration.realm} is already registered under another identity`,

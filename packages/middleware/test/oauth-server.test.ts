@@ -267,8 +267,25 @@ describe('OAuth servers', () => {
       await expectRefusal(registry.updateOAuthServer('microsoft.sts', { realm: '*' }), 'conflict', 'realm');
       const pending = registry.updateOAuthServer('microsoft.sts', { metadataUrl: `${stsServer.url}?v=2` });
       now += 1000;
-      store.putOAuthServer({ ...(store.getOAuthServer('microsoft.sts') as NonNullable<ReturnType<MemoryStore['getOAuthServer']>>), enabled: false });
+      store.putOAuthServer({ ...(store.getOAuthServer('microsoft.sts') as NonNullable<ReturnType<MemoryStore['getOAuthServer']>>), metadataUrl: `${stsServer.url}?v=3` });
       await expectRefusal(pending, 'conflict');
+      expect(store.getOAuthServer('microsoft.sts')?.metadataUrl).to.equal(`${stsServer.url}?v=3`);
+    });
+
+    it('applies a change on top of an enable or disable made while it was fetching: both take effect', async () => {
+      await trustSts();
+      const pending = registry.updateOAuthServer('microsoft.sts', { metadataUrl: `${stsServer.url}?v=2` });
+      const disabled = registry.disableOAuthServer('microsoft.sts');
+      await Promise.all([pending, disabled]);
+      expect(store.getOAuthServer('microsoft.sts')).to.include({ metadataUrl: `${stsServer.url}?v=2`, enabled: false });
+    });
+
+    it('refuses the second of two concurrent adds for one realm', async () => {
+      const first = registry.addOAuthServer({ identity: 'one.sts', metadataUrl: stsServer.url, allowLoopback: true, realm: 'contoso.com' });
+      const second = registry.addOAuthServer({ identity: 'two.sts', metadataUrl: stsServer.url, allowLoopback: true, realm: 'contoso.com' });
+      const results = await Promise.allSettled([first, second]);
+      expect(results.map((result) => result.status)).to.deep.equal(['fulfilled', 'rejected']);
+      expect(store.listOAuthServers().map((server) => server.identity)).to.deep.equal(['one.sts']);
     });
 
     it('keeps one key set per server while its key source stays (disabling included), and selects the realm\'s server before *', async () => {
@@ -304,6 +321,7 @@ describe('OAuth servers', () => {
         findByApplication: (applicationId, realm) => store.findByApplication(applicationId, realm),
         list: () => store.list(),
         put: (app) => store.put(app),
+        modify: (identity, change) => store.modify(identity, change),
         remove: (identity) => store.remove(identity),
         onChange: (listener) => store.onChange(listener),
         close: () => undefined,

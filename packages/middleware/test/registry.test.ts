@@ -9,7 +9,7 @@ import { MemoryStore, SqliteStore, type PartnerStore } from '@s2sauth/store';
 import type { OAuthCertificate } from '@s2sauth/issuer';
 import { createCertificate, createPartner, type MetadataServer, type TestPartner } from '../../../test/support/partners.js';
 import { StaticKeySet } from '../src/key-set.js';
-import { PartnerRegistry, type PartnerApplicationInput } from '../src/registry.js';
+import { PartnerRegistry, PartnerRegistryError, type PartnerApplicationInput } from '../src/registry.js';
 
 const START = Date.UTC(2030, 0, 15, 12, 0, 0);
 const DAY = 86_400_000;
@@ -330,12 +330,43 @@ describe('PartnerRegistry', () => {
       await expectRefusal(registry.disable('nobody'), 'not_found');
     });
 
-    it('refuses an update when the registration changed while it was fetching', async () => {
+    it('refuses an update when the key source it fetched for changed while it was fetching', async () => {
       await registry.add(byMetadata());
       const pending = registry.update('microsoft.lync', { metadataUrl: `${lyncServer.url}?v=2` });
       now += 1000;
-      store.put({ ...(store.get('microsoft.lync') as NonNullable<ReturnType<MemoryStore['get']>>), enabled: false });
+      store.put({ ...(store.get('microsoft.lync') as NonNullable<ReturnType<MemoryStore['get']>>), keySource: { kind: 'oauthServer' } });
       await expectRefusal(pending, 'conflict');
+      expect(store.get('microsoft.lync')?.keySource).to.deep.equal({ kind: 'oauthServer' });
+    });
+
+    it('applies an update on top of a change made to other fields while it was fetching: both take effect', async () => {
+      await registry.add(byMetadata());
+      const pending = registry.update('microsoft.lync', { metadataUrl: `${lyncServer.url}?v=2` });
+      now += 1000;
+      store.put({ ...(store.get('microsoft.lync') as NonNullable<ReturnType<MemoryStore['get']>>), enabled: false, scopes: ['other.scope'] });
+      const updated = await pending;
+      expect(updated).to.deep.include({ enabled: false, scopes: ['other.scope'] });
+      expect(updated.keySource).to.deep.include({ metadataUrl: `${lyncServer.url}?v=2` });
+      expect(store.get('microsoft.lync')).to.deep.equal(updated);
+    });
+
+    it('keeps a partner disabled when a scope change racing the disable is written after it (same millisecond)', async () => {
+      await registry.add(byMetadata());
+      // Both read the record before either writes, as two admin commands started together do.
+      const scopes = registry.update('microsoft.lync', { scopes: ['contacts.read'] });
+      const disable = registry.disable('microsoft.lync');
+      await Promise.all([scopes, disable]);
+      expect(store.get('microsoft.lync')).to.deep.include({ enabled: false, scopes: ['contacts.read'] });
+    });
+
+    it('refuses the second of two concurrent adds of one identity instead of replacing the first', async () => {
+      const first = registry.add(byMetadata());
+      const second = registry.add({ ...byMetadata(), scopes: ['second'] });
+      const [one, two] = await Promise.allSettled([first, second]);
+      expect(one.status).to.equal('fulfilled');
+      expect(two.status).to.equal('rejected');
+      expect((two as PromiseRejectedResult).reason).to.be.instanceOf(PartnerRegistryError).and.to.have.property('code', 'exists');
+      expect(store.get('microsoft.lync')?.scopes).to.deep.equal((one as PromiseFulfilledResult<{ scopes: readonly string[] }>).value.scopes);
     });
 
     it('refuses an update that would take another partner\'s application and realm', async () => {

@@ -7,6 +7,7 @@ import {
   recordObject,
   stringArray,
   timestamp,
+  type RecordChange,
 } from './record-shape.js';
 
 /**
@@ -92,6 +93,12 @@ export interface ClientStore {
    * impossible record; nothing is written then.
    */
   putClient(client: ClientInput): ClientRecord;
+  /**
+   * Reads the client registered as `principal` in `realm` and writes what `change` makes of it,
+   * as one atomic step (see `PartnerStore.modify`); the record `change` returns must have that
+   * principal and realm. The shared-credential check runs in the same step.
+   */
+  modifyClient(principal: string, realm: string, change: RecordChange<ClientRecord, ClientInput>): ClientRecord | undefined;
   /** Removes the client registered as `principal` in `realm`; false when there was none. */
   removeClient(principal: string, realm: string): boolean;
   /** See `PartnerStore.onChange`. */

@@ -19,6 +19,7 @@ export {
   type PartnerStore,
   type TrustLevel,
 } from './partner-application.js';
+export type { RecordChange } from './record-shape.js';
 export type { ReplayStore } from './replay.js';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite-store.js';
 export { StoreError, type StoreErrorCode } from './store-error.js';

@@ -9,7 +9,7 @@ import {
   type PartnerApplicationInput,
   type PartnerStore,
 } from './partner-application.js';
-import { byIdentity } from './record-shape.js';
+import { byIdentity, nextTimes, type RecordChange } from './record-shape.js';
 import { checkClaim, REPLAY_PURGE_INTERVAL_MS, type ReplayStore } from './replay.js';
 import { StoreError } from './store-error.js';
 
@@ -71,17 +71,26 @@ export class MemoryStore implements PartnerStore, OAuthServerStore, ClientStore,
 
   put(app: PartnerApplicationInput): PartnerApplication {
     this.#checkOpen();
-    const now = Math.floor(this.#clock());
-    const checked = partnerApplicationRecord(app, now, now);
-    const holder = this.findByApplication(checked.applicationId, checked.realm);
-    if (holder !== undefined && holder.identity !== checked.identity) {
+    const { identity } = partnerApplicationRecord(app, 0, 0);
+    return this.modify(identity, () => app) as PartnerApplication;
+  }
+
+  modify(identity: string, change: RecordChange<PartnerApplication, PartnerApplicationInput>): PartnerApplication | undefined {
+    this.#checkOpen();
+    // Synchronous from the read to the write: nothing else runs in between.
+    const current = this.#partners.get(identity);
+    const input = change(current);
+    if (input === undefined) return current;
+    const { createdAt, updatedAt } = nextTimes(current, Math.floor(this.#clock()));
+    const record = partnerApplicationRecord(input, createdAt, updatedAt);
+    if (record.identity !== identity) throw new TypeError(`partner application "${record.identity}": modify("${identity}") writes only that identity`);
+    const holder = this.findByApplication(record.applicationId, record.realm);
+    if (holder !== undefined && holder.identity !== record.identity) {
       throw new StoreError(
         'conflict',
-        `partner application "${checked.identity}": application ${checked.applicationId} in realm ${checked.realm} is already registered as "${holder.identity}"`,
+        `partner application "${record.identity}": application ${record.applicationId} in realm ${record.realm} is already registered as "${holder.identity}"`,
       );
     }
-    const createdAt = this.#partners.get(checked.identity)?.createdAt ?? now;
-    const record = createdAt === now ? checked : Object.freeze({ ...checked, createdAt });
     this.#partners.set(record.identity, record);
     this.#listeners.notify(record.identity, 'partnerApplication');
     return record;
@@ -106,10 +115,18 @@ export class MemoryStore implements PartnerStore, OAuthServerStore, ClientStore,
 
   putOAuthServer(server: OAuthServerInput): OAuthServerRecord {
     this.#checkOpen();
-    const now = Math.floor(this.#clock());
-    const checked = oauthServerRecord(server, now, now);
-    const createdAt = this.#servers.get(checked.identity)?.createdAt ?? now;
-    const record = createdAt === now ? checked : Object.freeze({ ...checked, createdAt });
+    const { identity } = oauthServerRecord(server, 0, 0);
+    return this.modifyOAuthServer(identity, () => server) as OAuthServerRecord;
+  }
+
+  modifyOAuthServer(identity: string, change: RecordChange<OAuthServerRecord, OAuthServerInput>): OAuthServerRecord | undefined {
+    this.#checkOpen();
+    const current = this.#servers.get(identity);
+    const input = change(current);
+    if (input === undefined) return current;
+    const { createdAt, updatedAt } = nextTimes(current, Math.floor(this.#clock()));
+    const record = oauthServerRecord(input, createdAt, updatedAt);
+    if (record.identity !== identity) throw new TypeError(`OAuth server "${record.identity}": modifyOAuthServer("${identity}") writes only that identity`);
     this.#servers.set(record.identity, record);
     this.#listeners.notify(record.identity, 'oauthServer');
     return record;
@@ -134,17 +151,27 @@ export class MemoryStore implements PartnerStore, OAuthServerStore, ClientStore,
 
   putClient(client: ClientInput): ClientRecord {
     this.#checkOpen();
-    const now = Math.floor(this.#clock());
-    const checked = clientRecord(client, now, now);
-    refuseSharedCredential(checked, this.listClients());
-    let byRealm = this.#clients.get(checked.principal);
+    const { principal, realm } = clientRecord(client, 0, 0);
+    return this.modifyClient(principal, realm, () => client) as ClientRecord;
+  }
+
+  modifyClient(principal: string, realm: string, change: RecordChange<ClientRecord, ClientInput>): ClientRecord | undefined {
+    this.#checkOpen();
+    const current = this.getClient(principal, realm);
+    const input = change(current);
+    if (input === undefined) return current;
+    const { createdAt, updatedAt } = nextTimes(current, Math.floor(this.#clock()));
+    const record = clientRecord(input, createdAt, updatedAt);
+    if (record.principal !== principal || record.realm !== realm) {
+      throw new TypeError(`client "${record.principal}@${record.realm}": modifyClient("${principal}@${realm}") writes only that client`);
+    }
+    refuseSharedCredential(record, this.listClients());
+    let byRealm = this.#clients.get(principal);
     if (byRealm === undefined) {
       byRealm = new Map();
-      this.#clients.set(checked.principal, byRealm);
+      this.#clients.set(principal, byRealm);
     }
-    const createdAt = byRealm.get(checked.realm)?.createdAt ?? now;
-    const record = createdAt === now ? checked : Object.freeze({ ...checked, createdAt });
-    byRealm.set(record.realm, record);
+    byRealm.set(realm, record);
     this.#listeners.notify(clientIdentity(record), 'client');
     return record;
   }

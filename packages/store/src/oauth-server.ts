@@ -1,5 +1,5 @@
 import type { ChangeListener } from './change-listeners.js';
-import { booleanField, nonEmptyString, optionalBoolean, recordObject, timestamp } from './record-shape.js';
+import { booleanField, nonEmptyString, optionalBoolean, recordObject, timestamp, type RecordChange } from './record-shape.js';
 
 /**
  * A trusted OAuth server, i.e. an STS (protocol.md section 5; Lync's `New-CsOAuthServer`).
@@ -45,6 +45,11 @@ export interface OAuthServerStore {
    * returns the stored, frozen record. Throws a `TypeError` for a structurally impossible record.
    */
   putOAuthServer(server: OAuthServerInput): OAuthServerRecord;
+  /**
+   * Reads the OAuth server registered under `identity` and writes what `change` makes of it, as
+   * one atomic step (see `PartnerStore.modify`).
+   */
+  modifyOAuthServer(identity: string, change: RecordChange<OAuthServerRecord, OAuthServerInput>): OAuthServerRecord | undefined;
   /** Removes the OAuth server registered under `identity`; false when there was none. */
   removeOAuthServer(identity: string): boolean;
   /** See `PartnerStore.onChange`. */

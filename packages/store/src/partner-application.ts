@@ -7,6 +7,7 @@ import {
   recordObject,
   stringArray,
   timestamp,
+  type RecordChange,
 } from './record-shape.js';
 
 /**
@@ -90,9 +91,22 @@ export interface PartnerStore {
    * Inserts `app`, or replaces the record with the same identity (keeping its `createdAt`), and
    * returns the stored, frozen record. Throws a `TypeError` for a structurally impossible record
    * and a `StoreError` with code `conflict` when another identity holds the same
-   * (applicationId, realm); nothing is written then.
+   * (applicationId, realm); nothing is written then. Use {@link PartnerStore.modify} to change a
+   * record that was read: `put` replaces whatever is there.
    */
   put(app: PartnerApplicationInput): PartnerApplication;
+  /**
+   * Reads the partner registered under `identity` and writes what `change` makes of it, as one
+   * atomic step: no other write (through this store, another connection or another process
+   * sharing the file) comes between the read and the write, so a change computed from the current
+   * record is never lost to a concurrent one. `change` gets the current record (`undefined` when
+   * there is none) and returns the record to store under `identity` (created or replaced as by
+   * {@link PartnerStore.put}), or `undefined` to store nothing; whatever it throws is rethrown and
+   * nothing is written. It must be synchronous and may read the store, never write it. Returns the
+   * stored record, or the current one (maybe `undefined`) when nothing was stored. Every write
+   * moves `updatedAt`, by one millisecond past the previous value when the clock has not moved.
+   */
+  modify(identity: string, change: RecordChange<PartnerApplication, PartnerApplicationInput>): PartnerApplication | undefined;
   /** Removes the partner registered under `identity`; false when there was none. */
   remove(identity: string): boolean;
   /**

@@ -69,3 +69,20 @@ export function oneOf<T extends string>(value: unknown, allowed: readonly T[], f
 export function byIdentity(a: { readonly identity: string }, b: { readonly identity: string }): number {
   return a.identity < b.identity ? -1 : a.identity > b.identity ? 1 : 0;
 }
+
+/** The change function of a store's `modify*` methods: what to store given the current record, or `undefined` to store nothing. */
+export type RecordChange<Current, Input> = (current: Current | undefined) => Input | undefined;
+
+/**
+ * The timestamps of a record written at `now` over `current`: `createdAt` kept, `updatedAt` now, or
+ * one millisecond after the previous `updatedAt` when the clock has not moved past it (two writes
+ * within one millisecond, or a clock set back), so that every write of a record moves its
+ * `updatedAt` and comparing `updatedAt` tells any two versions of a record apart.
+ */
+export function nextTimes(
+  current: { readonly createdAt: number; readonly updatedAt: number } | undefined,
+  now: number,
+): { readonly createdAt: number; readonly updatedAt: number } {
+  if (current === undefined) return { createdAt: now, updatedAt: now };
+  return { createdAt: current.createdAt, updatedAt: Math.max(now, current.updatedAt + 1) };
+}

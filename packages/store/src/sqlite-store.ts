@@ -1,11 +1,12 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { systemClock, type Clock } from '@s2sauth/protocol';
 import { ChangeListeners, type ChangeListener } from './change-listeners.js';
 import { byClientKey, clientIdentity, clientRecord, refuseSharedCredential, type ClientCredentials, type ClientInput, type ClientRecord, type ClientStore } from './client.js';
 import { SqliteKeyDocuments, type KeyDocument, type KeyDocumentSource, type KeyDocumentStore } from './key-document.js';
-import { migrate } from './migrations.js';
+import { migrate, SCHEMA_VERSION } from './migrations.js';
+import { notARegistry, openCopy, readDatabaseCopy, registryFileState } from './registry-file.js';
 import { oauthServerRecord, type OAuthServerInput, type OAuthServerRecord, type OAuthServerStore } from './oauth-server.js';
 import {
   partnerApplicationRecord,
@@ -13,7 +14,7 @@ import {
   type PartnerApplicationInput,
   type PartnerStore,
 } from './partner-application.js';
-import { byIdentity } from './record-shape.js';
+import { byIdentity, nextTimes, type RecordChange } from './record-shape.js';
 import { checkClaim, REPLAY_PURGE_INTERVAL_MS, type ReplayStore } from './replay.js';
 import { StoreError } from './store-error.js';
 
@@ -28,6 +29,19 @@ export interface SqliteStoreOptions {
   readonly pollIntervalMs?: number;
   /** How long (ms) a statement waits for another process's write lock; default 5000. */
   readonly busyTimeoutMs?: number;
+  /**
+   * Create the file (and its folder) when missing; default true. With false, a missing file is
+   * refused with `StoreError` `not_found`.
+   */
+  readonly create?: boolean;
+  /**
+   * Open a read-only copy of the file, taken when it is opened, without writing anything to the
+   * file (see the README, "Opening a file"): for tools that only look. The file must exist and be
+   * an s2sauth registry; one of an older schema version is brought up to date in the copy only.
+   * Writes (and replay claims) are refused with `StoreError` `read_only`; changes made to the file
+   * later are not seen. Default false.
+   */
+  readonly readOnly?: boolean;
 }
 
 interface PartnerRow {
@@ -97,7 +111,8 @@ type ClientParameters = {
   readonly host_names: string;
   readonly grants: string;
   readonly enabled: number;
-  readonly now: number;
+  readonly created_at: number;
+  readonly updated_at: number;
 };
 
 type PartnerParameters = {
@@ -109,7 +124,8 @@ type PartnerParameters = {
   readonly scopes: string;
   readonly enabled: number;
   readonly accept_unsigned_user_context: number;
-  readonly now: number;
+  readonly created_at: number;
+  readonly updated_at: number;
 };
 
 type OAuthServerParameters = {
@@ -119,7 +135,8 @@ type OAuthServerParameters = {
   readonly realm: string;
   readonly allow_loopback: number | null;
   readonly enabled: number;
-  readonly now: number;
+  readonly created_at: number;
+  readonly updated_at: number;
 };
 
 type ClaimParameters = {
@@ -138,40 +155,37 @@ function prepareStatements(db: Database.Database) {
     partners: db.prepare<[], PartnerRow>('SELECT * FROM partner_applications'),
     // Not INSERT OR REPLACE: that would silently delete another identity holding the same
     // (application_id, realm) instead of failing on the UNIQUE constraint.
-    upsertPartner: db.prepare<[PartnerParameters], { readonly created_at: number }>(`
+    upsertPartner: db.prepare<[PartnerParameters]>(`
       INSERT INTO partner_applications (identity, application_id, realm, key_source, trust_level, scopes,
           enabled, accept_unsigned_user_context, created_at, updated_at)
         VALUES (@identity, @application_id, @realm, @key_source, @trust_level, @scopes,
-          @enabled, @accept_unsigned_user_context, @now, @now)
+          @enabled, @accept_unsigned_user_context, @created_at, @updated_at)
         ON CONFLICT (identity) DO UPDATE SET application_id = excluded.application_id, realm = excluded.realm,
           key_source = excluded.key_source, trust_level = excluded.trust_level, scopes = excluded.scopes,
           enabled = excluded.enabled, accept_unsigned_user_context = excluded.accept_unsigned_user_context,
-          updated_at = excluded.updated_at
-        RETURNING created_at`),
+          updated_at = excluded.updated_at`),
     deletePartner: db.prepare<[string]>('DELETE FROM partner_applications WHERE identity = ?'),
     server: db.prepare<[string], OAuthServerRow>('SELECT * FROM oauth_servers WHERE identity = ?'),
     servers: db.prepare<[], OAuthServerRow>('SELECT * FROM oauth_servers'),
-    upsertServer: db.prepare<[OAuthServerParameters], { readonly created_at: number }>(`
+    upsertServer: db.prepare<[OAuthServerParameters]>(`
       INSERT INTO oauth_servers (identity, metadata_url, issuer, realm, allow_loopback, enabled, created_at, updated_at)
-        VALUES (@identity, @metadata_url, @issuer, @realm, @allow_loopback, @enabled, @now, @now)
+        VALUES (@identity, @metadata_url, @issuer, @realm, @allow_loopback, @enabled, @created_at, @updated_at)
         ON CONFLICT (identity) DO UPDATE SET metadata_url = excluded.metadata_url, issuer = excluded.issuer,
           realm = excluded.realm, allow_loopback = excluded.allow_loopback, enabled = excluded.enabled,
-          updated_at = excluded.updated_at
-        RETURNING created_at`),
+          updated_at = excluded.updated_at`),
     deleteServer: db.prepare<[string]>('DELETE FROM oauth_servers WHERE identity = ?'),
     client: db.prepare<[string, string], ClientRow>('SELECT * FROM clients WHERE principal = ? AND realm = ?'),
     clients: db.prepare<[], ClientRow>('SELECT * FROM clients'),
     credentialsOutside: db.prepare<[string], CredentialRow>('SELECT principal, realm, certificates, metadata_url FROM clients WHERE realm <> ?'),
-    upsertClient: db.prepare<[ClientParameters], { readonly created_at: number }>(`
+    upsertClient: db.prepare<[ClientParameters]>(`
       INSERT INTO clients (principal, realm, display_name, certificates, metadata_url, allow_loopback, host_names,
           grants, enabled, created_at, updated_at)
         VALUES (@principal, @realm, @display_name, @certificates, @metadata_url, @allow_loopback, @host_names,
-          @grants, @enabled, @now, @now)
+          @grants, @enabled, @created_at, @updated_at)
         ON CONFLICT (principal, realm) DO UPDATE SET display_name = excluded.display_name,
           certificates = excluded.certificates, metadata_url = excluded.metadata_url,
           allow_loopback = excluded.allow_loopback, host_names = excluded.host_names, grants = excluded.grants,
-          enabled = excluded.enabled, updated_at = excluded.updated_at
-        RETURNING created_at`),
+          enabled = excluded.enabled, updated_at = excluded.updated_at`),
     deleteClient: db.prepare<[string, string]>('DELETE FROM clients WHERE principal = ? AND realm = ?'),
     // One statement, so the check and the write are atomic across connections: a new pair is
     // inserted, an expired claim is taken over, an unexpired one is left alone (changes = 0).
@@ -232,17 +246,16 @@ function positiveInteger(value: number, option: string): number {
 export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore, ReplayStore, KeyDocumentStore {
   /** The database file, as given to {@link SqliteStore.open}. */
   readonly path: string;
+  /** Whether this is a read-only copy ({@link SqliteStoreOptions.readOnly}). */
+  readonly readOnly: boolean;
   readonly #db: Database.Database;
   readonly #statements: ReturnType<typeof prepareStatements>;
   readonly #clock: Clock;
   readonly #pollIntervalMs: number;
   readonly #listeners = new ChangeListeners();
   readonly #keyDocuments: SqliteKeyDocuments;
-  readonly #put: (params: PartnerParameters) => number;
-  readonly #putServer: (params: OAuthServerParameters) => number;
-  readonly #putClient: (params: ClientParameters, client: ClientRecord) => number;
-  readonly #removeClient: (principal: string, realm: string) => boolean;
-  readonly #remove: (identity: string, statement: Database.Statement<[string]>) => boolean;
+  /** Runs `body` as one registry write: `BEGIN IMMEDIATE` (the write lock first), synced (see #durably). */
+  readonly #write: <T>(body: () => T) => T;
   #timer: NodeJS.Timeout | undefined;
   /** What this connection last saw of `PRAGMA data_version` and of the registry counter. */
   #dataVersion: number;
@@ -261,38 +274,70 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
   #clientsDataVersion = Number.NaN;
 
   /**
-   * Opens (creating it and its parent folder if missing) the SQLite file at `path` and brings its
-   * schema up to date (migrations in code, version in `PRAGMA user_version`). The connection uses
-   * WAL journaling, a busy timeout and `foreign_keys = ON`. Throws a `TypeError` for bad options
-   * and a `StoreError` with code `schema_too_new` for a file written by a newer version of this
-   * package. `:memory:` opens a private in-memory database.
+   * Opens (creating it and its parent folder if missing, unless `create` is false) the SQLite file
+   * at `path` and brings its schema up to date (migrations in code, version in
+   * `PRAGMA user_version`). The connection uses WAL journaling, a busy timeout and
+   * `foreign_keys = ON`. A file that holds anything but an s2sauth registry (another
+   * application's database, or not a database) is refused untouched with a `StoreError`
+   * `not_a_registry`; an empty file becomes a registry. Throws a `TypeError` for bad options, a
+   * `StoreError` `schema_too_new` for a file written by a newer version of this package, and
+   * `not_found` for a missing file with `create: false` or `readOnly`. `readOnly` opens a copy
+   * instead (see {@link SqliteStoreOptions.readOnly}). `:memory:` opens a private in-memory database.
    */
   static open(path: string, options: SqliteStoreOptions = {}): SqliteStore {
     if (typeof path !== 'string' || path.length === 0) {
       throw new TypeError('SqliteStore.open: path must be a non-empty string');
     }
-    const { clock = systemClock, pollIntervalMs = 250, busyTimeoutMs = 5000 } = options;
+    const { clock = systemClock, pollIntervalMs = 250, busyTimeoutMs = 5000, create = true, readOnly = false } = options;
     if (typeof clock !== 'function') throw new TypeError('SqliteStore.open: options.clock must be a function');
     positiveInteger(pollIntervalMs, 'pollIntervalMs');
     positiveInteger(busyTimeoutMs, 'busyTimeoutMs');
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (typeof create !== 'boolean') throw new TypeError('SqliteStore.open: options.create must be true or false');
+    if (typeof readOnly !== 'boolean') throw new TypeError('SqliteStore.open: options.readOnly must be true or false');
+    const inMemory = path === ':memory:';
+    if (!inMemory && (readOnly || !create) && !existsSync(path)) throw new StoreError('not_found', `no registry at ${path}`);
+    if (readOnly) return SqliteStore.#openCopy(path, clock, pollIntervalMs, busyTimeoutMs);
+    if (!inMemory) mkdirSync(dirname(path), { recursive: true });
+    // Opening reads nothing yet: a file that is not a database is found out by the first read.
     const db = new Database(path, { timeout: busyTimeoutMs });
     try {
+      // Before anything that writes (journal_mode included): another application's database, or
+      // a file that is not a database, is refused untouched.
+      const state = registryFileState(db);
+      if (state.kind === 'other') throw notARegistry(path);
+      // A newer registry too: migrate refuses it before it writes anything.
+      if (state.kind === 'registry' && state.version > SCHEMA_VERSION) migrate(db, `"${path}"`);
       db.pragma('journal_mode = WAL');
       // Durability: replay claims commit with `synchronous = NORMAL`, registry writes with FULL
       // (see #durably and the README, "Durability").
       db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
       migrate(db, `"${path}"`);
-      return new SqliteStore(db, path, clock, pollIntervalMs);
+      return new SqliteStore(db, path, clock, pollIntervalMs, false);
     } catch (error) {
       db.close();
       throw error;
     }
   }
 
-  private constructor(db: Database.Database, path: string, clock: Clock, pollIntervalMs: number) {
+  /** See {@link SqliteStoreOptions.readOnly}. */
+  static #openCopy(path: string, clock: Clock, pollIntervalMs: number, busyTimeoutMs: number): SqliteStore {
+    const db = openCopy(readDatabaseCopy(path, busyTimeoutMs));
+    try {
+      if (registryFileState(db).kind !== 'registry') throw notARegistry(path);
+      // A newer schema is refused here as on any open; an older one is brought up to date in the
+      // copy, so that this package's statements can read it.
+      migrate(db, `"${path}"`);
+      return new SqliteStore(db, path, clock, pollIntervalMs, true);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+  }
+
+  private constructor(db: Database.Database, path: string, clock: Clock, pollIntervalMs: number, readOnly: boolean) {
     this.path = path;
+    this.readOnly = readOnly;
     this.#db = db;
     this.#clock = clock;
     this.#pollIntervalMs = pollIntervalMs;
@@ -302,40 +347,21 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
     this.#dataVersion = statements.dataVersion.get() as number;
     this.#registryVersion = statements.registryVersion.get() as number;
     // Each write reads the counter its own triggers bumped, inside its transaction, so that the
-    // poll does not report this store's own writes back to it as changes from elsewhere.
-    const put = db.transaction((params: PartnerParameters) => {
-      const { created_at: createdAt } = statements.upsertPartner.get(params) as { readonly created_at: number };
+    // poll does not report this store's own writes back to it as changes from elsewhere; a change
+    // from elsewhere committed before the write (the counter had moved when the write began) is
+    // reported after it, instead of being hidden by it.
+    const write = db.transaction((body: () => unknown) => {
+      const before = statements.registryVersion.get() as number;
+      const result = body();
+      const missed = before !== this.#registryVersion;
       this.#registryVersion = statements.registryVersion.get() as number;
-      return createdAt;
+      return { result, missed };
     });
-    this.#put = (params) => this.#durably(() => put.immediate(params));
-    const putServer = db.transaction((params: OAuthServerParameters) => {
-      const { created_at: createdAt } = statements.upsertServer.get(params) as { readonly created_at: number };
-      this.#registryVersion = statements.registryVersion.get() as number;
-      return createdAt;
-    });
-    this.#putServer = (params) => this.#durably(() => putServer.immediate(params));
-    const putClient = db.transaction((params: ClientParameters, client: ClientRecord) => {
-      // Inside the write transaction: two processes registering one certificate in two realms at
-      // once cannot both pass.
-      refuseSharedCredential(client, statements.credentialsOutside.all(client.realm).map(credentialsOf));
-      const { created_at: createdAt } = statements.upsertClient.get(params) as { readonly created_at: number };
-      this.#registryVersion = statements.registryVersion.get() as number;
-      return createdAt;
-    });
-    this.#putClient = (params, client) => this.#durably(() => putClient.immediate(params, client));
-    const removeClient = db.transaction((principal: string, realm: string) => {
-      if (statements.deleteClient.run(principal, realm).changes === 0) return false;
-      this.#registryVersion = statements.registryVersion.get() as number;
-      return true;
-    });
-    this.#removeClient = (principal, realm) => this.#durably(() => removeClient.immediate(principal, realm));
-    const remove = db.transaction((identity: string, statement: Database.Statement<[string]>) => {
-      if (statement.run(identity).changes === 0) return false;
-      this.#registryVersion = statements.registryVersion.get() as number;
-      return true;
-    });
-    this.#remove = (identity, statement) => this.#durably(() => remove.immediate(identity, statement));
+    this.#write = <T>(body: () => T): T => {
+      const { result, missed } = this.#durably(() => write.immediate(body));
+      if (missed) this.#listeners.notify(undefined, undefined);
+      return result as T;
+    };
   }
 
   getKeyDocument(source: KeyDocumentSource): KeyDocument | undefined {
@@ -345,11 +371,13 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
 
   putKeyDocument(document: KeyDocument): void {
     this.#checkOpen();
+    this.#checkWritable();
     this.#keyDocuments.putKeyDocument(document);
   }
 
   removeKeyDocumentsFetchedBefore(time: number): number {
     this.#checkOpen();
+    this.#checkWritable();
     return this.#keyDocuments.removeKeyDocumentsFetchedBefore(time);
   }
 
@@ -372,38 +400,55 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
 
   put(app: PartnerApplicationInput): PartnerApplication {
     this.#checkOpen();
-    const now = Math.floor(this.#clock());
-    const checked = partnerApplicationRecord(app, now, now);
-    let createdAt: number;
-    try {
-      createdAt = this.#put({
-        identity: checked.identity,
-        application_id: checked.applicationId,
-        realm: checked.realm,
-        key_source: JSON.stringify(checked.keySource),
-        trust_level: checked.trustLevel,
-        scopes: JSON.stringify(checked.scopes),
-        enabled: sqliteBoolean(checked.enabled),
-        accept_unsigned_user_context: sqliteBoolean(checked.acceptUnsignedUserContext),
-        now,
-      });
-    } catch (error) {
-      if (!(error instanceof Database.SqliteError && error.code === 'SQLITE_CONSTRAINT_UNIQUE')) throw error;
-      const holder = this.#statements.partnerByApplication.get(checked.applicationId, checked.realm);
-      throw new StoreError(
-        'conflict',
-        `partner application "${checked.identity}": application ${checked.applicationId} in realm ${checked.realm} is already registered as "${holder?.identity ?? '?'}"`,
-        { cause: error },
-      );
-    }
-    const record = createdAt === now ? checked : Object.freeze({ ...checked, createdAt });
-    this.#listeners.notify(record.identity, 'partnerApplication');
+    const { identity } = partnerApplicationRecord(app, 0, 0);
+    return this.modify(identity, () => app) as PartnerApplication;
+  }
+
+  modify(identity: string, change: RecordChange<PartnerApplication, PartnerApplicationInput>): PartnerApplication | undefined {
+    this.#checkOpen();
+    this.#checkWritable();
+    let written = false;
+    const record = this.#write(() => {
+      const row = this.#statements.partner.get(identity);
+      const current = row === undefined ? undefined : this.#partnerFromRow(row);
+      const input = change(current);
+      if (input === undefined) return current;
+      const { createdAt, updatedAt } = nextTimes(current, Math.floor(this.#clock()));
+      const checked = partnerApplicationRecord(input, createdAt, updatedAt);
+      if (checked.identity !== identity) throw new TypeError(`partner application "${checked.identity}": modify("${identity}") writes only that identity`);
+      try {
+        this.#statements.upsertPartner.run({
+          identity: checked.identity,
+          application_id: checked.applicationId,
+          realm: checked.realm,
+          key_source: JSON.stringify(checked.keySource),
+          trust_level: checked.trustLevel,
+          scopes: JSON.stringify(checked.scopes),
+          enabled: sqliteBoolean(checked.enabled),
+          accept_unsigned_user_context: sqliteBoolean(checked.acceptUnsignedUserContext),
+          created_at: createdAt,
+          updated_at: updatedAt,
+        });
+      } catch (error) {
+        if (!(error instanceof Database.SqliteError && error.code === 'SQLITE_CONSTRAINT_UNIQUE')) throw error;
+        const holder = this.#statements.partnerByApplication.get(checked.applicationId, checked.realm);
+        throw new StoreError(
+          'conflict',
+          `partner application "${checked.identity}": application ${checked.applicationId} in realm ${checked.realm} is already registered as "${holder?.identity ?? '?'}"`,
+          { cause: error },
+        );
+      }
+      written = true;
+      return checked;
+    });
+    if (written) this.#listeners.notify(identity, 'partnerApplication');
     return record;
   }
 
   remove(identity: string): boolean {
     this.#checkOpen();
-    if (!this.#remove(identity, this.#statements.deletePartner)) return false;
+    this.#checkWritable();
+    if (!this.#write(() => this.#statements.deletePartner.run(identity).changes > 0)) return false;
     this.#listeners.notify(identity, 'partnerApplication');
     return true;
   }
@@ -421,25 +466,43 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
 
   putOAuthServer(server: OAuthServerInput): OAuthServerRecord {
     this.#checkOpen();
-    const now = Math.floor(this.#clock());
-    const checked = oauthServerRecord(server, now, now);
-    const createdAt = this.#putServer({
-      identity: checked.identity,
-      metadata_url: checked.metadataUrl,
-      issuer: checked.issuer,
-      realm: checked.realm,
-      allow_loopback: checked.allowLoopback === undefined ? null : sqliteBoolean(checked.allowLoopback),
-      enabled: sqliteBoolean(checked.enabled),
-      now,
+    const { identity } = oauthServerRecord(server, 0, 0);
+    return this.modifyOAuthServer(identity, () => server) as OAuthServerRecord;
+  }
+
+  modifyOAuthServer(identity: string, change: RecordChange<OAuthServerRecord, OAuthServerInput>): OAuthServerRecord | undefined {
+    this.#checkOpen();
+    this.#checkWritable();
+    let written = false;
+    const record = this.#write(() => {
+      const row = this.#statements.server.get(identity);
+      const current = row === undefined ? undefined : this.#serverFromRow(row);
+      const input = change(current);
+      if (input === undefined) return current;
+      const { createdAt, updatedAt } = nextTimes(current, Math.floor(this.#clock()));
+      const checked = oauthServerRecord(input, createdAt, updatedAt);
+      if (checked.identity !== identity) throw new TypeError(`OAuth server "${checked.identity}": modifyOAuthServer("${identity}") writes only that identity`);
+      this.#statements.upsertServer.run({
+        identity: checked.identity,
+        metadata_url: checked.metadataUrl,
+        issuer: checked.issuer,
+        realm: checked.realm,
+        allow_loopback: checked.allowLoopback === undefined ? null : sqliteBoolean(checked.allowLoopback),
+        enabled: sqliteBoolean(checked.enabled),
+        created_at: createdAt,
+        updated_at: updatedAt,
+      });
+      written = true;
+      return checked;
     });
-    const record = createdAt === now ? checked : Object.freeze({ ...checked, createdAt });
-    this.#listeners.notify(record.identity, 'oauthServer');
+    if (written) this.#listeners.notify(identity, 'oauthServer');
     return record;
   }
 
   removeOAuthServer(identity: string): boolean {
     this.#checkOpen();
-    if (!this.#remove(identity, this.#statements.deleteServer)) return false;
+    this.#checkWritable();
+    if (!this.#write(() => this.#statements.deleteServer.run(identity).changes > 0)) return false;
     this.#listeners.notify(identity, 'oauthServer');
     return true;
   }
@@ -480,34 +543,58 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
 
   putClient(client: ClientInput): ClientRecord {
     this.#checkOpen();
-    const now = Math.floor(this.#clock());
-    const checked = clientRecord(client, now, now);
-    const createdAt = this.#putClient({
-      principal: checked.principal,
-      realm: checked.realm,
-      display_name: checked.displayName ?? null,
-      certificates: JSON.stringify(checked.certificates),
-      metadata_url: checked.metadataUrl ?? null,
-      allow_loopback: checked.allowLoopback === undefined ? null : sqliteBoolean(checked.allowLoopback),
-      host_names: JSON.stringify(checked.hostNames),
-      grants: JSON.stringify(checked.grants),
-      enabled: sqliteBoolean(checked.enabled),
-      now,
-    }, checked);
-    const record = createdAt === now ? checked : Object.freeze({ ...checked, createdAt });
-    this.#listeners.notify(clientIdentity(record), 'client');
+    const { principal, realm } = clientRecord(client, 0, 0);
+    return this.modifyClient(principal, realm, () => client) as ClientRecord;
+  }
+
+  modifyClient(principal: string, realm: string, change: RecordChange<ClientRecord, ClientInput>): ClientRecord | undefined {
+    this.#checkOpen();
+    this.#checkWritable();
+    let written = false;
+    const record = this.#write(() => {
+      const row = this.#statements.client.get(principal, realm);
+      const current = row === undefined ? undefined : this.#clientFromRow(row);
+      const input = change(current);
+      if (input === undefined) return current;
+      const { createdAt, updatedAt } = nextTimes(current, Math.floor(this.#clock()));
+      const checked = clientRecord(input, createdAt, updatedAt);
+      if (checked.principal !== principal || checked.realm !== realm) {
+        throw new TypeError(`client "${checked.principal}@${checked.realm}": modifyClient("${principal}@${realm}") writes only that client`);
+      }
+      // Inside the write transaction: two processes registering one certificate in two realms at
+      // once cannot both pass.
+      refuseSharedCredential(checked, this.#statements.credentialsOutside.all(realm).map(credentialsOf));
+      this.#statements.upsertClient.run({
+        principal,
+        realm,
+        display_name: checked.displayName ?? null,
+        certificates: JSON.stringify(checked.certificates),
+        metadata_url: checked.metadataUrl ?? null,
+        allow_loopback: checked.allowLoopback === undefined ? null : sqliteBoolean(checked.allowLoopback),
+        host_names: JSON.stringify(checked.hostNames),
+        grants: JSON.stringify(checked.grants),
+        enabled: sqliteBoolean(checked.enabled),
+        created_at: createdAt,
+        updated_at: updatedAt,
+      });
+      written = true;
+      return checked;
+    });
+    if (written) this.#listeners.notify(clientIdentity(record as ClientRecord), 'client');
     return record;
   }
 
   removeClient(principal: string, realm: string): boolean {
     this.#checkOpen();
-    if (!this.#removeClient(principal, realm)) return false;
+    this.#checkWritable();
+    if (!this.#write(() => this.#statements.deleteClient.run(principal, realm).changes > 0)) return false;
     this.#listeners.notify(clientIdentity({ principal, realm }), 'client');
     return true;
   }
 
   claim(issuer: string, jti: string, expiresAt: number): boolean {
     this.#checkOpen();
+    this.#checkWritable();
     checkClaim(issuer, jti, expiresAt);
     const now = this.#clock();
     if (now >= this.#nextPurge) {
@@ -675,5 +762,9 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
 
   #checkOpen(): void {
     if (this.#closed) throw new StoreError('closed', `the store "${this.path}" is closed`);
+  }
+
+  #checkWritable(): void {
+    if (this.readOnly) throw new StoreError('read_only', `the store "${this.path}" was opened read-only`);
   }
 }

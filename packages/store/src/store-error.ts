@@ -1,9 +1,21 @@
 /**
  * Why a store operation failed, for problems that are not the caller's programming mistake (those
  * are `TypeError`s): a uniqueness conflict, an STS credential shared across realms, a closed store, a database row that no longer makes
- * sense, or a database written by a newer version of this package.
+ * sense, a database written by a newer version of this package, a file that is not a registry or
+ * is missing, or a write to a read-only store.
  */
-export type StoreErrorCode = 'conflict' | 'credential_shared' | 'closed' | 'corrupt' | 'schema_too_new';
+export type StoreErrorCode =
+  | 'conflict'
+  | 'credential_shared'
+  | 'closed'
+  | 'corrupt'
+  | 'schema_too_new'
+  /** The file is not an s2sauth registry (another application's database, or not a database). */
+  | 'not_a_registry'
+  /** `SqliteStore.open` with `create: false` or `readOnly`: there is no file at the path. */
+  | 'not_found'
+  /** A write to a store opened with `readOnly`. */
+  | 'read_only';
 
 /**
  * A store operation failed for a reason a caller may want to tell apart (`code`), such as the

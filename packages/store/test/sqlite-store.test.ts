@@ -1,4 +1,5 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -10,6 +11,15 @@ import { runInChildProcess } from '../../../test/support/child-process.js';
 import { exchange, exchangeClient, sharepoint, START, storeBehaviour, sts, TENANT } from './store-behaviour.js';
 
 type Change = readonly [string | undefined, RegistryEntryKind | undefined];
+
+function sha256(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+/** The sha256 of the database file and of its -wal and -shm (`absent` when missing). */
+function filesOf(path: string): Record<string, string> {
+  return Object.fromEntries(['', '-wal', '-shm'].map((suffix) => [suffix, existsSync(`${path}${suffix}`) ? sha256(`${path}${suffix}`) : 'absent']));
+}
 
 /** Resolves with the first change `store` reports. */
 function nextChange(store: SqliteStore): Promise<Change> {
@@ -135,24 +145,125 @@ describe('SqliteStore', () => {
       expect(open(':memory:').list()).to.deep.equal([]);
     });
 
-    it('refuses a file written by a newer schema version, and leaves it alone', () => {
+    it('refuses a registry written by a newer schema version, naming both versions, and leaves it alone', () => {
+      const path = newPath();
+      const raw = new Database(path);
+      migrate(raw, 'new', MIGRATIONS);
+      raw.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+      raw.close();
+      const before = sha256(path);
+      for (const options of [{}, { create: false }, { readOnly: true }]) {
+        expect(() => open(path, options))
+          .to.throw(StoreError, new RegExp(`schema version ${SCHEMA_VERSION + 1}, newer than version ${SCHEMA_VERSION}`))
+          .with.property('code', 'schema_too_new');
+      }
+      expect(sha256(path)).to.equal(before);
+      const check = new Database(path, { readonly: true });
+      expect(check.pragma('user_version', { simple: true })).to.equal(SCHEMA_VERSION + 1);
+      check.close();
+    });
+
+    it('refuses a database of another application (a newer version number and none of our tables), and leaves it alone', () => {
       const path = newPath();
       const raw = new Database(path);
       raw.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+      raw.exec('CREATE TABLE mailboxes (id INTEGER PRIMARY KEY)');
       raw.close();
-      expect(() => open(path))
-        .to.throw(StoreError, new RegExp(`schema version ${SCHEMA_VERSION + 1}, newer than version ${SCHEMA_VERSION}`))
-        .with.property('code', 'schema_too_new');
+      const before = sha256(path);
+      for (const options of [{}, { create: false }, { readOnly: true }]) {
+        expect(() => open(path, options)).to.throw(StoreError, `not an s2sauth registry: ${path}`).with.property('code', 'not_a_registry');
+      }
+      expect(sha256(path)).to.equal(before);
+      expect(existsSync(`${path}-wal`)).to.equal(false);
       const check = new Database(path, { readonly: true });
       expect(check.pragma('user_version', { simple: true })).to.equal(SCHEMA_VERSION + 1);
-      expect(check.prepare("SELECT count(*) FROM sqlite_schema WHERE type = 'table'").pluck().get()).to.equal(0);
+      expect(check.prepare("SELECT count(*) FROM sqlite_schema WHERE type = 'table'").pluck().get()).to.equal(1);
       check.close();
     });
 
     it('refuses a file that is not a SQLite database', () => {
       const path = newPath();
       writeFileSync(path, 'this is not a database, just some text that is long enough to have a header'.repeat(10));
-      expect(() => open(path)).to.throw(/not a database/);
+      for (const options of [{}, { create: false }, { readOnly: true }]) {
+        expect(() => open(path, options)).to.throw(StoreError, /not an s2sauth registry/).with.property('code', 'not_a_registry');
+      }
+    });
+
+    it('refuses read-only a file that is not a database even with a -wal beside it (read through SQLite then)', () => {
+      const path = newPath();
+      writeFileSync(path, 'not a database, just text that is long enough to be read as a header. '.repeat(10));
+      writeFileSync(`${path}-wal`, '');
+      expect(() => open(path, { readOnly: true })).to.throw(StoreError, `not an s2sauth registry: ${path}`).with.property('code', 'not_a_registry');
+    });
+
+    it('makes a registry of an empty file, and refuses a missing file without create or with readOnly', () => {
+      const path = newPath();
+      writeFileSync(path, '');
+      open(path).put(exchange);
+      const missing = newPath();
+      for (const options of [{ create: false }, { readOnly: true }]) {
+        expect(() => open(missing, options)).to.throw(StoreError, `no registry at ${missing}`).with.property('code', 'not_found');
+      }
+      expect(existsSync(missing)).to.equal(false);
+    });
+
+    describe('read-only', () => {
+      it('reads a registry without changing a byte or creating a file, and refuses writes', () => {
+        const path = newPath();
+        const writer = SqliteStore.open(path, { clock: () => START });
+        writer.put(exchange);
+        writer.putClient(exchangeClient);
+        writer.close();
+        const before = filesOf(path);
+        const reader = open(path, { readOnly: true });
+        expect(reader.readOnly).to.equal(true);
+        expect(reader.get('microsoft.exchange')).to.include({ identity: 'microsoft.exchange', createdAt: START });
+        expect(reader.listClients()).to.have.length(1);
+        const writes: readonly (() => unknown)[] = [
+          () => reader.put(sharepoint),
+          () => reader.modify('microsoft.exchange', (current) => current),
+          () => reader.remove('microsoft.exchange'),
+          () => reader.putOAuthServer(sts),
+          () => reader.removeOAuthServer('microsoft.sts'),
+          () => reader.putClient(exchangeClient),
+          () => reader.removeClient(WellKnownPrincipal.exchange, TENANT),
+          () => reader.claim('client', 'jti', Number.MAX_SAFE_INTEGER),
+        ];
+        for (const write of writes) expect(write).to.throw(StoreError, /opened read-only/).with.property('code', 'read_only');
+        reader.close();
+        expect(filesOf(path)).to.deep.equal(before);
+      });
+
+      it('reads a registry a server has open, including what is still only in its WAL, without changing the database or the WAL', () => {
+        const path = newPath();
+        const server = open(path, { clock: () => START });
+        server.put(exchange);
+        expect(existsSync(`${path}-wal`)).to.equal(true);
+        const database = sha256(path);
+        const wal = sha256(`${path}-wal`);
+        const reader = open(path, { readOnly: true });
+        expect(reader.get('microsoft.exchange')?.identity).to.equal('microsoft.exchange');
+        reader.close();
+        expect(sha256(path)).to.equal(database);
+        expect(sha256(`${path}-wal`)).to.equal(wal);
+      });
+
+      it('reads a registry of an older schema version, bringing only its copy up to date', () => {
+        const path = newPath();
+        const raw = new Database(path);
+        raw.pragma('journal_mode = WAL');
+        migrate(raw, 'old', MIGRATIONS.slice(0, 1));
+        raw
+          .prepare(`INSERT INTO partner_applications VALUES ('microsoft.exchange', ?, 'contoso.com', '{"kind":"oauthServer"}', 'full', '[]', 1, 0, ?, ?)`)
+          .run(WellKnownPrincipal.exchange, START, START);
+        raw.close();
+        const before = filesOf(path);
+        const reader = open(path, { readOnly: true });
+        expect(reader.get('microsoft.exchange')?.trustLevel).to.equal('full');
+        expect(reader.listClients()).to.deep.equal([]);
+        reader.close();
+        expect(filesOf(path)).to.deep.equal(before);
+      });
     });
 
     const badOptions: readonly (readonly [string, () => unknown, RegExp])[] = [
@@ -387,6 +498,44 @@ describe('SqliteStore', () => {
         expect(other.claim('client', `jti-${index}`, Date.now() + 60_000)).to.equal(true);
         expect(sts.getClient(WellKnownPrincipal.exchange, TENANT)?.enabled).to.equal(true);
       }
+    });
+  });
+
+  describe('atomic changes across connections', () => {
+    it('holds the write lock from the read to the write: another connection cannot write in between', () => {
+      const path = newPath();
+      const first = open(path);
+      const second = open(path, { busyTimeoutMs: 1 });
+      first.put(exchange);
+      let refused: unknown;
+      first.modify('microsoft.exchange', (current) => {
+        try {
+          second.modify('microsoft.exchange', (other) => other && { ...other, scopes: ['lost'] });
+        } catch (error) {
+          refused = error;
+        }
+        return current && { ...current, enabled: false };
+      });
+      expect(refused).to.be.instanceOf(Database.SqliteError).with.property('code', 'SQLITE_BUSY');
+      expect(second.get('microsoft.exchange')).to.deep.include({ enabled: false, scopes: exchange.scopes });
+      // Once the lock is free, the second connection's change lands on top of the first's.
+      second.modify('microsoft.exchange', (other) => other && { ...other, scopes: ['contacts.read'] });
+      expect(first.get('microsoft.exchange')).to.deep.include({ enabled: false, scopes: ['contacts.read'] });
+    });
+
+    it('still reports a change made through another connection when this one writes before its next poll', () => {
+      const path = newPath();
+      const first = open(path);
+      const second = open(path);
+      const seen: Change[] = [];
+      first.onChange((identity, kind) => seen.push([identity, kind]));
+      second.put(sharepoint);
+      first.put(exchange);
+      expect(seen).to.deep.equal([
+        [undefined, undefined],
+        ['microsoft.exchange', 'partnerApplication'],
+      ]);
+      expect(first.checkForChanges()).to.equal(false);
     });
   });
 

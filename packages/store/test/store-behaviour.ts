@@ -681,6 +681,89 @@ function sharedBehaviour(open: OpenStore): void {
     }
   });
 
+  describe('atomic changes (modify, modifyOAuthServer, modifyClient)', () => {
+    it('hands the current partner to the change and stores what it returns on top of it', () => {
+      store.put(exchange);
+      changes = [];
+      const seen: unknown[] = [];
+      const stored = store.modify('microsoft.exchange', (current) => {
+        seen.push(current);
+        return current === undefined ? undefined : { ...current, enabled: false };
+      });
+      expect(seen).to.deep.equal([{ ...exchange, acceptUnsignedUserContext: false, createdAt: START, updatedAt: START }]);
+      expect(stored).to.deep.include({ enabled: false, scopes: exchange.scopes, createdAt: START });
+      expect(store.get('microsoft.exchange')).to.deep.equal(stored);
+      expect(changes).to.deep.equal([['microsoft.exchange', 'partnerApplication']]);
+    });
+
+    it('applies two field changes made one after the other on the same millisecond, and tells the versions apart by updatedAt', () => {
+      store.put(exchange);
+      const disabled = store.modify('microsoft.exchange', (current) => current && { ...current, enabled: false });
+      const scoped = store.modify('microsoft.exchange', (current) => current && { ...current, scopes: ['contacts.read'] });
+      expect(store.get('microsoft.exchange')).to.deep.include({ enabled: false, scopes: ['contacts.read'] });
+      expect(disabled?.updatedAt).to.equal(START + 1);
+      expect(scoped?.updatedAt).to.equal(START + 2);
+      // The clock catching up takes over again; a clock set back never moves updatedAt backwards.
+      now = START + 60_000;
+      expect(store.put(exchange).updatedAt).to.equal(START + 60_000);
+      now = START;
+      expect(store.put(exchange).updatedAt).to.equal(START + 60_001);
+    });
+
+    it('creates a record when there is none, and writes nothing (nor notifies) when the change returns undefined', () => {
+      expect(store.modify('microsoft.exchange', () => undefined)).to.equal(undefined);
+      expect(store.modifyOAuthServer('microsoft.sts', () => undefined)).to.equal(undefined);
+      expect(store.modifyClient(WellKnownPrincipal.exchange, TENANT, () => undefined)).to.equal(undefined);
+      expect(changes).to.deep.equal([]);
+      expect(store.modify('microsoft.exchange', (current) => (current === undefined ? exchange : undefined))).to.include({ createdAt: START });
+      const before = store.get('microsoft.exchange');
+      expect(store.modify('microsoft.exchange', () => undefined)).to.deep.equal(before);
+      expect(changes).to.have.length(1);
+    });
+
+    it('writes nothing when the change throws, and rethrows what it threw', () => {
+      store.put(exchange);
+      store.putOAuthServer(sts);
+      store.putClient(exchangeClient);
+      changes = [];
+      const refusal = new Error('refused by the caller');
+      expect(() => store.modify('microsoft.exchange', () => { throw refusal; })).to.throw(refusal);
+      expect(() => store.modifyOAuthServer('microsoft.sts', () => { throw refusal; })).to.throw(refusal);
+      expect(() => store.modifyClient(WellKnownPrincipal.exchange, TENANT, () => { throw refusal; })).to.throw(refusal);
+      expect(store.get('microsoft.exchange')?.updatedAt).to.equal(START);
+      expect(changes).to.deep.equal([]);
+    });
+
+    it('lets the change read the store, and refuses a record of another identity or a conflicting one', () => {
+      store.put(exchange);
+      store.put(sharepoint);
+      const stored = store.modify('microsoft.sharepoint', (current) => current && { ...current, scopes: [...(store.get('microsoft.exchange')?.scopes ?? [])] });
+      expect(stored?.scopes).to.deep.equal(exchange.scopes);
+      expect(() => store.modify('microsoft.sharepoint', () => exchange)).to.throw(TypeError, /writes only that identity/);
+      expect(() => store.modify('other', () => ({ ...exchange, identity: 'other' }))).to.throw(StoreError).with.property('code', 'conflict');
+      expect(store.get('other')).to.equal(undefined);
+    });
+
+    it('changes an OAuth server on top of its current record', () => {
+      store.putOAuthServer(sts);
+      now += 1000;
+      const stored = store.modifyOAuthServer('microsoft.sts', (current) => current && { ...current, enabled: false });
+      expect(stored).to.include({ enabled: false, metadataUrl: sts.metadataUrl, createdAt: START, updatedAt: START + 1000 });
+      expect(() => store.modifyOAuthServer('microsoft.sts', () => ({ ...sts, identity: 'other.sts' }))).to.throw(TypeError, /writes only that identity/);
+    });
+
+    it('changes a client on top of its current record, with the shared-credential check', () => {
+      store.putClient(exchangeClient);
+      const stored = store.modifyClient(WellKnownPrincipal.exchange, TENANT, (current) => current && { ...current, enabled: false });
+      expect(stored).to.deep.include({ enabled: false, hostNames: exchangeClient.hostNames, updatedAt: START + 1 });
+      expect(() => store.modifyClient(WellKnownPrincipal.exchange, 'other.com', () => exchangeClient)).to.throw(TypeError, /writes only that client/);
+      expect(() => store.modifyClient(WellKnownPrincipal.lync, 'contoso.com', () => ({ ...exchangeClient, principal: WellKnownPrincipal.lync, realm: 'contoso.com' })))
+        .to.throw(StoreError)
+        .with.property('code', 'credential_shared');
+      expect(store.getClient(WellKnownPrincipal.lync, 'contoso.com')).to.equal(undefined);
+    });
+  });
+
   describe('closing', () => {
     it('refuses every operation once closed, and closing again does nothing', () => {
       store.close();
@@ -699,6 +782,9 @@ function sharedBehaviour(open: OpenStore): void {
         () => store.listClients(),
         () => store.putClient(exchangeClient),
         () => store.removeClient(WellKnownPrincipal.exchange, TENANT),
+        () => store.modify('microsoft.exchange', () => exchange),
+        () => store.modifyOAuthServer('microsoft.sts', () => sts),
+        () => store.modifyClient(WellKnownPrincipal.exchange, TENANT, () => exchangeClient),
         () => store.claim('client', 'jti', START + 1000),
         () => store.onChange(() => undefined),
       ];
