@@ -2,7 +2,7 @@
  * `@s2sauth/example-support`: what the Lync and Exchange demo servers have in common, so each
  * holds only what makes it Lync or Exchange. The data folder (OAuth certificate, session secret),
  * the server's SQLite file with its migrations and sessions, scrypt password hashes, JSON errors
- * and request-body readers, the rule that ties each user to one realm of the organization, and
+ * and request-body readers, the answers to storage faults and to request targets Express does not expect, the rule that ties each user to one realm of the organization, and
  * the check of the STS connection option.
  *
  * ```ts
@@ -15,7 +15,9 @@
  * @packageDocumentation
  */
 export { ApiError, invalidRequest } from './api-error.js';
-export { errorHandler, notFound } from './error-handler.js';
+export { clientErrorFor, errorHandler, notFound, type ErrorHandlerOptions } from './error-handler.js';
+export { answerClientErrors, rawJsonResponse, requestTarget } from './http-server.js';
+export { isStorageFault, StorageHealth, storageUnavailable, type StorageHealthOptions } from './storage-health.js';
 export { loadOrCreateCertificate, loadOrCreateSessionSecret, openDataFolder, type DataFolder } from './data-folder.js';
 export { Organization, type OrganizationRealms } from './organization.js';
 export { checkPassword, decoyHash, formatPasswordHash, hashPassword, verifyPassword, type ScryptCost } from './password-hash.js';
@@ -31,6 +33,6 @@ export {
   type StringRule,
   type TextPattern,
 } from './request-body.js';
-export { openSqliteDatabase, type Migration, type SqliteDatabase } from './sqlite-database.js';
+export { checkWritableDatabase, openSqliteDatabase, UnwritableDatabaseError, type Migration, type SqliteDatabase } from './sqlite-database.js';
 export { SqliteSessionStore, type SqliteSessionStoreOptions } from './sqlite-session-store.js';
 export { checkStsConnection, type StsConnection } from './sts-connection.js';

@@ -4,8 +4,9 @@
  * with JWT client authentication, RFC 7523 section 2.2) and its metadata documents (Microsoft
  * `/metadata/json/1` with the `OAuth2` issuance endpoint, RFC 7517 JWKS, RFC 8414).
  *
- * A request is checked in this order, and the first failure answers (RFC 6749 section 5.2 JSON,
- * `Cache-Control: no-store`, `Pragma: no-cache`):
+ * A request is checked in this order, and the first failure answers (RFC 6749 section 5.2 JSON
+ * `{error, error_description}` plus `message`, the same sentence, `Cache-Control: no-store`,
+ * `Pragma: no-cache`):
  * 1. an `Authorization` header (HTTP Basic or anything else) → `invalid_client`: clients
  *    authenticate only with an assertion;
  * 2. `Content-Type: application/x-www-form-urlencoded` (optionally `charset=utf-8`), no
@@ -205,7 +206,8 @@ function sendNoStoreJson(res: Response, status: number, body: Readonly<Record<st
 }
 
 function sendError(res: Response, error: StsErrorCode): void {
-  sendNoStoreJson(res, ERROR_STATUS[error], { error, error_description: ERROR_DESCRIPTIONS[error] });
+  // `message` repeats the description: every error body of the demo servers has `error` and `message`.
+  sendNoStoreJson(res, ERROR_STATUS[error], { error, error_description: ERROR_DESCRIPTIONS[error], message: ERROR_DESCRIPTIONS[error] });
 }
 
 /** `application/x-www-form-urlencoded`, alone or with `charset=utf-8` (any case, optional spaces). */
@@ -499,7 +501,7 @@ export function stsRouter(options: StsRouterOptions): Router {
     router.post(path, tokenEndpoint(realm));
     router.all(path, (_req, res) => {
       res.setHeader('Allow', 'POST');
-      sendNoStoreJson(res, 405, { error: 'invalid_request', error_description: 'Use POST.' });
+      sendNoStoreJson(res, 405, { error: 'invalid_request', error_description: 'Use POST.', message: 'Use POST.' });
     });
   }
 

@@ -170,7 +170,9 @@ describe('stsRouter', () => {
   function expectError(reply: Reply, error: string, status = 400): void {
     expect(reply.status, reply.text).to.equal(status);
     expect(reply.json['error']).to.equal(error);
-    expect(reply.json).to.have.all.keys('error', 'error_description');
+    // RFC 6749 section 5.2's members, and `message` (the same sentence) like every error body of the servers.
+    expect(reply.json).to.have.all.keys('error', 'error_description', 'message');
+    expect(reply.json['message']).to.equal(reply.json['error_description']);
     expect(reply.json).to.not.have.property('access_token');
     expect(reply.headers.get('cache-control')).to.equal('no-store');
     expect(reply.headers.get('pragma')).to.equal('no-cache');
@@ -658,7 +660,11 @@ describe('stsRouter', () => {
       const fresh = form();
       const refused = await post(fresh);
       expect(refused.status).to.equal(500);
-      expect(refused.json).to.deep.equal({ error: 'server_error', error_description: 'The authorization server could not issue a token.' });
+      expect(refused.json).to.deep.equal({
+        error: 'server_error',
+        error_description: 'The authorization server could not issue a token.',
+        message: 'The authorization server could not issue a token.',
+      });
       expect(refused.headers.get('cache-control')).to.equal('no-store');
       expect(late).to.be.a('string');
       expect(events.map((event) => event.decision)).to.deep.equal(['reject']);
