@@ -81,7 +81,8 @@ export type StsErrorCode =
   | 'unsupported_grant_type'
   | 'invalid_scope'
   | 'invalid_target'
-  | 'server_error';
+  | 'server_error'
+  | 'temporarily_unavailable';
 
 /** One fixed sentence per error (protocol.md section 7: never an echo of the request). */
 const ERROR_DESCRIPTIONS: Readonly<Record<StsErrorCode, string>> = {
@@ -93,6 +94,7 @@ const ERROR_DESCRIPTIONS: Readonly<Record<StsErrorCode, string>> = {
   invalid_scope: 'The requested scope is invalid or exceeds what the client is granted.',
   invalid_target: 'The requested resource is not known to this authorization server.',
   server_error: 'The authorization server could not issue a token.',
+  temporarily_unavailable: 'The authorization server cannot issue tokens right now; try again later.',
 };
 
 const ERROR_STATUS: Readonly<Record<StsErrorCode, number>> = {
@@ -104,6 +106,7 @@ const ERROR_STATUS: Readonly<Record<StsErrorCode, number>> = {
   invalid_scope: 400,
   invalid_target: 400,
   server_error: 500,
+  temporarily_unavailable: 503,
 };
 
 /**
@@ -142,7 +145,11 @@ export interface StsRouterOptions {
   readonly certificates: CertificateSet | OAuthCertificate;
   /** The registered clients (service principals), both callers and resources. */
   readonly clients: ClientStore;
-  /** Where client assertions are claimed once; share it between STS instances. */
+  /**
+   * Where client assertions are claimed once; share it between STS instances. An error it throws
+   * with `status` 503 (a store that cannot write now, e.g. a full disk) is answered 503
+   * `temporarily_unavailable`; any other error 500 `server_error`.
+   */
   readonly replay: ReplayStore;
   /**
    * Keys of a client registered with a `metadataUrl`, for an assertion naming the key `keyId`
@@ -480,6 +487,13 @@ export function stsRouter(options: StsRouterOptions): Router {
       if (!(error instanceof Rejection)) {
         if (error instanceof Error && error.message.startsWith('stsRouter must be mounted')) {
           next(error);
+          return;
+        }
+        // A store that says it is unavailable for now (its error has status 503, e.g. a full disk):
+        // 503 temporarily_unavailable (RFC 6749 section 4.1.2.1's code), nothing was issued.
+        if (typeof error === 'object' && error !== null && (error as { status?: unknown }).status === 503) {
+          record({ decision: 'reject', error: 'temporarily_unavailable', reason: 'store_unavailable', realm, status: 503 });
+          sendError(res, 'temporarily_unavailable');
           return;
         }
         // A certificate that cannot sign, a store that fails: nothing was issued.

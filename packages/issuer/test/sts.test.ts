@@ -646,6 +646,26 @@ describe('stsRouter', () => {
       }
     });
 
+    it('answers 503 temporarily_unavailable and issues nothing when the replay store says it is unavailable (a full disk)', async () => {
+      await stop();
+      await start(() => new MemoryStore({ clock: () => now }), {
+        replay: {
+          claim: () => {
+            throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL', status: 503 });
+          },
+        },
+      });
+      const refused = await post(form());
+      expect(refused.status).to.equal(503);
+      expect(refused.json).to.deep.equal({
+        error: 'temporarily_unavailable',
+        error_description: 'The authorization server cannot issue tokens right now; try again later.',
+        message: 'The authorization server cannot issue tokens right now; try again later.',
+      });
+      expect(refused.text).not.to.contain('disk');
+      expect(events.map((event) => [event.decision, event.error, event.status])).to.deep.equal([['reject', 'temporarily_unavailable', 503]]);
+    });
+
     it('answers server_error and issues nothing when its certificate cannot sign', async () => {
       const body = form();
       now += 400 * 86_400_000;
