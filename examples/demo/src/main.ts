@@ -39,6 +39,8 @@ export function describeFailure(
 ): string {
   const failure = error as NodeJS.ErrnoException & { port?: number; address?: string };
   if (error instanceof UsageError) return error.message;
+  // A database file or folder that cannot be written: the message names it and what to change.
+  if (error instanceof Error && error.name === 'UnwritableDatabaseError') return `${error.message} (--data or S2SAUTH_DATA chooses another data folder.)`;
   if (failure?.code === 'EADDRINUSE') {
     const which =
       settings === undefined

@@ -4,6 +4,7 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { connect, createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { UnwritableDatabaseError } from '@s2sauth/example-support';
 import { describeFailure, main, parseDemoArguments, UsageError } from '../src/main.js';
 import { freePort, removeTemporaryFolders, temporaryFolder } from './support.js';
 
@@ -175,6 +176,10 @@ describe('npm start (examples/demo/src/main.ts)', () => {
     expect(describeFailure({ ...inUse, port: 4400 }, { ...ports, stsPort: 4400, scenario: 'onprem' })).to.include('or choose other ports.');
     expect(describeFailure({ code: 'EACCES', path: '/srv/x' }, ports)).to.equal('Cannot use /srv/x (EACCES): choose a writable data folder with --data or S2SAUTH_DATA.');
     expect(describeFailure({ code: 'EROFS' }, ports)).to.equal('Cannot use the data folder (EROFS): choose a writable data folder with --data or S2SAUTH_DATA.');
+    // A database that cannot be written is named with what to change (issue 9).
+    expect(describeFailure(new UnwritableDatabaseError('/srv/x/lync.sqlite', 'SQLITE_READONLY'), ports)).to.match(
+      /^Cannot write \/srv\/x\/lync\.sqlite \(SQLITE_READONLY\): give the user running the server \(uid \d+\) write permission on it and on its folder \(chown or chmod u\+w\), or move the data folder to a writable disk\. \(--data or S2SAUTH_DATA chooses another data folder\.\)$/,
+    );
     expect(describeFailure(new UsageError('Bad.'), ports)).to.equal('Bad.');
     expect(describeFailure(new TypeError('first line\nsecond line'), ports)).to.equal('first line');
     expect(describeFailure('odd', ports)).to.equal('odd');

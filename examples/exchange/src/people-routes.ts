@@ -73,6 +73,9 @@ export function peopleRoutes(options: PeopleRoutesOptions): Router {
     // A new session id at sign-in, so an id planted before it (session fixation) is worthless.
     await new Promise<void>((resolve, reject) => req.session.regenerate((error: unknown) => (error ? reject(error) : resolve())));
     req.session.userId = account.id;
+    // Saved before the answer: express-session's own save at the end of the response would send
+    // 200 even when the write failed (a full disk), a sign-in acknowledged but not stored.
+    await new Promise<void>((resolve, reject) => req.session.save((error: unknown) => (error ? reject(error) : resolve())));
     res.json({ user: accountJson(account) });
   });
 

@@ -8,7 +8,19 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import express, { type Express } from 'express';
 import { pino } from 'pino';
-import { errorHandler, loadOrCreateCertificate, loadOrCreateSessionSecret, notFound, openDataFolder, Organization, SqliteSessionStore } from '@s2sauth/example-support';
+import {
+  answerClientErrors,
+  checkWritableDatabase,
+  errorHandler,
+  loadOrCreateCertificate,
+  loadOrCreateSessionSecret,
+  notFound,
+  openDataFolder,
+  Organization,
+  requestTarget,
+  SqliteSessionStore,
+  StorageHealth,
+} from '@s2sauth/example-support';
 import { CertificateSet, metadataRouter, S2SClient, StsTokenSource, TokenIssuer, type TokenSource } from '@s2sauth/issuer';
 import { PartnerRegistry, pinoAuditSink, s2sAuth, s2sErrorHandler, type S2SAuthMiddleware } from '@s2sauth/middleware';
 import { WellKnownPrincipal } from '@s2sauth/protocol';
@@ -70,6 +82,7 @@ export async function startExchange(options: ExchangeOptions): Promise<ExchangeS
   try {
     const db: MailboxDatabase = openMailboxDatabase(folder.database);
     opened.push(db);
+    checkWritableDatabase(folder.registryDatabase);
     const store = SqliteStore.open(folder.registryDatabase);
     opened.push(store);
     const registry = new PartnerRegistry({ store });
@@ -114,8 +127,10 @@ export async function startExchange(options: ExchangeOptions): Promise<ExchangeS
       }
       res.statusCode = 503;
       res.setHeader('Retry-After', '1');
-      res.end();
+      res.setHeader('Content-Type', 'application/json; charset=utf-8');
+      res.end(JSON.stringify({ error: 'starting', message: 'The server is starting; try again in a second.' }));
     });
+    answerClientErrors(server);
     const port = await listen(server, config.port, config.host);
     const host = urlHost(config.host);
     const authority = `${host}:${port}`;
@@ -133,18 +148,18 @@ export async function startExchange(options: ExchangeOptions): Promise<ExchangeS
     });
     opened.push(auth.verifier);
 
+    const health = new StorageHealth({ logger, files: [folder.database, folder.registryDatabase] });
     app = express();
     app.disable('x-powered-by');
-    app.get('/healthz', (_req, res) => {
-      res.json({ status: 'ok' });
-    });
+    app.use(requestTarget(), health.watch());
+    app.get('/healthz', health.handler());
     app.use(metadataRouter({ principal: PRINCIPAL, realm, name: 'Exchange', certificates }));
     // The /api 404 ends every /api request here, so the session middleware below never sees one.
     app.use('/api', auth, partnerRoutes({ accounts, mailboxes }), notFound());
     app.use(peopleRoutes({ accounts, mailboxes, secret, store: sessions, meetings }));
     app.use(notFound());
     app.use(s2sErrorHandler());
-    app.use(errorHandler(logger));
+    app.use(errorHandler(logger, { storage: health }));
 
     const url = `http://${authority}`;
     logger.info({ url, principal: PRINCIPAL, realms: config.realms, sts: sts?.metadataUrl ?? null }, 'Exchange listening');

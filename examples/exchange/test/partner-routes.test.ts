@@ -322,7 +322,11 @@ describe('partner routes: a partner acts only for users of its own realm', () =>
     for (const [path, body] of [['/api/ucs/contacts', contact], ['/api/archive', transcript], ['/api/ucs/contacts', undefined], ['/api/archive', undefined]] as const) {
       const response = await call(path, token, body);
       expect(response.status, path).to.equal(401);
-      expect(await response.json()).to.deep.equal({ error: 'invalid_token', error_description: 'The user context of the access token is invalid.' });
+      expect(await response.json()).to.deep.equal({
+        error: 'invalid_token',
+        error_description: 'The user context of the access token is invalid.',
+        message: 'The user context of the access token is invalid.',
+      });
       expect(response.headers.get('www-authenticate')).to.match(/^Bearer realm="contoso.com"/)
         .and.contain('error="invalid_token"')
         .and.contain('error_description="The user context of the access token is invalid."');

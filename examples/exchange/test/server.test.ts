@@ -4,7 +4,10 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { WellKnownPrincipal } from '@s2sauth/protocol';
 import { startExchange } from '../src/index.js';
-import { startTestExchange, tempDataDir } from './fake-lync.js';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { fillDisk, mountTinyDisk } from '../../support/test/tiny-disk.js';
+import { startTestExchange, tempDataDir, USERS } from './fake-lync.js';
 
 describe('startExchange', () => {
   let dir: { path: string; remove(): Promise<void> };
@@ -192,6 +195,44 @@ describe('startExchange', () => {
     } finally {
       await first.close();
       await other.remove();
+    }
+  });
+
+  it('answers a full disk (for real, on a tiny tmpfs) at sign-in with 503 storage_unavailable, logs it once with the files, and /healthz says so until a write succeeds', async function () {
+    const disk = mountTinyDisk(2);
+    if (disk === undefined) this.skip();
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino(new Writable({ write: (chunk: Buffer, _encoding, done) => { lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>); done(); } }));
+    const dataDir = join(disk.path, 'exchange');
+    const exchange = await startTestExchange(dataDir, { logger });
+    try {
+      const [alice] = USERS;
+      const signIn = (): Promise<Response> =>
+        fetch(`${exchange.url}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: alice.username, password: alice.password }) });
+      expect((await signIn()).status).to.equal(200);
+      const free = fillDisk(disk.path);
+      for (let attempt = 0; attempt < 3; attempt += 1) {
+        const refused = await signIn();
+        expect(refused.status).to.equal(503);
+        expect(await refused.json()).to.deep.equal({
+          error: 'storage_unavailable',
+          message: 'The server cannot write its data (its disk is full or its files are not writable); try again later.',
+        });
+      }
+      const unhealthy = await fetch(`${exchange.url}/healthz`);
+      expect(unhealthy.status).to.equal(503);
+      expect(await unhealthy.json()).to.have.property('error', 'storage_unavailable');
+      const faults = lines.filter((line) => line['level'] === 50);
+      expect(faults).to.have.length(1);
+      expect(String(faults[0]?.['code'])).to.match(/^SQLITE_(FULL|IOERR)/);
+      expect(faults[0]?.['files']).to.deep.equal([join(dataDir, 'exchange.sqlite'), join(dataDir, 's2sauth.sqlite')]);
+
+      free();
+      expect((await signIn()).status).to.equal(200);
+      expect((await fetch(`${exchange.url}/healthz`)).status).to.equal(200);
+    } finally {
+      await exchange.close();
+      disk.unmount();
     }
   });
 });

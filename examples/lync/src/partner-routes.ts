@@ -57,7 +57,9 @@ export function partnerRoutes(options: PartnerRoutesOptions): Router {
 
   const passport = new Passport();
   passport.use('s2s', new S2SBearerStrategy({ verifier: options.verifier, name: 's2s' }));
-  const authenticate = passport.authenticate('s2s', { session: false }) as express.RequestHandler;
+  // failWithError: a request without a token goes to s2sErrorHandler, which answers it as s2sAuth
+  // does (challenge and JSON body), not with Passport's text/plain "Unauthorized".
+  const authenticate = passport.authenticate('s2s', { session: false, failWithError: true }) as express.RequestHandler;
 
   const router = express.Router();
   // Parsed before authentication, so that a token smuggled in a JSON body is found and refused.

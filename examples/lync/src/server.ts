@@ -6,7 +6,21 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { checkStsConnection, errorHandler, loadOrCreateCertificate, loadOrCreateSessionSecret, notFound, openDataFolder, Organization, SqliteSessionStore, type StsConnection } from '@s2sauth/example-support';
+import {
+  answerClientErrors,
+  checkStsConnection,
+  checkWritableDatabase,
+  errorHandler,
+  loadOrCreateCertificate,
+  loadOrCreateSessionSecret,
+  notFound,
+  openDataFolder,
+  Organization,
+  requestTarget,
+  SqliteSessionStore,
+  StorageHealth,
+  type StsConnection,
+} from '@s2sauth/example-support';
 import { CertificateSet, metadataRouter, S2SClient, S2SClientError, StsTokenSource, TokenIssuer, type PartnerEndpoint, type TokenSource } from '@s2sauth/issuer';
 import { createVerifier, PartnerRegistry, pinoAuditSink, type AuditSink } from '@s2sauth/middleware';
 import { authorityOf, isPrincipalId, isRealm, WellKnownPrincipal } from '@s2sauth/protocol';
@@ -171,6 +185,7 @@ export async function startLync(options: LyncOptions): Promise<LyncServer> {
     const accounts = new Accounts(db);
     await accounts.seedOnce(options.users ?? []);
 
+    checkWritableDatabase(folder.registryDatabase);
     const store = SqliteStore.open(folder.registryDatabase);
     cleanup.push(() => store.close());
     const registry = new PartnerRegistry({ store });
@@ -213,6 +228,7 @@ export async function startLync(options: LyncOptions): Promise<LyncServer> {
     cleanup.push(() => outbox.close());
 
     const server = createServer();
+    answerClientErrors(server);
     const address = await listen(server, options.port, host);
     cleanup.push(
       () =>
@@ -239,11 +255,11 @@ export async function startLync(options: LyncOptions): Promise<LyncServer> {
     const conferences = new Conferences(db, url);
     const contacts: ContactStore = exchange === undefined ? new LocalContactStore(db) : new UnifiedContactStore(db, exchange);
 
+    const health = new StorageHealth({ logger, files: [folder.database, folder.registryDatabase] });
     const app = express();
     app.disable('x-powered-by');
-    app.get('/healthz', (_req, res) => {
-      res.json({ status: 'ok' });
-    });
+    app.use(requestTarget(), health.watch());
+    app.get('/healthz', health.handler());
     app.use(metadataRouter({ principal: WellKnownPrincipal.lync, realm: options.realm, name: 'Lync', certificates }));
     // Every user belongs to one realm of the organization; the STS tenant (cloud, hybrid) holds them all.
     const organization = new Organization({ realms, tenant: options.sts?.realm });
@@ -263,7 +279,7 @@ export async function startLync(options: LyncOptions): Promise<LyncServer> {
       }),
     );
     app.use(notFound());
-    app.use(errorHandler(logger));
+    app.use(errorHandler(logger, { storage: health }));
     server.on('request', app);
 
     outbox.start();

@@ -4,6 +4,9 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import type { LyncServer } from '../src/index.js';
 import { call, signIn } from './lync-session.js';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { fillDisk, mountTinyDisk } from '../../support/test/tiny-disk.js';
 import { dataFolder, PASSWORD, removeDataFolders, start } from './support.js';
 
 describe('Lync server without Exchange', () => {
@@ -221,5 +224,43 @@ describe('Lync sign-in throttling', () => {
     expect(Number(locked.headers.get('retry-after'))).to.be.within(1, 15 * 60);
     expect(locked.headers.get('set-cookie')).to.equal(null);
     expect((await call(lync.url, 'POST', '/login', { username: 'bob@contoso.com', password: PASSWORD })).status).to.equal(200);
+  });
+});
+
+describe('Lync server on a full disk', () => {
+  it('answers a change with 503 storage_unavailable on a full disk (for real, on a tiny tmpfs), logs it once, and /healthz says so until a write succeeds', async function () {
+    const disk = mountTinyDisk(2);
+    if (disk === undefined) this.skip();
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino(new Writable({ write: (chunk: Buffer, _encoding, done) => { lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>); done(); } }));
+    const dataDir = join(disk.path, 'lync');
+    const lync = await start(dataDir, { logger });
+    try {
+      const alice = await signIn(lync.url, 'alice@contoso.com', PASSWORD);
+      const add = (): ReturnType<typeof alice.call> => alice.call('POST', '/me/contacts', { displayName: 'Bob Brown', email: 'bob@contoso.com' });
+      expect((await add()).status).to.equal(201);
+      const free = fillDisk(disk.path);
+      for (let attempt = 0; attempt < 3; attempt += 1) {
+        const refused = await add();
+        expect(refused.status).to.equal(503);
+        expect(refused.body).to.deep.equal({
+          error: 'storage_unavailable',
+          message: 'The server cannot write its data (its disk is full or its files are not writable); try again later.',
+        });
+      }
+      const unhealthy = await call(lync.url, 'GET', '/healthz');
+      expect(unhealthy.status).to.equal(503);
+      expect(unhealthy.body).to.have.property('error', 'storage_unavailable');
+      const faults = lines.filter((line) => line['level'] === 50);
+      expect(faults).to.have.length(1);
+      expect(faults[0]?.['files']).to.deep.equal([join(dataDir, 'lync.sqlite'), join(dataDir, 's2sauth.sqlite')]);
+
+      free();
+      expect((await add()).status).to.equal(201);
+      expect((await call(lync.url, 'GET', '/healthz')).status).to.equal(200);
+    } finally {
+      await lync.close();
+      disk.unmount();
+    }
   });
 });

@@ -9,9 +9,10 @@ import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import express from 'express';
 import { pino, type Logger } from 'pino';
+import { answerClientErrors, checkWritableDatabase, errorHandler, isStorageFault, notFound, requestTarget, StorageHealth } from '@s2sauth/example-support';
 import { OAuthCertificate, stsIssuerId, stsRouter, stsTokenPath } from '@s2sauth/issuer';
 import { isRealm } from '@s2sauth/protocol';
-import { SqliteStore, type ClientInput } from '@s2sauth/store';
+import { SqliteStore, type ClientInput, type ReplayStore } from '@s2sauth/store';
 import { ClientKeySets } from './client-key-sets.js';
 
 /** Options of {@link startSts}. */
@@ -74,20 +75,37 @@ export async function startSts(options: StsOptions): Promise<RunningSts> {
   const logger = options.logger ?? pino({ name: 'sts' });
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const certificate = await certificateIn(dataDir, realms);
-  const store = SqliteStore.open(join(dataDir, 'sts.sqlite'));
+  const database = join(dataDir, 'sts.sqlite');
+  checkWritableDatabase(database);
+  const store = SqliteStore.open(database);
   try {
     for (const client of options.clients ?? []) store.putClient(client);
     const audit = logger.child({ component: 's2sauth-sts-audit' });
     // Cached per client: unauthenticated requests reach clientKeys (see stsRouter).
     const keySets = new ClientKeySets();
     const clientKeys = keySets.keys.bind(keySets);
+    const health = new StorageHealth({ logger, files: [database] });
     const app = express();
     app.disable('x-powered-by');
-    app.get('/healthz', (_req, res) => {
-      res.json({ status: 'ok' });
-    });
-    app.use(stsRouter({ realms, certificates: certificate, clients: store, replay: store, clientKeys, audit: (event) => audit.info(event, 'sts decision') }));
+    app.use(requestTarget(), health.watch());
+    app.get('/healthz', health.handler());
+    // The one write of a token request: a full disk is 503 (stsRouter answers an error with status
+    // 503 as temporarily_unavailable), logged once, and /healthz says so until a claim succeeds.
+    const replay: ReplayStore = {
+      claim: (issuer, jti, expiresAt) => {
+        try {
+          return store.claim(issuer, jti, expiresAt);
+        } catch (error) {
+          throw isStorageFault(error) ? health.fault(error) : error;
+        }
+      },
+    };
+    app.use(stsRouter({ realms, certificates: certificate, clients: store, replay, clientKeys, audit: (event) => audit.info(event, 'sts decision') }));
+    // Every other answer is JSON `{error, message}` too: an unknown route, a body Express refused.
+    app.use(notFound());
+    app.use(errorHandler(logger, { storage: health }));
     const server: Server = createServer(app);
+    answerClientErrors(server);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => resolve());

@@ -1,12 +1,21 @@
 /**
- * The last stop of every request that failed: a JSON body `{"error", "message"}` with the right
- * status, and never a stack trace, an exception message or any internal state. What the client
- * did wrong (bad JSON, too large, wrong content) is a 4xx; anything else is a 500 that is logged
- * here with its details and answered with one fixed sentence.
+ * The last stop of every request that failed, for the Lync and Exchange servers and the STS: a
+ * JSON body `{"error", "message"}` with the right status, and never a stack trace, an exception
+ * message or any internal state. The rule is general, not a list of cases:
+ *
+ * - an {@link ApiError} is answered as it is;
+ * - a storage fault (disk full, I/O error, read-only file) is 503 `storage_unavailable`, logged
+ *   once per outage (storage-health.ts);
+ * - any other error that carries a 4xx `status` or `statusCode` (body-parser, zlib through
+ *   body-parser, the router's `URIError`, Passport, http-errors) is the client's: that status, a
+ *   code and a fixed sentence chosen here;
+ * - anything else is a 500 logged here with its details and answered with one fixed sentence.
  */
+import { STATUS_CODES } from 'node:http';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { ApiError, invalidRequest } from './api-error.js';
+import { isStorageFault, storageUnavailable, type StorageHealth } from './storage-health.js';
 
 /** body-parser's error types, as the answers they deserve. */
 const BODY_ERRORS: Readonly<Record<string, ApiError>> = {
@@ -19,14 +28,55 @@ const BODY_ERRORS: Readonly<Record<string, ApiError>> = {
   'parameters.too.many': new ApiError(413, 'body_too_large', 'The form has too many fields.'),
 };
 
-/**
- * The answer to a body-parser error (they carry `type` and `status`): the client's fault, never a
- * 500. A type not in the table with status 400 is still the client's: a generic 400.
- */
-function bodyParserError(error: unknown): ApiError | undefined {
-  if (typeof error !== 'object' || error === null || !('type' in error) || typeof error.type !== 'string') return undefined;
-  if (Object.hasOwn(BODY_ERRORS, error.type)) return BODY_ERRORS[error.type];
-  return 'status' in error && error.status === 400 ? invalidRequest('The request body could not be read.') : undefined;
+/** The code and sentence of a 4xx that has no more specific answer. */
+const CLIENT_STATUS: Readonly<Record<number, readonly [code: string, message: string]>> = {
+  400: ['invalid_request', 'The request is malformed.'],
+  401: ['unauthorized', 'The request needs credentials.'],
+  403: ['forbidden', 'The request is not allowed.'],
+  404: ['not_found', 'There is no such route.'],
+  405: ['method_not_allowed', 'The method is not allowed here.'],
+  408: ['request_timeout', 'The request took too long to arrive.'],
+  411: ['length_required', 'The request body needs a Content-Length.'],
+  413: ['body_too_large', 'The request body is too large.'],
+  414: ['uri_too_long', 'The request URL is too long.'],
+  415: ['unsupported_media_type', 'The request body\'s type or encoding is not supported.'],
+  429: ['too_many_requests', 'Too many requests; try again later.'],
+  431: ['header_too_large', 'The request\'s header fields are too large.'],
+};
+
+/** zlib's and brotli's error codes, as body-parser passes them on with status 400. */
+const DECOMPRESSION_CODE = /^(Z_|ERR__ERROR_|ERR_BROTLI)/;
+
+/** A number 400-499 in the error's `status` or `statusCode` (the conventions of http-errors and Node). */
+function clientStatus(error: object): number | undefined {
+  for (const name of ['status', 'statusCode'] as const) {
+    const value: unknown = (error as Record<string, unknown>)[name];
+    if (typeof value === 'number' && Number.isInteger(value) && value >= 400 && value <= 499) return value;
+  }
+  return undefined;
+}
+
+/** The answer for a bare 4xx status: the table's, or one made from Node's reason phrase. */
+export function clientErrorFor(status: number): ApiError {
+  const known = CLIENT_STATUS[status];
+  if (known !== undefined) return new ApiError(status, known[0], known[1]);
+  const phrase = STATUS_CODES[status] ?? 'Client Error';
+  return new ApiError(status, phrase.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_|_$/g, ''), `The request was refused: ${phrase}.`);
+}
+
+/** The client's fault, as an answer; undefined for anything that is not. */
+function clientError(error: unknown): ApiError | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const type = 'type' in error && typeof error.type === 'string' ? error.type : undefined;
+  if (type !== undefined && Object.hasOwn(BODY_ERRORS, type)) return BODY_ERRORS[type];
+  const status = clientStatus(error);
+  if (status === undefined) return undefined;
+  if (error instanceof URIError) return invalidRequest('The request URL has a malformed percent-encoding.');
+  if ('code' in error && typeof error.code === 'string' && DECOMPRESSION_CODE.test(error.code)) {
+    return new ApiError(status, 'invalid_body_encoding', 'The request body is not encoded as its Content-Encoding header says.');
+  }
+  if (type !== undefined && status === 400) return invalidRequest('The request body could not be read.');
+  return clientErrorFor(status);
 }
 
 /** `404` JSON for a route that does not exist. */
@@ -36,18 +86,31 @@ export function notFound(): RequestHandler {
   };
 }
 
+/** Options of {@link errorHandler}. */
+export interface ErrorHandlerOptions {
+  /** Records storage faults for `/healthz` and logs each outage once; without it, every fault is logged. */
+  readonly storage?: StorageHealth;
+}
+
 /**
- * The JSON error handler, to mount last: an {@link ApiError} or a body-parser error is answered as
- * it is; anything else is logged on `logger` with its details and answered with a fixed 500. Once
- * the headers are out, the error goes on to Express's final handler, which ends the connection.
+ * The JSON error handler, to mount last (see the file comment for the rule). Once the headers
+ * are out, the error goes on to Express's final handler, which ends the connection.
  */
-export function errorHandler(logger: Logger): ErrorRequestHandler {
+export function errorHandler(logger: Logger, options: ErrorHandlerOptions = {}): ErrorRequestHandler {
   return (error: unknown, req, res, next) => {
     if (res.headersSent) {
       next(error);
       return;
     }
-    let answer = error instanceof ApiError ? error : bodyParserError(error);
+    let answer = error instanceof ApiError ? error : clientError(error);
+    if (answer === undefined && isStorageFault(error)) {
+      if (options.storage !== undefined) {
+        answer = options.storage.fault(error);
+      } else {
+        logger.error({ err: error, method: req.method, path: req.path }, 'storage unavailable');
+        answer = storageUnavailable(error);
+      }
+    }
     if (answer === undefined) {
       // Anything else is our fault: log what happened, tell the client nothing about it.
       logger.error({ err: error, method: req.method, path: req.path }, 'request failed');

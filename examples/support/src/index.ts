@@ -2,8 +2,9 @@
  * `@s2sauth/example-support`: what the Lync and Exchange demo servers have in common, so each
  * holds only what makes it Lync or Exchange. The data folder (OAuth certificate, session secret),
  * the server's SQLite file with its migrations and sessions, scrypt password hashes, JSON errors
- * and request-body readers, the rule that ties each user to one realm of the organization, the
- * throttling of failed sign-ins, and the check of the STS connection option.
+ * and request-body readers, the answers to storage faults and to request targets Express does not
+ * expect, the rule that ties each user to one realm of the organization, the throttling of failed
+ * sign-ins, and the check of the STS connection option.
  *
  * ```ts
  * const folder = await openDataFolder('.data/onprem/exchange', 'exchange.sqlite');
@@ -15,7 +16,9 @@
  * @packageDocumentation
  */
 export { ApiError, invalidRequest } from './api-error.js';
-export { errorHandler, notFound } from './error-handler.js';
+export { clientErrorFor, errorHandler, notFound, type ErrorHandlerOptions } from './error-handler.js';
+export { answerClientErrors, rawJsonResponse, requestTarget } from './http-server.js';
+export { isStorageFault, StorageHealth, storageUnavailable, type StorageHealthOptions } from './storage-health.js';
 export { loadOrCreateCertificate, loadOrCreateSessionSecret, openDataFolder, type DataFolder } from './data-folder.js';
 export { Organization, type OrganizationRealms } from './organization.js';
 export { checkPassword, decoyHash, formatPasswordHash, hashPassword, verifyPassword, type ScryptCost } from './password-hash.js';
@@ -31,7 +34,7 @@ export {
   type StringRule,
   type TextPattern,
 } from './request-body.js';
-export { openSqliteDatabase, type Migration, type SqliteDatabase } from './sqlite-database.js';
+export { checkWritableDatabase, openSqliteDatabase, UnwritableDatabaseError, type Migration, type SqliteDatabase } from './sqlite-database.js';
 export { DEFAULT_SIGN_IN_LIMITS, signInThrottle, type SignInLimits } from './sign-in-throttle.js';
 export { SqliteSessionStore, type SqliteSessionStoreOptions } from './sqlite-session-store.js';
 export { checkStsConnection, type StsConnection } from './sts-connection.js';

@@ -76,10 +76,19 @@ export class SqliteSessionStore extends session.Store {
     });
   }
 
+  /**
+   * Extends a session's expiry, as express-session does at the end of every answer to a signed-in
+   * request. Best effort: a touch that cannot be written (a full disk) is skipped, the session
+   * keeping its earlier expiry, because express-session would otherwise turn it into an error
+   * after the answer has started and the connection would be dropped.
+   */
   override touch(sid: string, data: session.SessionData, callback?: () => void): void {
-    this.#run(callback, () => {
+    try {
       this.#db.prepare('UPDATE sessions SET expires_at = ? WHERE sid = ?').run(expiryOf(data, Date.now()), sid);
-    });
+    } catch {
+      // Skipped: see above.
+    }
+    callback?.();
   }
 
   override destroy(sid: string, callback?: Callback): void {

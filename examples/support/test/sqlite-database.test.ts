@@ -1,10 +1,44 @@
-import { chmodSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, rmdirSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { expect } from 'chai';
-import { openSqliteDatabase, type Migration } from '../src/sqlite-database.js';
+import { openSqliteDatabase, UnwritableDatabaseError, type Migration } from '../src/sqlite-database.js';
+
+/**
+ * `folder` as a folder this process cannot write: by permissions for an ordinary user; for root
+ * (whom permissions do not stop), a read-only bind mount of it. Returns the path to use and how to
+ * undo it, or undefined when neither is possible here.
+ */
+function readOnlyView(folder: string): { path: string; undo: () => void } | undefined {
+  if (process.getuid?.() !== 0) {
+    chmodSync(folder, 0o500);
+    return { path: folder, undo: () => chmodSync(folder, 0o700) };
+  }
+  const view = `${folder}-ro`;
+  mkdirSync(view);
+  try {
+    execFileSync('mount', ['--bind', folder, view], { stdio: 'ignore' });
+    execFileSync('mount', ['-o', 'remount,bind,ro', view], { stdio: 'ignore' });
+  } catch {
+    try {
+      execFileSync('umount', [view], { stdio: 'ignore' });
+    } catch {
+      // Not mounted.
+    }
+    rmdirSync(view);
+    return undefined;
+  }
+  return {
+    path: view,
+    undo: () => {
+      execFileSync('umount', [view], { stdio: 'ignore' });
+      rmdirSync(view);
+    },
+  };
+}
 
 describe('openSqliteDatabase', () => {
   let root: string;
@@ -75,5 +109,29 @@ describe('openSqliteDatabase', () => {
     db.pragma('user_version = 99');
     db.close();
     expect(() => openSqliteDatabase(path, ['CREATE TABLE notes (text TEXT)'])).to.throw(TypeError, 'schema version 99');
+  });
+
+  it('names the file and what to change when the database or its folder cannot be written (a read-only data folder)', function () {
+    openSqliteDatabase(path, ['CREATE TABLE notes (id INTEGER PRIMARY KEY)']).close();
+    const view = readOnlyView(root);
+    if (view === undefined) this.skip();
+    try {
+      const file = join(view.path, 'server.sqlite');
+      let failure: unknown;
+      try {
+        openSqliteDatabase(file, ['CREATE TABLE notes (id INTEGER PRIMARY KEY)']).close();
+      } catch (error) {
+        failure = error;
+      }
+      expect(failure).to.be.instanceOf(UnwritableDatabaseError);
+      const error = failure as UnwritableDatabaseError;
+      expect([view.path, file]).to.include(error.path);
+      expect(['EACCES', 'EROFS', 'EPERM']).to.include(error.code);
+      expect(error.message).to.match(new RegExp(`^Cannot write ${error.path} \\(${error.code}\\): give the user running the server \\(uid \\d+\\) write permission on it and on its folder \\(chown or chmod u\\+w\\)`));
+      // A new file in that folder: the same.
+      expect(() => openSqliteDatabase(join(view.path, 'new.sqlite'), [])).to.throw(UnwritableDatabaseError, `Cannot write ${view.path} `);
+    } finally {
+      view.undo();
+    }
   });
 });

@@ -4,8 +4,9 @@
  * with JWT client authentication, RFC 7523 section 2.2) and its metadata documents (Microsoft
  * `/metadata/json/1` with the `OAuth2` issuance endpoint, RFC 7517 JWKS, RFC 8414).
  *
- * A request is checked in this order, and the first failure answers (RFC 6749 section 5.2 JSON,
- * `Cache-Control: no-store`, `Pragma: no-cache`):
+ * A request is checked in this order, and the first failure answers (RFC 6749 section 5.2 JSON
+ * `{error, error_description}` plus `message`, the same sentence, `Cache-Control: no-store`,
+ * `Pragma: no-cache`):
  * 1. an `Authorization` header (HTTP Basic or anything else) → `invalid_client`: clients
  *    authenticate only with an assertion;
  * 2. `Content-Type: application/x-www-form-urlencoded` (optionally `charset=utf-8`), no
@@ -80,7 +81,8 @@ export type StsErrorCode =
   | 'unsupported_grant_type'
   | 'invalid_scope'
   | 'invalid_target'
-  | 'server_error';
+  | 'server_error'
+  | 'temporarily_unavailable';
 
 /** One fixed sentence per error (protocol.md section 7: never an echo of the request). */
 const ERROR_DESCRIPTIONS: Readonly<Record<StsErrorCode, string>> = {
@@ -92,6 +94,7 @@ const ERROR_DESCRIPTIONS: Readonly<Record<StsErrorCode, string>> = {
   invalid_scope: 'The requested scope is invalid or exceeds what the client is granted.',
   invalid_target: 'The requested resource is not known to this authorization server.',
   server_error: 'The authorization server could not issue a token.',
+  temporarily_unavailable: 'The authorization server cannot issue tokens right now; try again later.',
 };
 
 const ERROR_STATUS: Readonly<Record<StsErrorCode, number>> = {
@@ -103,6 +106,7 @@ const ERROR_STATUS: Readonly<Record<StsErrorCode, number>> = {
   invalid_scope: 400,
   invalid_target: 400,
   server_error: 500,
+  temporarily_unavailable: 503,
 };
 
 /**
@@ -141,7 +145,11 @@ export interface StsRouterOptions {
   readonly certificates: CertificateSet | OAuthCertificate;
   /** The registered clients (service principals), both callers and resources. */
   readonly clients: ClientStore;
-  /** Where client assertions are claimed once; share it between STS instances. */
+  /**
+   * Where client assertions are claimed once; share it between STS instances. An error it throws
+   * with `status` 503 (a store that cannot write now, e.g. a full disk) is answered 503
+   * `temporarily_unavailable`; any other error 500 `server_error`.
+   */
   readonly replay: ReplayStore;
   /**
    * Keys of a client registered with a `metadataUrl`, for an assertion naming the key `keyId`
@@ -205,7 +213,8 @@ function sendNoStoreJson(res: Response, status: number, body: Readonly<Record<st
 }
 
 function sendError(res: Response, error: StsErrorCode): void {
-  sendNoStoreJson(res, ERROR_STATUS[error], { error, error_description: ERROR_DESCRIPTIONS[error] });
+  // `message` repeats the description: every error body of the demo servers has `error` and `message`.
+  sendNoStoreJson(res, ERROR_STATUS[error], { error, error_description: ERROR_DESCRIPTIONS[error], message: ERROR_DESCRIPTIONS[error] });
 }
 
 /** `application/x-www-form-urlencoded`, alone or with `charset=utf-8` (any case, optional spaces). */
@@ -480,6 +489,13 @@ export function stsRouter(options: StsRouterOptions): Router {
           next(error);
           return;
         }
+        // A store that says it is unavailable for now (its error has status 503, e.g. a full disk):
+        // 503 temporarily_unavailable (RFC 6749 section 4.1.2.1's code), nothing was issued.
+        if (typeof error === 'object' && error !== null && (error as { status?: unknown }).status === 503) {
+          record({ decision: 'reject', error: 'temporarily_unavailable', reason: 'store_unavailable', realm, status: 503 });
+          sendError(res, 'temporarily_unavailable');
+          return;
+        }
         // A certificate that cannot sign, a store that fails: nothing was issued.
         record({ decision: 'reject', error: 'server_error', reason: 'internal_error', realm, status: 500 });
         sendError(res, 'server_error');
@@ -499,7 +515,7 @@ export function stsRouter(options: StsRouterOptions): Router {
     router.post(path, tokenEndpoint(realm));
     router.all(path, (_req, res) => {
       res.setHeader('Allow', 'POST');
-      sendNoStoreJson(res, 405, { error: 'invalid_request', error_description: 'Use POST.' });
+      sendNoStoreJson(res, 405, { error: 'invalid_request', error_description: 'Use POST.', message: 'Use POST.' });
     });
   }
 

@@ -170,7 +170,9 @@ describe('stsRouter', () => {
   function expectError(reply: Reply, error: string, status = 400): void {
     expect(reply.status, reply.text).to.equal(status);
     expect(reply.json['error']).to.equal(error);
-    expect(reply.json).to.have.all.keys('error', 'error_description');
+    // RFC 6749 section 5.2's members, and `message` (the same sentence) like every error body of the servers.
+    expect(reply.json).to.have.all.keys('error', 'error_description', 'message');
+    expect(reply.json['message']).to.equal(reply.json['error_description']);
     expect(reply.json).to.not.have.property('access_token');
     expect(reply.headers.get('cache-control')).to.equal('no-store');
     expect(reply.headers.get('pragma')).to.equal('no-cache');
@@ -644,6 +646,26 @@ describe('stsRouter', () => {
       }
     });
 
+    it('answers 503 temporarily_unavailable and issues nothing when the replay store says it is unavailable (a full disk)', async () => {
+      await stop();
+      await start(() => new MemoryStore({ clock: () => now }), {
+        replay: {
+          claim: () => {
+            throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL', status: 503 });
+          },
+        },
+      });
+      const refused = await post(form());
+      expect(refused.status).to.equal(503);
+      expect(refused.json).to.deep.equal({
+        error: 'temporarily_unavailable',
+        error_description: 'The authorization server cannot issue tokens right now; try again later.',
+        message: 'The authorization server cannot issue tokens right now; try again later.',
+      });
+      expect(refused.text).not.to.contain('disk');
+      expect(events.map((event) => [event.decision, event.error, event.status])).to.deep.equal([['reject', 'temporarily_unavailable', 503]]);
+    });
+
     it('answers server_error and issues nothing when its certificate cannot sign', async () => {
       const body = form();
       now += 400 * 86_400_000;
@@ -658,7 +680,11 @@ describe('stsRouter', () => {
       const fresh = form();
       const refused = await post(fresh);
       expect(refused.status).to.equal(500);
-      expect(refused.json).to.deep.equal({ error: 'server_error', error_description: 'The authorization server could not issue a token.' });
+      expect(refused.json).to.deep.equal({
+        error: 'server_error',
+        error_description: 'The authorization server could not issue a token.',
+        message: 'The authorization server could not issue a token.',
+      });
       expect(refused.headers.get('cache-control')).to.equal('no-store');
       expect(late).to.be.a('string');
       expect(events.map((event) => event.decision)).to.deep.equal(['reject']);

@@ -63,12 +63,12 @@ const DISABLING_NAMES = new Set(['disabled', 'disable', 'enabled', 'enable', 've
  * Per request:
  * - no `Authorization: Bearer` header, another scheme, or an empty `Bearer` (realm discovery): 401
  *   with `WWW-Authenticate: Bearer realm="…", client_id="…", trusted_issuers="…"` and no `error`
- *   (RFC 6750 section 3.1);
+ *   (RFC 6750 section 3.1), body `{"error": "token_required", "message"}`;
  * - two credentials, a token in the query or body, a malformed or oversized header: 400
  *   `invalid_request`, audited here;
  * - a token: the verifier's decision. Accepted: `req.s2s` is the principal and the next handler
  *   runs. Rejected: the error's status (401, 403, 503), its `WWW-Authenticate`, `x-ms-diagnostics`
- *   and `Retry-After` headers, and the JSON body `{"error", "error_description"}`; the internal
+ *   and `Retry-After` headers, and the JSON body `{"error", "error_description", "message"}`; the internal
  *   reason is only audited (by the verifier).
  *
  * Any response to a request that went through this middleware drops `Set-Cookie` (protocol.md 3.3
@@ -142,32 +142,59 @@ export function s2sAuth(options: S2SAuthOptions): S2SAuthMiddleware {
 }
 
 /**
+ * Passport's error for "every strategy failed" (`passport.authenticate(name, { failWithError: true })`):
+ * `name` `AuthenticationError`, status 401 once `S2SBearerStrategy` failed for want of a token.
+ */
+function isPassportChallenge(error: unknown): boolean {
+  return error instanceof Error && error.name === 'AuthenticationError' && (error as { status?: unknown }).status === 401;
+}
+
+/**
  * An Express error handler that answers a `BearerError` (for example from `S2SBearerStrategy`
  * through Passport's `error` path) exactly as `s2sAuth` would: status, `WWW-Authenticate`,
- * `x-ms-diagnostics`, `Retry-After`, JSON body. Other errors go to the next error handler.
+ * `x-ms-diagnostics`, `Retry-After`, JSON body. With Passport's `failWithError: true`, it also
+ * answers the 401 of a request without a token as `s2sAuth` does (challenge and JSON body) instead
+ * of Passport's `text/plain` "Unauthorized". Other errors go to the next error handler.
  *
  * Mount it after the routes: `app.use(s2sErrorHandler())`.
  */
 export function s2sErrorHandler(): ErrorRequestHandler {
   return (error: unknown, req: Request, res: Response, next: NextFunction): void => {
-    if (!(error instanceof BearerError)) {
-      next(error);
-      return;
-    }
-    if (res.headersSent) {
-      next(error);
-      return;
-    }
     const context = verificationContextOf(req);
-    sendBearerError(res, error, context === undefined ? undefined : context.challenge());
+    const challenge = !(error instanceof BearerError) && context !== undefined && isPassportChallenge(error);
+    if ((!(error instanceof BearerError) && !challenge) || res.headersSent) {
+      next(error);
+      return;
+    }
+    if (error instanceof BearerError) sendBearerError(res, error, context === undefined ? undefined : context.challenge());
+    else sendBearerChallenge(res, context?.challenge());
   };
 }
+
+/** The `error` of a 503 body: RFC 6750 has none for it (the challenge carries none), RFC 6749's registry has this one. */
+const UNAVAILABLE_ERROR = 'temporarily_unavailable';
+
+/**
+ * The JSON body of a bearer failure: RFC 6750's `error` and `error_description`, and the same
+ * sentence as `message`, the member every error body of the servers has (`{error, message}`).
+ * A 503 has no RFC 6750 `error` (its challenge carries none): its body says
+ * `temporarily_unavailable`. Internal.
+ */
+export function bearerErrorBody(error: BearerError): { error: string; error_description: string; message: string } {
+  return { error: error.error ?? UNAVAILABLE_ERROR, error_description: error.description, message: error.description };
+}
+
+/** The JSON body of the 401 without a bearer token: the challenge header says the rest (realm, issuers). */
+const CHALLENGE_BODY = JSON.stringify({
+  error: 'token_required',
+  message: 'This resource needs a bearer token in the Authorization header; WWW-Authenticate names the realm and the trusted issuers.',
+});
 
 /**
  * Writes the response for a bearer failure (protocol.md section 7): the error's status and headers
  * (`WWW-Authenticate` with `error` and `error_description`, `x-ms-diagnostics`, `Retry-After`),
- * `Cache-Control: no-store`, and the JSON body `{"error": …, "error_description": …}` (no `error`
- * for 503). The error's internal `reason` is never sent.
+ * `Cache-Control: no-store`, and the JSON body of {@link bearerErrorBody}
+ * (`{"error", "error_description", "message"}`). The error's internal `reason` is never sent.
  *
  * @param challenge the server's challenge parameters; without them the challenge is a bare
  *   `Bearer` with the error parameters only.
@@ -187,7 +214,7 @@ export function sendBearerError(res: ServerResponse, error: BearerError, challen
     // turn a refusal into a crash.
     headers = bareErrorHeaders(error);
   }
-  const body = JSON.stringify(error.error === undefined ? { error_description: error.description } : { error: error.error, error_description: error.description });
+  const body = JSON.stringify(bearerErrorBody(error));
   res.statusCode = error.status;
   for (const [name, value] of Object.entries(headers)) {
     if (value !== undefined) res.setHeader(name, value);
@@ -201,7 +228,8 @@ export function sendBearerError(res: ServerResponse, error: BearerError, challen
 /**
  * Writes the 401 response for a request without a bearer token (protocol.md section 7):
  * `WWW-Authenticate: Bearer realm="…", client_id="…", trusted_issuers="…"` and no `error`
- * (RFC 6750 section 3.1), empty body. Internal.
+ * (RFC 6750 section 3.1), and a JSON body for people, `{"error": "token_required", "message"}`.
+ * Internal.
  */
 export function sendBearerChallenge(res: ServerResponse, challenge: ChallengeParams | undefined): void {
   if (res.headersSent) {
@@ -218,8 +246,10 @@ export function sendBearerChallenge(res: ServerResponse, challenge: ChallengePar
   }
   res.statusCode = 401;
   res.setHeader('WWW-Authenticate', header);
-  res.setHeader('Content-Length', 0);
-  res.end();
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(CHALLENGE_BODY));
+  res.end(CHALLENGE_BODY);
 }
 
 function verifierFrom(options: S2SAuthOptions): Verifier {

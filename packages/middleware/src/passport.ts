@@ -13,7 +13,7 @@
  *
  * ```ts
  * passport.use(new S2SBearerStrategy({ verifier }));
- * app.get('/contacts', passport.authenticate('s2s', { session: false }), requireScope('contacts.read'), handler);
+ * app.get('/contacts', passport.authenticate('s2s', { session: false, failWithError: true }), requireScope('contacts.read'), handler);
  * app.use(s2sErrorHandler());
  * ```
  */
@@ -52,7 +52,9 @@ const OPTION_NAMES = new Set(['verifier', 'name']);
  * on its response is dropped (protocol.md 3.3 step 8).
  *
  * On failure:
- * - no bearer token, or an empty `Bearer`: `fail(challenge, 401)`, i.e. 401 with the challenge;
+ * - no bearer token, or an empty `Bearer`: `fail(challenge, 401)`, i.e. 401 with the challenge
+ *   (and Passport's `text/plain` body "Unauthorized"; with `failWithError: true` in
+ *   `passport.authenticate`, `s2sErrorHandler()` answers it with `s2sAuth`'s JSON body instead);
  * - anything else (400 `invalid_request`, 401 `invalid_token`, 403, 503): `error(bearerError)`;
  *   mount `s2sErrorHandler()` to answer it exactly as `s2sAuth` does, or handle the
  *   `BearerError` in a custom callback.

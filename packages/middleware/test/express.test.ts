@@ -177,7 +177,12 @@ describe('s2sAuth', () => {
       const res = await request(server).get('/api/contacts');
       expect(res.status).to.equal(401);
       expect(res.headers['www-authenticate']).to.equal(challenge);
-      expect(res.text).to.equal('');
+      // A JSON body for people (the challenge header carries no error, RFC 6750 section 3.1).
+      expect(res.headers['content-type']).to.equal('application/json; charset=utf-8');
+      expect(JSON.parse(res.text)).to.deep.equal({
+        error: 'token_required',
+        message: 'This resource needs a bearer token in the Authorization header; WWW-Authenticate names the realm and the trusted issuers.',
+      });
       expect(seen).to.have.length(0);
     });
 
@@ -202,7 +207,11 @@ describe('s2sAuth', () => {
       expect(res.headers['x-ms-diagnostics']).to.equal('2000003;reason="The audience claim value is invalid.";error_category="invalid_resource"');
       expect(res.headers['content-type']).to.equal('application/json; charset=utf-8');
       expect(res.headers['cache-control']).to.equal('no-store');
-      expect(res.body).to.deep.equal({ error: 'invalid_token', error_description: 'The access token is not meant for this resource.' });
+      expect(res.body).to.deep.equal({
+        error: 'invalid_token',
+        error_description: 'The access token is not meant for this resource.',
+        message: 'The access token is not meant for this resource.',
+      });
       expect(res.text).not.to.include('authority');
       expect(seen).to.have.length(0);
       expect(events[0]).to.include({ decision: 'reject', code: 'audience_invalid' });
@@ -214,6 +223,7 @@ describe('s2sAuth', () => {
       expect(res.body).to.deep.equal({
         error: 'invalid_request',
         error_description: 'The request must carry exactly one bearer token, in the Authorization header.',
+        message: 'The request must carry exactly one bearer token, in the Authorization header.',
       });
       expect(res.headers['www-authenticate']).to.match(/^Bearer realm="contoso.com", .*error="invalid_request"/);
       expect(events).to.have.length(1);
@@ -391,7 +401,12 @@ describe('s2sAuth', () => {
       const res = await call(verifier);
       expect(res.status).to.equal(503);
       expect(res.headers['retry-after']).to.equal('120');
-      expect(res.body).to.deep.equal({ error_description: "The signing keys of the token's issuer are temporarily unavailable." });
+      // RFC 6750 has no error for a 503 (the challenge carries none); the body names RFC 6749's.
+      expect(res.body).to.deep.equal({
+        error: 'temporarily_unavailable',
+        error_description: "The signing keys of the token's issuer are temporarily unavailable.",
+        message: "The signing keys of the token's issuer are temporarily unavailable.",
+      });
       expect(res.headers['www-authenticate']).to.equal('Bearer realm="contoso.com", client_id="' + OWN + '", trusted_issuers="a@contoso.com"');
     });
 

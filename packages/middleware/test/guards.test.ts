@@ -111,6 +111,7 @@ describe('guards', () => {
       expect(res.body).to.deep.equal({
         error: 'insufficient_scope',
         error_description: 'The access token does not grant the scope this resource requires.',
+        message: 'The access token does not grant the scope this resource requires.',
       });
       expect(ran).to.deep.equal([]);
     });

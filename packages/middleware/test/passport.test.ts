@@ -70,9 +70,11 @@ describe('S2SBearerStrategy', () => {
       res.json({ partner: req.s2s?.partner });
     };
     app.all('/express/contacts', s2sAuth({ verifier }), requireScope('contacts.write'), handler('express'));
-    app.all('/passport/contacts', authenticator.authenticate('s2s', { session: false }), requireScope('contacts.write'), handler('passport'));
+    // failWithError: the 401 without a token goes to s2sErrorHandler, which answers it as s2sAuth does.
+    app.all('/passport/contacts', authenticator.authenticate('s2s', { session: false, failWithError: true }), requireScope('contacts.write'), handler('passport'));
+    app.all('/passport-plain/contacts', authenticator.authenticate('s2s', { session: false }), requireScope('contacts.write'), handler('passport-plain'));
     app.all('/express/open', s2sAuth({ verifier }), handler('express-open'));
-    app.all('/passport/open', authenticator.authenticate('s2s', { session: false }), handler('passport-open'));
+    app.all('/passport/open', authenticator.authenticate('s2s', { session: false, failWithError: true }), handler('passport-open'));
     app.get('/callback', (req, res, next) => {
       authenticator.authenticate('s2s', { session: false }, (error: unknown, principal: unknown) => {
         if (error instanceof BearerError) {
@@ -188,17 +190,24 @@ describe('S2SBearerStrategy', () => {
       });
     }
 
-    it('answers no token with the same status and challenge (Passport writes its own short body)', async () => {
+    it('answers no token with the same status, challenge and JSON body (failWithError); without failWithError Passport writes its own short body', async () => {
       const viaExpress = await send('GET', '/express/contacts');
       const viaPassport = await send('GET', '/passport/contacts');
+      const viaPlainPassport = await send('GET', '/passport-plain/contacts');
       expect(viaExpress.status).to.equal(401);
       expect(viaPassport.status).to.equal(401);
+      expect(viaPlainPassport.status).to.equal(401);
       expect(viaPassport.headers['www-authenticate']).to.equal(viaExpress.headers['www-authenticate']);
+      expect(viaPlainPassport.headers['www-authenticate']).to.equal(viaExpress.headers['www-authenticate']);
       const match = /^Bearer realm="contoso.com", client_id="([^"]+)", trusted_issuers="([^"]+)"$/.exec(String(viaExpress.headers['www-authenticate']));
       expect(match?.[1]).to.equal(OWN);
       expect(match?.[2]?.split(',').sort()).to.deep.equal([`${WellKnownPrincipal.lync}@contoso.com`, metadataDown.issuerId].sort());
-      expect(viaExpress.body).to.equal('');
-      expect(viaPassport.body).to.equal('Unauthorized');
+      expect(viaExpress.headers['content-type']).to.equal('application/json; charset=utf-8');
+      expect(JSON.parse(viaExpress.body)).to.have.all.keys('error', 'message');
+      expect(JSON.parse(viaExpress.body)).to.have.property('error', 'token_required');
+      expect(viaPassport.body).to.equal(viaExpress.body);
+      expect(viaPassport.headers['content-type']).to.equal(viaExpress.headers['content-type']);
+      expect(viaPlainPassport.body).to.equal('Unauthorized');
       expect(ran).to.deep.equal([]);
     });
 

@@ -79,6 +79,14 @@ const CLASSES: Readonly<Record<FailureClass, ClassInfo>> = {
 };
 
 /**
+ * Codes whose cause the caller can only fix by knowing it, with their own description instead of
+ * their class's: a header over the size limit is not "more than one token".
+ */
+const CODE_DESCRIPTIONS: Readonly<Partial<Record<string, string>>> = {
+  header_too_large: 'The Authorization header is too large: at most 8192 characters.',
+};
+
+/**
  * Every stable failure code and its class. Codes never change meaning; new ones may be added.
  */
 export const FAILURE_CODES = {
@@ -156,7 +164,7 @@ export class BearerError extends Error {
   readonly status: 400 | 401 | 403 | 503;
   /** RFC 6750 `error`, absent for 503. */
   readonly error: BearerErrorName | undefined;
-  /** The fixed sentence sent as `error_description`. */
+  /** The fixed sentence sent as `error_description`: the class's, or the code's own for `header_too_large`. */
   readonly description: string;
   /** Precisely what was wrong, for the audit log only; never sent to the caller. */
   readonly reason: string;
@@ -166,13 +174,14 @@ export class BearerError extends Error {
   constructor(code: FailureCode, reason: string) {
     const failureClass = FAILURE_CODES[code];
     const info = CLASSES[failureClass];
-    super(info.description);
+    const description = CODE_DESCRIPTIONS[code] ?? info.description;
+    super(description);
     this.name = new.target.name;
     this.code = code;
     this.failureClass = failureClass;
     this.status = info.status;
     this.error = info.error;
-    this.description = info.description;
+    this.description = description;
     this.reason = reason;
     this.diagnostic = info.diagnostic;
   }

@@ -11,6 +11,7 @@ import {
   type FailureCode,
 } from '../src/errors.js';
 import type { ChallengeParams } from '../src/challenge.js';
+import { MAX_AUTHORIZATION_LENGTH } from '../src/bearer.js';
 
 const LYNC = '00000004-0000-0ff1-ce00-000000000000';
 const CHALLENGE: ChallengeParams = {
@@ -135,9 +136,16 @@ describe('errors', () => {
     });
   }
 
-  it('uses one fixed description per failure class, different between classes', () => {
+  it('gives header_too_large its own description, naming the limit (not "exactly one bearer token")', () => {
+    const error = bearerError('header_too_large', REASON);
+    expect(error.description).to.equal(`The Authorization header is too large: at most ${MAX_AUTHORIZATION_LENGTH} characters.`);
+    expect(error.message).to.equal(error.description);
+    expect(error.headers(CHALLENGE)['WWW-Authenticate']).to.equal(`${CHALLENGE_PREFIX}, error="invalid_request", error_description="${error.description}"`);
+  });
+
+  it('uses one fixed description per failure class, different between classes (header_too_large has its own)', () => {
     const byClass = new Map<FailureClass, Set<string>>();
-    for (const code of ALL_CODES) {
+    for (const code of ALL_CODES.filter((candidate) => candidate !== 'header_too_large')) {
       const set = byClass.get(FAILURE_CODES[code]) ?? new Set<string>();
       set.add(bearerError(code, `reason ${code}`).description);
       byClass.set(FAILURE_CODES[code], set);
