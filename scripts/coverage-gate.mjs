@@ -1,6 +1,10 @@
 // Coverage gate, run by `npm run test:packages` right after c8: every library package must keep
 // >= 90% of its lines and branches covered, and every one of its source files >= 60% of its lines
-// and branches (so that a file with no tests cannot hide inside its package's average).
+// and branches (so that a file with no tests cannot hide inside its package's average). The branch
+// floor applies to files with at least 5 branches: below that the count is the transpiled module's
+// own (the types-only principal.ts scores 2/4 branches with nothing to test); the line floor still
+// catches an untested small file. EXEMPT lists the files the per-file floor does not apply to, each
+// with its reason; they still count in their package's figures.
 //
 // It reads c8's json-summary and refuses a summary that proves nothing: a missing or empty one, one
 // whose paths are not in this checkout (copied from elsewhere), one that lacks a source file of a
@@ -19,6 +23,12 @@ const PACKAGE_THRESHOLD = 90;
 const FILE_THRESHOLD = 60;
 /** The packages under the gate (examples and tests are not). */
 const GATED = ['packages/protocol', 'packages/issuer', 'packages/middleware', 'packages/store', 'packages/cli'];
+/** Files with fewer branches than this are held to the line floor only. */
+const MIN_BRANCHES_FOR_FLOOR = 5;
+/** Files exempt from the per-file floor, and why. */
+const EXEMPT = new Map([
+  ['packages/cli/src/bin.ts', 'the program entry point, run only in child processes (cli.test.ts) whose coverage is not collected'],
+]);
 const KINDS = ['lines', 'branches'];
 
 /** The TypeScript source files of `pkg` (relative to `root`, with forward slashes), as c8 includes them. */
@@ -94,8 +104,9 @@ function checkCoverage(root, summaryPath) {
         totals[kind][0] += entry.covered;
         totals[kind][1] += entry.total;
       }
-      const low = KINDS.filter((kind) => percent(counts[kind]) < FILE_THRESHOLD);
-      if (low.length > 0) failures.push(`${file}: ${low.map((kind) => figure(kind, counts[kind])).join(', ')}, below the floor of ${FILE_THRESHOLD}% per file`);
+      const low = KINDS.filter((kind) => percent(counts[kind]) < FILE_THRESHOLD && (kind === 'lines' || counts[kind][1] >= MIN_BRANCHES_FOR_FLOOR));
+      if (EXEMPT.has(file)) report.push(`coverage ${file}: exempt from the per-file floor (${EXEMPT.get(file)}): ${KINDS.map((kind) => figure(kind, counts[kind])).join(', ')}`);
+      else if (low.length > 0) failures.push(`${file}: ${low.map((kind) => figure(kind, counts[kind])).join(', ')}, below the floor of ${FILE_THRESHOLD}% per file`);
     }
     report.push(`coverage ${pkg}: ${KINDS.map((kind) => figure(kind, totals[kind])).join(', ')} in ${files.length} files`);
     if (totals.lines[1] === 0) failures.push(`${pkg}: the summary counts no line of the package`);
