@@ -148,6 +148,8 @@ describe('partner routes (Passport strategy)', () => {
   });
 
   it("lists the token user's conferences with conferences.read, and every conference app-only", async () => {
+    // Its own conference, whatever the other tests created before it.
+    expect((await call(lync.url, 'POST', '/api/conferences', meeting, bearer(userToken(['conferences.write'])))).status).to.equal(201);
     const mine = await call(lync.url, 'GET', '/api/conferences', undefined, bearer(userToken(['conferences.read'])));
     expect(mine.status).to.equal(200);
     expect((mine.body as { organizer: string }[]).every((c) => c.organizer === 'alice@contoso.com')).to.equal(true);
@@ -185,12 +187,16 @@ describe('partner routes: a partner acts only for users of its own realm', () =>
   const meeting = { subject: 'Cross-realm', start: '2026-06-01T09:00:00Z', end: '2026-06-01T10:00:00Z' };
 
   before(async () => {
-    lync = await start(await dataFolder(), { realms: ['fabrikam.com'], users: [...USERS, dave] });
     certificate = await OAuthCertificate.create({ realms: ['contoso.com', 'fabrikam.com'] });
+  });
+
+  // A fresh server for each test: every test starts with no conferences, in any order.
+  beforeEach(async () => {
+    lync = await start(await dataFolder(), { realms: ['fabrikam.com'], users: [...USERS, dave] });
     await registerExchange('exchange.fabrikam', 'fabrikam.com');
   });
 
-  after(async () => {
+  afterEach(async () => {
     await lync.close();
     await removeDataFolders();
   });
@@ -231,6 +237,9 @@ describe('partner routes: a partner acts only for users of its own realm', () =>
   });
 
   it('lets the same application act for alice once it is registered in her realm, and still not read her conferences through fabrikam.com', async () => {
+    // dave's own conference, organized through fabrikam.com as the previous test does.
+    const daves = await call(lync.url, 'POST', '/api/conferences', meeting, tokenFor('fabrikam.com', dave.username, ['conferences.write']));
+    expect(daves.status).to.equal(201);
     await registerExchange('exchange.contoso', 'contoso.com');
     try {
       const created = await call(lync.url, 'POST', '/api/conferences', meeting, tokenFor('contoso.com', 'alice@contoso.com', ['conferences.write']));

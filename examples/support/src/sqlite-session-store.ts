@@ -6,6 +6,7 @@
  * Expired sessions are never returned, and are deleted lazily on reads and by a periodic sweep.
  */
 import session from 'express-session';
+import { systemClock, type Clock } from '@s2sauth/protocol';
 import type { SqliteDatabase } from './sqlite-database.js';
 
 /** Lifetime of a session without a cookie expiry (one day), in ms. */
@@ -17,6 +18,8 @@ const SWEEP_INTERVAL_MS = 15 * 60_000;
 export interface SqliteSessionStoreOptions {
   /** How often expired sessions are deleted, in ms. Default 15 minutes. */
   readonly sweepIntervalMs?: number;
+  /** The time source for expiry (default: the system clock); tests inject one to move time. */
+  readonly clock?: Clock;
 }
 
 type Callback<T = void> = (error: unknown, value?: T) => void;
@@ -35,11 +38,13 @@ function expiryOf(data: session.SessionData, now: number): number {
 export class SqliteSessionStore extends session.Store {
   readonly #db: SqliteDatabase;
   readonly #sweeper: NodeJS.Timeout;
+  readonly #clock: Clock;
 
   /** Starts the periodic sweep; {@link close} stops it. */
   constructor(db: SqliteDatabase, options: SqliteSessionStoreOptions = {}) {
     super();
     this.#db = db;
+    this.#clock = options.clock ?? systemClock;
     this.#sweeper = setInterval(() => {
       try {
         this.sweep();
@@ -51,8 +56,8 @@ export class SqliteSessionStore extends session.Store {
     this.#sweeper.unref();
   }
 
-  /** Deletes every session expired at `now` (default: now). @returns how many were deleted. */
-  sweep(now: number = Date.now()): number {
+  /** Deletes every session expired at `now` (default: the clock's now). @returns how many were deleted. */
+  sweep(now: number = this.#clock()): number {
     return this.#db.prepare('DELETE FROM sessions WHERE expires_at <= ?').run(now).changes;
   }
 
@@ -60,7 +65,7 @@ export class SqliteSessionStore extends session.Store {
     this.#run(callback, () => {
       const row = this.#db.prepare('SELECT data, expires_at FROM sessions WHERE sid = ?').get(sid) as { data: string; expires_at: number } | undefined;
       if (row === undefined) return null;
-      if (row.expires_at <= Date.now()) {
+      if (row.expires_at <= this.#clock()) {
         this.#db.prepare('DELETE FROM sessions WHERE sid = ?').run(sid);
         return null;
       }
@@ -72,7 +77,7 @@ export class SqliteSessionStore extends session.Store {
     this.#run(callback, () => {
       this.#db
         .prepare('INSERT INTO sessions (sid, data, expires_at) VALUES (?, ?, ?) ON CONFLICT (sid) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at')
-        .run(sid, JSON.stringify(data), expiryOf(data, Date.now()));
+        .run(sid, JSON.stringify(data), expiryOf(data, this.#clock()));
     });
   }
 
@@ -84,7 +89,7 @@ export class SqliteSessionStore extends session.Store {
    */
   override touch(sid: string, data: session.SessionData, callback?: () => void): void {
     try {
-      this.#db.prepare('UPDATE sessions SET expires_at = ? WHERE sid = ?').run(expiryOf(data, Date.now()), sid);
+      this.#db.prepare('UPDATE sessions SET expires_at = ? WHERE sid = ?').run(expiryOf(data, this.#clock()), sid);
     } catch {
       // Skipped: see above.
     }

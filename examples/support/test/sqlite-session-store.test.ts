@@ -76,16 +76,57 @@ describe('SqliteSessionStore', () => {
     db = openDatabase();
   });
 
-  it('keeps sweeping on its interval, and a sweep that fails (database closed) does not throw', async () => {
-    const own = openDatabase();
-    const sweeping = new SqliteSessionStore(own, { sweepIntervalMs: 5 });
+  it('expires sessions by its injected clock, not the wall clock', async () => {
+    let now = Date.UTC(2030, 0, 1);
+    const timed = new SqliteSessionStore(db, { clock: () => now });
     try {
-      await new Promise<void>((resolve, reject) => sweeping.set('f', data(new Date(Date.now() + 20)), (error) => (error ? reject(error as Error) : resolve())));
-      await new Promise((resolve) => setTimeout(resolve, 60));
+      await call((cb) => timed.set('g', data(new Date(now + 20)), cb));
+      now += 19;
+      expect(await call<SessionData | null>((cb) => timed.get('g', cb))).to.have.property('userId', 1);
+      now += 1;
+      expect(await call<SessionData | null>((cb) => timed.get('g', cb))).to.equal(null);
+      expect(db.prepare("SELECT COUNT(*) AS n FROM sessions WHERE sid = 'g'").get()).to.deep.equal({ n: 0 });
+      // Without a cookie expiry, a day from the clock's now.
+      await call((cb) => timed.set('h', data(undefined), cb));
+      expect(db.prepare("SELECT expires_at FROM sessions WHERE sid = 'h'").get()).to.deep.equal({ expires_at: now + 86_400_000 });
+    } finally {
+      timed.close();
+    }
+  });
+
+  it('keeps sweeping on its interval by its clock, and a sweep that fails (database closed) does not throw', async () => {
+    const own = openDatabase();
+    // Each sweep reads the clock once: counting the readings tells when a sweep has run, without
+    // asserting on wall-clock timing.
+    let now = Date.UTC(2030, 0, 1);
+    let readings = 0;
+    const nextSweep = async (): Promise<void> => {
+      const target = readings + 1;
+      // Bounded, so that a store that never sweeps fails this test instead of hanging the run.
+      for (let turns = 0; readings < target; turns += 1) {
+        if (turns > 5000) expect.fail('the store did not sweep');
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+    };
+    const sweeping = new SqliteSessionStore(own, {
+      sweepIntervalMs: 5,
+      clock: () => {
+        readings += 1;
+        return now;
+      },
+    });
+    try {
+      await call((cb) => sweeping.set('f', data(new Date(now + 20)), cb));
+      await nextSweep();
+      await nextSweep();
+      expect(own.prepare('SELECT COUNT(*) AS n FROM sessions').get(), 'swept before it expired').to.deep.equal({ n: 1 });
+      now += 20;
+      await nextSweep();
       expect(own.prepare('SELECT COUNT(*) AS n FROM sessions').get()).to.deep.equal({ n: 0 });
       own.close();
       // An exception in the timer would be uncaught and end the process (and this test run).
-      await new Promise((resolve) => setTimeout(resolve, 30));
+      await nextSweep();
+      await nextSweep();
     } finally {
       sweeping.close();
     }

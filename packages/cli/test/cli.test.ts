@@ -227,7 +227,8 @@ describe('s2sauth', () => {
     });
 
     it('exits with 1 for a refusal and 2 for a usage mistake, one line on standard error', async () => {
-      const file = folder.file('running-server.sqlite');
+      const file = folder.file('refusals.sqlite');
+      succeeded(await addCrm(file));
       expect(await runBin(['partner', 'get', 'nobody', '--store', file])).to.deep.equal({ code: 1, stdout: '', stderr: 's2sauth: no partner application named "nobody"\n' });
       expect(await runBin(['partner', 'bogus'])).to.deep.equal({ code: 2, stdout: '', stderr: "s2sauth: unknown command 'bogus' (see --help)\n" });
     });

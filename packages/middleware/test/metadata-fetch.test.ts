@@ -524,23 +524,21 @@ describe('metadata-fetch', () => {
     ];
     for (const [name, options] of bad) {
       it(`throws a TypeError naming ${name} for ${JSON.stringify(options)}`, async () => {
-        try {
-          await fetchMetadata('https://partner.test/', options as MetadataFetchOptions);
-          expect.fail('no TypeError');
-        } catch (error) {
-          expect(error).to.be.instanceOf(TypeError);
-          expect((error as TypeError).message).to.contain(name);
-        }
+        const error = await fetchMetadata('https://partner.test/', options as MetadataFetchOptions).then(
+          () => undefined,
+          (caught: unknown) => caught,
+        );
+        expect(error, 'no TypeError').to.be.instanceOf(TypeError);
+        expect((error as TypeError).message).to.contain(name);
       });
     }
 
     it('throws a TypeError when the URL is not a string', async () => {
-      try {
-        await fetchMetadata(42 as unknown as string);
-        expect.fail('no TypeError');
-      } catch (error) {
-        expect(error).to.be.instanceOf(TypeError);
-      }
+      const error = await fetchMetadata(42 as unknown as string).then(
+        () => undefined,
+        (caught: unknown) => caught,
+      );
+      expect(error, 'no TypeError').to.be.instanceOf(TypeError);
     });
   });
 

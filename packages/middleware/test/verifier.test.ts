@@ -4,7 +4,7 @@ import { after, afterEach, before, beforeEach, describe, it } from 'mocha';
 import { BearerError, InvalidTokenError, KeysUnavailableError, WellKnownPrincipal, type FailureCode } from '@s2sauth/protocol';
 import { MemoryStore } from '@s2sauth/store';
 import type { OAuthCertificate } from '@s2sauth/issuer';
-import { createCertificate, createPartner, type MetadataServer, type TestPartner } from '../../../test/support/partners.js';
+import { createCertificate, createPartner, decodePayload, type MetadataServer, type TestPartner } from '../../../test/support/partners.js';
 // The public entry point, as applications (and the Express layer) use it.
 import { createVerifier, PartnerRegistry, type AuditEvent, type Verifier, type VerifierOptions } from '@s2sauth/middleware';
 
@@ -428,6 +428,25 @@ describe('verifier', () => {
       await rejects(lync.mintUser(inner, {}, { key: attacker.privateKey }), 'outer_signature_invalid');
       await rejects(lync.mintUser(inner, {}, { key: sharepoint.certificate.privateKey, header: { x5t: sharepoint.certificate.x5t, kid: undefined } }), 'outer_signature_invalid');
       await rejects(lync.mintUser(inner, {}, { header: { 'x5t#S256': sharepoint.certificate.x5tS256 } }), 'outer_signature_invalid');
+    });
+
+    it("rejects an outer token signed by its actor's key that names another key id (x5t or kid)", async () => {
+      // Only the key-id rule is broken here: the signature is the actor's own key's, valid over the
+      // header as written, and every claim is bound to the actor. Built from raw JSON text, so the
+      // header reaches the verifier exactly as written.
+      const inner = actor(lync, { trustedfordelegation: 'true' });
+      const payload = JSON.stringify(decodePayload(lync.mintUser(inner)));
+      const other = sharepoint.certificate.x5t;
+      // The control: the same payload with the actor's own key id is accepted.
+      await verifier.verify(lync.mintRaw(`{"typ":"JWT","alg":"RS256","x5t":"${lync.certificate.x5t}"}`, payload));
+      for (const header of [
+        `{"typ":"JWT","alg":"RS256","x5t":"${other}"}`,
+        `{"typ":"JWT","alg":"RS256","kid":"${other}"}`,
+        `{"typ":"JWT","alg":"RS256","x5t":"${other}","kid":"${other}"}`,
+      ]) {
+        const error = await rejects(lync.mintRaw(header, payload), 'outer_signature_invalid');
+        expect(error.reason).to.contain('names another key');
+      }
     });
 
     it("rejects an outer token outside its actor's window", async () => {

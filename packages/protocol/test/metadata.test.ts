@@ -447,15 +447,18 @@ describe('metadata', () => {
 
       it('never puts key material in an error message', () => {
         for (const body of [fixture('refuse-private-key.json'), document([entry(CERT_A, { extra: ',"k":"c2VjcmV0"' })])]) {
+          // The assertion that it is refused stays outside any catch, so it cannot be swallowed.
+          let caught: unknown;
           try {
             parse(body);
-            expect.fail('not refused');
           } catch (error) {
-            const message = (error as Error).message;
-            expect(message).to.not.contain(PRIVATE_PKCS8.slice(0, 40));
-            expect(message).to.not.contain('c2VjcmV0');
-            expect(message).to.not.contain(CERT_A.slice(0, 40));
+            caught = error;
           }
+          expect(caught, 'not refused').to.be.instanceOf(MetadataError);
+          const message = (caught as MetadataError).message;
+          expect(message).to.not.contain(PRIVATE_PKCS8.slice(0, 40));
+          expect(message).to.not.contain('c2VjcmV0');
+          expect(message).to.not.contain(CERT_A.slice(0, 40));
         }
       });
 
