@@ -100,7 +100,9 @@ export class ExchangePartner {
 
   /**
    * `POST /api/archive` on behalf of the conversation's organizer. Exchange stores a transcript once
-   * per `conversationId`, so delivering the same one again is harmless.
+   * per `conversationId`, so delivering the same one again is harmless; every delivery of it also
+   * carries the same `Idempotency-Key` (`transcript-<conversationId>`), kept across restarts, so a
+   * repeat gets Exchange's first answer.
    */
   async archive(organizer: Pick<LyncUser, 'username'>, transcript: Transcript, signal?: AbortSignal): Promise<void> {
     await this.#json('/api/archive', {
@@ -108,6 +110,7 @@ export class ExchangePartner {
       scopes: EXCHANGE_SCOPES.archiveWrite,
       method: 'POST',
       json: transcript,
+      idempotencyKey: `transcript-${transcript.conversationId}`,
       ...(signal ? { signal } : {}),
     });
   }

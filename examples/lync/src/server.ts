@@ -246,7 +246,7 @@ export async function startLync(options: LyncOptions): Promise<LyncServer> {
     app.use(metadataRouter({ principal: WellKnownPrincipal.lync, realm: options.realm, name: 'Lync', certificates }));
     // Every user belongs to one realm of the organization; the STS tenant (cloud, hybrid) holds them all.
     const organization = new Organization({ realms, tenant: options.sts?.realm });
-    app.use('/api', partnerRoutes({ verifier, accounts, conferences, organization }));
+    app.use('/api', partnerRoutes({ verifier, accounts, conferences, organization, db }));
     app.use('/api', notFound());
     app.use(
       peopleRoutes({

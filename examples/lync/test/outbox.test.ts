@@ -143,6 +143,21 @@ describe('Exchange archiving through the outbox', () => {
     expect(exchange.archive).to.have.length(1);
   });
 
+  it('sends every delivery of a transcript with the same Idempotency-Key, derived from the conversation, across restarts', async () => {
+    lync = await start(dataDir, { exchange: { url: exchange.url } });
+    exchange.mode = 'error';
+    const { id } = await converse(lync);
+    expect(await lync.deliverOutbox()).to.equal(0);
+    await lync.close();
+    exchange.mode = 'up';
+    lync = await start(dataDir, { exchange: { url: exchange.url } });
+    await lync.deliverOutbox();
+    const keys = exchange.apiRequests.filter((r) => r.path === '/api/archive').map((r) => r.idempotencyKey);
+    expect(keys).to.have.length.at.least(2);
+    expect(new Set(keys)).to.deep.equal(new Set([`"transcript-${id}"`]));
+    expect(exchange.archive).to.have.length(1);
+  });
+
   it('sends exactly one bearer token and no cookie with every delivery', async () => {
     lync = await start(dataDir, { exchange: { url: exchange.url } });
     await converse(lync);

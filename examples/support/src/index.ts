@@ -3,7 +3,7 @@
  * holds only what makes it Lync or Exchange. The data folder (OAuth certificate, session secret),
  * the server's SQLite file with its migrations and sessions, scrypt password hashes, JSON errors
  * and request-body readers, the rule that ties each user to one realm of the organization, and
- * the check of the STS connection option.
+ * the check of the STS connection option, and `Idempotency-Key` for the partner write routes.
  *
  * ```ts
  * const folder = await openDataFolder('.data/onprem/exchange', 'exchange.sqlite');
@@ -17,6 +17,13 @@
 export { ApiError, invalidRequest } from './api-error.js';
 export { errorHandler, notFound } from './error-handler.js';
 export { loadOrCreateCertificate, loadOrCreateSessionSecret, openDataFolder, type DataFolder } from './data-folder.js';
+export {
+  DEFAULT_IDEMPOTENCY_LEASE_MS,
+  DEFAULT_IDEMPOTENCY_TTL_MS,
+  IDEMPOTENCY_MIGRATION,
+  idempotencyKeys,
+  type IdempotencyOptions,
+} from './idempotency.js';
 export { Organization, type OrganizationRealms } from './organization.js';
 export { checkPassword, decoyHash, formatPasswordHash, hashPassword, verifyPassword, type ScryptCost } from './password-hash.js';
 export {
