@@ -52,6 +52,23 @@ export function exchangeFailure(error: unknown): ApiError {
   return new ApiError(502, 'exchange_unavailable', 'Exchange could not complete Lync\'s call.', { cause: error });
 }
 
+/** Statuses of Exchange's that say nothing about one request, only about Exchange or Lync's standing there. */
+const OUTAGE_STATUSES: ReadonlySet<number> = new Set([401, 403, 408, 429]);
+
+/**
+ * Whether a failed call says Exchange is failing for every request (down, too slow, refusing Lync,
+ * failing with 5xx, or no token to be had), rather than refusing this one request with a 4xx.
+ * The outbox probes Exchange instead of trying every transcript while this is true.
+ */
+export function isExchangeOutage(error: unknown): boolean {
+  const cause = error instanceof ApiError ? error.cause : error;
+  if (error instanceof ApiError && error.code === 'exchange_invalid_answer') return false;
+  if (cause instanceof S2SClientError && cause.code === 'status' && cause.status !== undefined) {
+    return cause.status >= 500 || OUTAGE_STATUSES.has(cause.status);
+  }
+  return true;
+}
+
 /** Lync's calls to one Exchange server. Every method throws an {@link ApiError} when the call fails. */
 export class ExchangePartner {
   readonly #endpoint: PartnerEndpoint;

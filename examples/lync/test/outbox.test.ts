@@ -1,8 +1,12 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { expect } from 'chai';
+import { pino } from 'pino';
+import { openLyncDatabase, type LyncDatabase } from '../src/database.js';
 import type { LyncServer } from '../src/index.js';
-import { retryDelay } from '../src/outbox.js';
+import { enqueueTranscript, Outbox, retryDelay, type OutboxEntry, type OutboxOptions } from '../src/outbox.js';
 import { FakeExchange } from './fake-exchange.js';
 import { signIn, type SignedInUser } from './lync-session.js';
 import { dataFolder, PASSWORD, removeDataFolders, start } from './support.js';
@@ -166,6 +170,150 @@ describe('Exchange archiving through the outbox', () => {
     for (const request of exchange.requests) {
       expect(request.authorization).to.have.length(1);
       expect(request.cookie).to.deep.equal([]);
+    }
+  });
+});
+
+/** Ends `count` conversations of alice's straight in the database, each with its transcript in the outbox, oldest first. */
+function queueTranscripts(db: LyncDatabase, count: number): string[] {
+  const ids = Array.from({ length: count }, (_, i) => `00000000-0000-4000-8000-${String(i + 1).padStart(12, '0')}`);
+  const conversation = db.prepare("INSERT INTO conversations (id, organizer, subject, participants, started_at, ended_at, archive_status) VALUES (?, 'alice@contoso.com', 'S', '[\"alice@contoso.com\"]', 1, 2, 'pending')");
+  for (const id of ids) {
+    conversation.run(id);
+    enqueueTranscript(db, 'alice@contoso.com', { conversationId: id, subject: 'S', participants: ['alice@contoso.com'], messages: [] }, 0);
+  }
+  return ids;
+}
+
+/** Resolves once `condition` holds, checking after each turn of the event loop (the test's timeout bounds it). */
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 5));
+}
+
+describe('Outbox with a failing Exchange', () => {
+  let db: LyncDatabase;
+  let outbox: Outbox | undefined;
+
+  beforeEach(() => {
+    db = openLyncDatabase(':memory:');
+  });
+
+  afterEach(async () => {
+    await outbox?.close();
+    outbox = undefined;
+    db.close();
+  });
+
+  function worker(deliver: OutboxOptions['deliver'], options: Partial<OutboxOptions> = {}): Outbox {
+    outbox = new Outbox({ db, deliver, logger: pino({ level: 'silent' }), ...options });
+    outbox.start();
+    return outbox;
+  }
+
+  it('tries other transcripts, up to the concurrency limit, while Exchange never answers', async () => {
+    const ids = queueTranscripts(db, 10);
+    const started: string[] = [];
+    // A frozen Exchange: the call never ends until the outbox gives up on it.
+    worker((entry, signal) => {
+      started.push(entry.conversationId);
+      return new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true }));
+    }, { concurrency: 4 });
+    await until(() => started.length >= 4);
+    for (let turn = 0; turn < 20; turn++) await new Promise((resolve) => setImmediate(resolve));
+    expect(started).to.deep.equal(ids.slice(0, 4));
+    await outbox?.close();
+    expect(outbox?.size).to.equal(10);
+  });
+
+  it('probes with one transcript while Exchange is down, and delivers the whole queue as soon as a probe gets through', async () => {
+    const ids = queueTranscripts(db, 10);
+    let down = true;
+    let inFlight = 0;
+    const events: { id: string; outcome: 'failed' | 'delivered'; inFlight: number }[] = [];
+    const deliver = async (entry: OutboxEntry): Promise<void> => {
+      inFlight++;
+      const concurrent = inFlight;
+      await new Promise((resolve) => setImmediate(resolve));
+      inFlight--;
+      if (down) {
+        events.push({ id: entry.conversationId, outcome: 'failed', inFlight: concurrent });
+        throw new Error('Exchange could not be reached');
+      }
+      events.push({ id: entry.conversationId, outcome: 'delivered', inFlight: concurrent });
+    };
+    // Each row's own backoff is an hour: only the recovery can deliver the queue within the test.
+    worker(deliver, { concurrency: 4, probeMs: 10, retryBaseMs: 3_600_000, retryMaxMs: 3_600_000 });
+    await until(() => events.length >= 8);
+    down = false;
+    await until(() => outbox?.size === 0);
+
+    const firstBatch = events.slice(0, 4);
+    expect(firstBatch.map((e) => e.id)).to.deep.equal(ids.slice(0, 4));
+    // Then one probe at a time, always the oldest transcript, whatever its backoff.
+    const probes = events.slice(4, events.findIndex((e) => e.outcome === 'delivered'));
+    expect(probes.length).to.be.at.least(4);
+    expect(probes.every((e) => e.id === ids[0] && e.outcome === 'failed' && e.inFlight === 1)).to.equal(true);
+    // The first success is the probe; every other transcript follows, each delivered once.
+    const delivered = events.filter((e) => e.outcome === 'delivered').map((e) => e.id);
+    expect(delivered[0]).to.equal(ids[0]);
+    expect([...delivered].sort()).to.deep.equal(ids);
+    expect(Math.max(...events.map((e) => e.inFlight))).to.be.at.most(4);
+    expect(db.prepare("SELECT count(*) AS n FROM conversations WHERE archive_status = 'archived'").get()).to.deep.equal({ n: 10 });
+  });
+
+  it('keeps trying the others when Exchange refuses one transcript only (no outage)', async () => {
+    const ids = queueTranscripts(db, 6);
+    const delivered: string[] = [];
+    worker(async (entry) => {
+      await new Promise((resolve) => setImmediate(resolve));
+      if (entry.conversationId === ids[0]) throw new Error('400: this transcript is refused');
+      delivered.push(entry.conversationId);
+    }, { concurrency: 2, probeMs: 3_600_000, isOutage: () => false });
+    await until(() => delivered.length === 5);
+    expect(delivered).to.deep.equal(ids.slice(1));
+    expect(outbox?.size).to.equal(1);
+  });
+
+  it('refuses a concurrency that is not a whole number from 1 to 1000', () => {
+    for (const concurrency of [0, 1.5, 1001]) {
+      expect(() => new Outbox({ db, deliver: () => Promise.resolve(), logger: pino({ level: 'silent' }), concurrency })).to.throw(TypeError, 'outbox.concurrency');
+    }
+  });
+});
+
+describe('Lync\'s outbox with a frozen Exchange', () => {
+  let frozen: Server;
+  const held: IncomingMessage[] = [];
+
+  before(async () => {
+    // Accepts every connection and request, never answers.
+    frozen = createServer((req) => {
+      held.push(req);
+    });
+    await new Promise<void>((resolve) => frozen.listen(0, '127.0.0.1', resolve));
+  });
+
+  after(async () => {
+    frozen.closeAllConnections();
+    await new Promise((resolve) => frozen.close(resolve));
+    await removeDataFolders();
+  });
+
+  it('sends four transcripts at once, each one once, instead of waiting for the first', async () => {
+    const dataDir = await dataFolder();
+    // Lync's first start creates the database; the transcripts are queued while it is stopped.
+    await (await start(dataDir)).close();
+    const db = openLyncDatabase(join(dataDir, 'lync.sqlite'));
+    const ids = queueTranscripts(db, 10);
+    db.close();
+    const lync = await start(dataDir, { exchange: { url: `http://127.0.0.1:${(frozen.address() as AddressInfo).port}` } });
+    try {
+      await until(() => held.length >= 4);
+      for (let turn = 0; turn < 20; turn++) await new Promise((resolve) => setImmediate(resolve));
+      // Four connections: their requests may arrive in any order.
+      expect(held.map((req) => req.headers['idempotency-key']).sort()).to.deep.equal(ids.slice(0, 4).map((id) => `"transcript-${id}"`));
+    } finally {
+      await lync.close();
     }
   });
 });
