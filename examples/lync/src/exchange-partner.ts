@@ -3,7 +3,7 @@
  * user (a user-context token from the S2S client, protocol.md section 3.2), never with a password
  * or a cookie. Failures become {@link ApiError}s with a sentence a user can act on.
  */
-import { ApiError } from '@s2sauth/example-support';
+import { ApiError, stsFailure } from '@s2sauth/example-support';
 import { S2SClientError, StsTokenError, type PartnerEndpoint, type UserContext } from '@s2sauth/issuer';
 import type { LyncUser } from './accounts.js';
 import { contactFrom, type Contact, type NewContact } from './contact.js';
@@ -29,7 +29,7 @@ export function userContextOf(user: Pick<LyncUser, 'username'>): UserContext {
   return { nameid: user.username, upn: user.username, smtp: user.username, sip: user.username };
 }
 
-/** A failed call to Exchange as the answer Lync gives its own user (502, or 504 on a timeout). */
+/** A failed call to Exchange as the answer Lync gives its own user (502, or 504 on a timeout; `sts_*` when the token could not be had). */
 export function exchangeFailure(error: unknown): ApiError {
   if (error instanceof ApiError) return error;
   if (error instanceof S2SClientError) {
@@ -44,11 +44,8 @@ export function exchangeFailure(error: unknown): ApiError {
     if (error.code === 'timeout') return new ApiError(504, 'exchange_timeout', `Exchange did not answer in time. ${error.message}`, { cause: error });
     return new ApiError(502, 'exchange_unavailable', `Exchange could not complete Lync's call. ${error.message}`, { cause: error });
   }
-  if (error instanceof StsTokenError) {
-    // With `sts`, the token comes from the authorization server: say so, or the STS looks like Exchange failing.
-    if (error.code === 'timeout') return new ApiError(504, 'sts_timeout', `The authorization server did not answer in time. ${error.message}`, { cause: error });
-    return new ApiError(502, 'sts_unavailable', `Lync could not get a token for Exchange from the authorization server. ${error.message}`, { cause: error });
-  }
+  // With `sts`, the token comes from the authorization server: say so, or the STS looks like Exchange failing.
+  if (error instanceof StsTokenError) return stsFailure(error, 'Lync', 'Exchange');
   return new ApiError(502, 'exchange_unavailable', 'Exchange could not complete Lync\'s call.', { cause: error });
 }
 

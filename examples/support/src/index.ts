@@ -41,3 +41,4 @@ export {
 export { openSqliteDatabase, type Migration, type SqliteDatabase } from './sqlite-database.js';
 export { SqliteSessionStore, type SqliteSessionStoreOptions } from './sqlite-session-store.js';
 export { checkStsConnection, type StsConnection } from './sts-connection.js';
+export { isStsRefusal, stsFailure } from './sts-failure.js';
