@@ -8,9 +8,17 @@
  *   its last error, and is delivered on a later pass or after the next start.
  * - Never stored twice: delivery is at least once (a crash between Exchange's 2xx and the delete
  *   sends it again), and Exchange stores one item per `conversationId`, which makes it exactly once.
+ *   Every delivery of a transcript carries the same `Idempotency-Key` (`transcript-<conversationId>`).
+ * - At most `concurrency` (4) deliveries are in flight, a row never twice at once, so an Exchange
+ *   that accepts connections and never answers holds 4 rows, not the whole queue.
  * - Retries back off exponentially, `retryBaseMs * 2^(attempts-1)` capped at `retryMaxMs`, with
  *   "equal jitter" (a random half of the delay) so that many rows failing together do not retry in
  *   lock-step. The timer is unref'd: a pending retry never keeps the process alive.
+ * - An outage (Exchange down, frozen, 5xx, refusing Lync: `isOutage`) switches to probing: one
+ *   attempt at a time, with the oldest waiting row whatever its backoff, `probeMs` (2 s) after the
+ *   previous probe ended. The first delivery that gets through (or any answer that is not an outage)
+ *   makes every waiting row due at once, so a returning Exchange drains the queue within seconds
+ *   instead of after each row's backoff (up to a minute).
  */
 import type { Logger } from 'pino';
 import type { LyncDatabase } from './database.js';
