@@ -47,8 +47,6 @@ export function partnerRoutes(options: PartnerRoutesOptions): Router {
   const router = Router();
   const json = express.json({ limit: MAX_BODY, type: ['application/json', 'application/*+json'] });
   const guard = (scope: string): RequestHandler[] => [requireUser(), requireScope(scope)];
-  // After the guards (requireUser: every request here has a partner and a user) and the body parser.
-  const idempotent = idempotencyKeys({ db: options.db, scope: (req) => JSON.stringify([req.s2s?.partner, req.s2s?.user?.nameid]) });
 
   /** The mailbox owner: the verifier's resolveUser hook accepted the user for this partner, so this finds one. */
   const owner = (req: Request): Account => {
@@ -57,6 +55,9 @@ export function partnerRoutes(options: PartnerRoutesOptions): Router {
     if (account === undefined) throw new ApiError(403, 'unknown_user', 'The token\'s user has no mailbox on this server.');
     return account;
   };
+
+  // Keys are per partner and mailbox. After the guards (every request here has a partner and a user) and the body parser.
+  const idempotent = idempotencyKeys({ db: options.db, scope: (req) => JSON.stringify([req.s2s?.partner, owner(req).id]) });
 
   router.get('/ucs/contacts', ...guard(EXCHANGE_SCOPES.contactsRead), (req, res) => {
     res.json(mailboxes.listContacts(owner(req).id));

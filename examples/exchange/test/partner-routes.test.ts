@@ -245,6 +245,16 @@ describe('partner routes', () => {
       expect(contactsNamed('Kim Other')).to.equal(0);
     });
 
+    it('scopes keys by mailbox, not by how the token spells the user', async () => {
+      const headers = { 'idempotency-key': 'ucs-case-key' };
+      const json = { displayName: 'Case Carl', email: 'carl@contoso.com' };
+      const first = await call('/api/ucs/contacts', { method: 'POST', token: tokenFor('alice@contoso.com'), headers, json });
+      const again = await call('/api/ucs/contacts', { method: 'POST', token: tokenFor('Alice@Contoso.COM'), headers, json });
+      expect(again.status).to.equal(201);
+      expect(await again.json()).to.deep.equal(await first.json());
+      expect(contactsNamed('Case Carl')).to.equal(1);
+    });
+
     it('refuses a malformed key with 400 JSON and stores nothing', async () => {
       const response = await call('/api/ucs/contacts', {
         method: 'POST',

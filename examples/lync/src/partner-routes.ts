@@ -65,8 +65,14 @@ export function partnerRoutes(options: PartnerRoutesOptions): Router {
   passport.use('s2s', new S2SBearerStrategy({ verifier: options.verifier, name: 's2s' }));
   const authenticate = passport.authenticate('s2s', { session: false }) as express.RequestHandler;
 
-  // After requireUser: every request it sees has a partner and a user.
-  const idempotent = idempotencyKeys({ db: options.db, scope: (req) => JSON.stringify([req.s2s?.partner, req.s2s?.user?.nameid]) });
+  // Keys are per partner and Lync user (the user's name id when the partner may not act for them: the route refuses it).
+  const idempotent = idempotencyKeys({
+    db: options.db,
+    scope: (req) => {
+      const principal = req.s2s as S2SPrincipal;
+      return JSON.stringify([principal.partner, actingFor(principal) ?? principal.user?.nameid]);
+    },
+  });
 
   const router = express.Router();
   // Parsed before authentication, so that a token smuggled in a JSON body is found and refused.
