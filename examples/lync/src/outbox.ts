@@ -263,16 +263,20 @@ export class Outbox {
     return row === undefined ? undefined : { row, probe: false };
   }
 
+  /**
+   * Sets the timer for the next attempt. None while every slot is taken or a probe is out: the end
+   * of an attempt calls {@link Outbox.#pump}. Rows in flight are left out, or their past due time
+   * would wake the worker at once, again and again.
+   */
   #scheduleNext(): void {
     if (this.#closed || !this.#started || this.#manual !== undefined) return;
-    if (this.#failing) {
-      // The next probe, once the one out (if any) has ended.
-      if (!this.#probing) this.#schedule(this.#probeAt - Date.now());
-      return;
-    }
-    if (this.#inFlight.size >= this.#concurrency) return;
-    const next = this.#db.prepare('SELECT min(next_attempt_at) AS at FROM outbox').get() as { at: number | null };
-    this.#schedule(next.at === null ? this.#pollMs : next.at - Date.now());
+    if (this.#inFlight.size >= this.#concurrency || (this.#failing && this.#probing)) return;
+    const next = this.#db
+      .prepare('SELECT min(next_attempt_at) AS at FROM outbox WHERE id NOT IN (SELECT value FROM json_each(?))')
+      .get(JSON.stringify([...this.#inFlight])) as { at: number | null };
+    if (next.at === null) this.#schedule(this.#pollMs);
+    // While failing, the next probe goes at its time, whatever the rows' own backoff.
+    else this.#schedule((this.#failing ? this.#probeAt : next.at) - Date.now());
   }
 
   /** One attempt, counted in flight until it ends; then the worker looks for more. */

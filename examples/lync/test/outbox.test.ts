@@ -274,6 +274,35 @@ describe('Outbox with a failing Exchange', () => {
     expect(outbox?.size).to.equal(1);
   });
 
+  it('stays idle, without waking up again and again, while its deliveries hang', async () => {
+    queueTranscripts(db, 1);
+    let statements = 0;
+    // Counts the worker's queries: each wake-up of the worker makes some.
+    const counted = new Proxy(db, {
+      get(target, property) {
+        if (property === 'prepare') statements++;
+        const value: unknown = Reflect.get(target, property);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    let started = 0;
+    outbox = new Outbox({
+      db: counted,
+      logger: pino({ level: 'silent' }),
+      concurrency: 4,
+      deliver: (_entry, signal) => {
+        started++;
+        return new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true }));
+      },
+    });
+    outbox.start();
+    await until(() => started === 1);
+    const before = statements;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(statements - before).to.be.at.most(2);
+    expect(started).to.equal(1);
+  });
+
   it('refuses a concurrency that is not a whole number from 1 to 1000', () => {
     for (const concurrency of [0, 1.5, 1001]) {
       expect(() => new Outbox({ db, deliver: () => Promise.resolve(), logger: pino({ level: 'silent' }), concurrency })).to.throw(TypeError, 'outbox.concurrency');
