@@ -15,8 +15,8 @@
  *   "equal jitter" (a random half of the delay) so that many rows failing together do not retry in
  *   lock-step. The timer is unref'd: a pending retry never keeps the process alive.
  * - An outage (Exchange down, frozen, 5xx, refusing Lync: `isOutage`) switches to probing: one
- *   attempt at a time, with the oldest waiting row whatever its backoff, `probeMs` (2 s) after the
- *   previous probe ended. The first delivery that gets through (or any answer that is not an outage)
+ *   attempt at a time, with the waiting row due first whatever its backoff (so the probes take the
+ *   rows in turn), `probeMs` (2 s) after the previous probe ended. The first delivery that gets through (or any answer that is not an outage)
  *   makes every waiting row due at once, so a returning Exchange drains the queue within seconds
  *   instead of after each row's backoff (up to a minute).
  */
@@ -246,15 +246,16 @@ export class Outbox {
   }
 
   /**
-   * The row to try next: while Exchange is failing, the oldest waiting row as the one probe (when
-   * no probe is out and the interval has passed), whether its retry is due or not; otherwise the
-   * row due first.
+   * The row to try next: the row due first (the oldest when none has failed yet). While Exchange is
+   * failing, that row is the one probe (when no probe is out and the interval has passed), whether
+   * its retry is due or not; a failed probe's backoff moves the next probe on to another row, so
+   * one transcript that Exchange cannot take never holds the probe.
    */
   #next(): { row: OutboxRow; probe: boolean } | undefined {
     const limit = this.#inFlight.size + 1;
     if (this.#failing) {
       if (this.#probing || Date.now() < this.#probeAt) return undefined;
-      const rows = this.#db.prepare('SELECT * FROM outbox ORDER BY id LIMIT ?').all(limit) as OutboxRow[];
+      const rows = this.#db.prepare('SELECT * FROM outbox ORDER BY next_attempt_at, id LIMIT ?').all(limit) as OutboxRow[];
       const row = rows.find((candidate) => !this.#inFlight.has(candidate.id));
       return row === undefined ? undefined : { row, probe: true };
     }

@@ -249,16 +249,32 @@ describe('Outbox with a failing Exchange', () => {
 
     const firstBatch = events.slice(0, 4);
     expect(firstBatch.map((e) => e.id)).to.deep.equal(ids.slice(0, 4));
-    // Then one probe at a time, always the oldest transcript, whatever its backoff.
-    const probes = events.slice(4, events.findIndex((e) => e.outcome === 'delivered'));
+    // Then one probe at a time, taking the rows in turn (the row due first, whatever its backoff):
+    // first those not tried yet, then those that failed, in the order of their retry times.
+    const recovery = events.findIndex((e) => e.outcome === 'delivered');
+    const probes = events.slice(4, recovery);
     expect(probes.length).to.be.at.least(4);
-    expect(probes.every((e) => e.id === ids[0] && e.outcome === 'failed' && e.inFlight === 1)).to.equal(true);
-    // The first success is the probe; every other transcript follows, each delivered once.
+    expect(probes.every((e) => e.outcome === 'failed' && e.inFlight === 1)).to.equal(true);
+    expect(probes.slice(0, 4).map((e) => e.id)).to.deep.equal(ids.slice(4, 8));
+    // The first success is a probe (one in flight); every other transcript follows, each delivered once.
+    expect(events[recovery]?.inFlight).to.equal(1);
     const delivered = events.filter((e) => e.outcome === 'delivered').map((e) => e.id);
-    expect(delivered[0]).to.equal(ids[0]);
     expect([...delivered].sort()).to.deep.equal(ids);
     expect(Math.max(...events.map((e) => e.inFlight))).to.be.at.most(4);
     expect(db.prepare("SELECT count(*) AS n FROM conversations WHERE archive_status = 'archived'").get()).to.deep.equal({ n: 10 });
+  });
+
+  it('does not let one transcript that Exchange cannot take hold the probe', async () => {
+    const ids = queueTranscripts(db, 3);
+    const delivered: string[] = [];
+    // Exchange times out on the oldest transcript only (an outage, as far as the outbox can tell).
+    worker(async (entry) => {
+      await new Promise((resolve) => setImmediate(resolve));
+      if (entry.conversationId === ids[0]) throw new Error('Exchange did not answer in time');
+      delivered.push(entry.conversationId);
+    }, { concurrency: 1, probeMs: 1, retryBaseMs: 3_600_000, retryMaxMs: 3_600_000 });
+    await until(() => delivered.length === 2);
+    expect(delivered).to.deep.equal(ids.slice(1));
   });
 
   it('keeps trying the others when Exchange refuses one transcript only (no outage)', async () => {
