@@ -264,27 +264,28 @@ describe('Outbox with a failing Exchange', () => {
     expect(db.prepare("SELECT count(*) AS n FROM conversations WHERE archive_status = 'archived'").get()).to.deep.equal({ n: 10 });
   });
 
-  it('does not let one transcript that Exchange cannot take hold the probe', async () => {
-    const ids = queueTranscripts(db, 3);
+  /** Delivers every queued transcript but the first, which fails with `message`; @returns those delivered, in order. */
+  function failingFirst(ids: readonly string[], message: string, options: Partial<OutboxOptions>): string[] {
     const delivered: string[] = [];
-    // Exchange times out on the oldest transcript only (an outage, as far as the outbox can tell).
     worker(async (entry) => {
       await new Promise((resolve) => setImmediate(resolve));
-      if (entry.conversationId === ids[0]) throw new Error('Exchange did not answer in time');
+      if (entry.conversationId === ids[0]) throw new Error(message);
       delivered.push(entry.conversationId);
-    }, { concurrency: 1, probeMs: 1, retryBaseMs: 3_600_000, retryMaxMs: 3_600_000 });
+    }, options);
+    return delivered;
+  }
+
+  it('does not let one transcript that Exchange cannot take hold the probe', async () => {
+    const ids = queueTranscripts(db, 3);
+    // Exchange times out on the oldest transcript only (an outage, as far as the outbox can tell).
+    const delivered = failingFirst(ids, 'Exchange did not answer in time', { concurrency: 1, probeMs: 1, retryBaseMs: 3_600_000, retryMaxMs: 3_600_000 });
     await until(() => delivered.length === 2);
     expect(delivered).to.deep.equal(ids.slice(1));
   });
 
   it('keeps trying the others when Exchange refuses one transcript only (no outage)', async () => {
     const ids = queueTranscripts(db, 6);
-    const delivered: string[] = [];
-    worker(async (entry) => {
-      await new Promise((resolve) => setImmediate(resolve));
-      if (entry.conversationId === ids[0]) throw new Error('400: this transcript is refused');
-      delivered.push(entry.conversationId);
-    }, { concurrency: 2, probeMs: 3_600_000, isOutage: () => false });
+    const delivered = failingFirst(ids, '400: this transcript is refused', { concurrency: 2, probeMs: 3_600_000, isOutage: () => false });
     await until(() => delivered.length === 5);
     expect(delivered).to.deep.equal(ids.slice(1));
     expect(outbox?.size).to.equal(1);
