@@ -4,7 +4,7 @@
  * way Outlook Web App's "Online meeting" button asks Lync for a join URL. The user's password and
  * session cookie never leave Exchange; Lync sees one bearer token naming the user.
  */
-import { ADDRESS, ApiError, invalidRequest, readArray, readDateTime, readObject, readString, refuseUnknownMembers } from '@s2sauth/example-support';
+import { ADDRESS, ApiError, invalidRequest, readArray, readDateTime, readObject, readString, refuseUnknownMembers, stsFailure } from '@s2sauth/example-support';
 import { S2SClientError, StsTokenError, type PartnerEndpoint, type UserContext } from '@s2sauth/issuer';
 import type { Account } from './accounts.js';
 
@@ -119,10 +119,7 @@ function lyncFailure(error: unknown, origin: string): ApiError {
     }
     return new ApiError(502, 'lync_unavailable', `Lync (${origin}) could not schedule the meeting (${error.code}${error.status === undefined ? '' : ` ${error.status}`}).`);
   }
-  if (error instanceof StsTokenError) {
-    // With `sts`, the token comes from the authorization server: say so, or the STS looks like Lync failing.
-    if (error.code === 'timeout') return new ApiError(504, 'sts_timeout', 'The authorization server did not answer in time; the meeting was not scheduled.');
-    return new ApiError(502, 'sts_unavailable', `Exchange could not get a token for Lync from the authorization server (${error.code}${error.error === undefined ? '' : ` ${error.error}`}).`);
-  }
+  // With `sts`, the token comes from the authorization server: say so, or the STS looks like Lync failing.
+  if (error instanceof StsTokenError) return stsFailure(error, 'Exchange', 'Lync');
   return new ApiError(502, 'lync_unavailable', `Lync (${origin}) could not schedule the meeting.`);
 }

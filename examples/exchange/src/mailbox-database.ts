@@ -3,7 +3,7 @@
  * in the data folder, `exchange.sqlite`. The partner registrations live in `@s2sauth/store`'s own
  * file beside it (`s2sauth.sqlite`): the library owns that schema, the example owns this one.
  */
-import { openSqliteDatabase, type Migration, type SqliteDatabase } from '@s2sauth/example-support';
+import { IDEMPOTENCY_MIGRATION, openSqliteDatabase, type Migration, type SqliteDatabase } from '@s2sauth/example-support';
 
 /** The better-sqlite3 connection type, so other files need not import the driver. */
 export type MailboxDatabase = SqliteDatabase;
@@ -49,6 +49,8 @@ const MIGRATIONS: readonly Migration[] = [
   );
   CREATE INDEX sessions_by_expiry ON sessions(expires_at);
   `,
+  // Idempotency-Key of the partner write routes (partner-routes.ts).
+  IDEMPOTENCY_MIGRATION,
 ];
 
 /**

@@ -3,9 +3,13 @@
  * store and the IM archive of the token user's mailbox. Mounted behind `s2sAuth`, so every request
  * here carries a verified principal; each route then demands a user context and its scope.
  * No session middleware runs here, and `s2sAuth` strips any cookie from these responses.
+ *
+ * The write routes take an `Idempotency-Key` (`idempotencyKeys` of the example support), scoped
+ * by the partner and the token's user: a contact `POST` repeated after a timeout with the same key
+ * is answered with the first answer and stores nothing more.
  */
 import express, { Router, type Request, type RequestHandler } from 'express';
-import { ApiError } from '@s2sauth/example-support';
+import { ApiError, idempotencyKeys, type SqliteDatabase } from '@s2sauth/example-support';
 import { requireScope, requireUser } from '@s2sauth/middleware';
 import type { Account, Accounts } from './accounts.js';
 import { readContactInput } from './contact.js';
@@ -27,13 +31,16 @@ const MAX_BODY = '2mb';
 export interface PartnerRoutesOptions {
   readonly accounts: Accounts;
   readonly mailboxes: MailboxStore;
+  /** The server's database, for the `Idempotency-Key` records. */
+  readonly db: SqliteDatabase;
 }
 
 /**
  * The partner routes, to mount after `s2sAuth` on `/api`:
  * `GET /ucs/contacts` (contacts.read), `POST /ucs/contacts`, `PUT` and `DELETE /ucs/contacts/:id`
  * (contacts.write), `POST /archive` (archive.write, idempotent on `conversationId`: 201 the first
- * time, 200 with the same item after), `GET /archive` (archive.read).
+ * time, 200 with the same item after), `GET /archive` (archive.read). The writes take an
+ * `Idempotency-Key`, scoped by partner and user.
  */
 export function partnerRoutes(options: PartnerRoutesOptions): Router {
   const { accounts, mailboxes } = options;
@@ -49,16 +56,19 @@ export function partnerRoutes(options: PartnerRoutesOptions): Router {
     return account;
   };
 
+  // Keys are per partner and mailbox. After the guards (every request here has a partner and a user) and the body parser.
+  const idempotent = idempotencyKeys({ db: options.db, scope: (req) => JSON.stringify([req.s2s?.partner, owner(req).id]) });
+
   router.get('/ucs/contacts', ...guard(EXCHANGE_SCOPES.contactsRead), (req, res) => {
     res.json(mailboxes.listContacts(owner(req).id));
   });
 
-  router.post('/ucs/contacts', ...guard(EXCHANGE_SCOPES.contactsWrite), json, (req, res) => {
+  router.post('/ucs/contacts', ...guard(EXCHANGE_SCOPES.contactsWrite), json, idempotent, (req, res) => {
     const input = readContactInput(req.body);
     res.status(201).json(mailboxes.createContact(owner(req).id, input));
   });
 
-  router.put('/ucs/contacts/:id', ...guard(EXCHANGE_SCOPES.contactsWrite), json, (req, res) => {
+  router.put('/ucs/contacts/:id', ...guard(EXCHANGE_SCOPES.contactsWrite), json, idempotent, (req, res) => {
     const id = req.params['id'] as string;
     const input = readContactInput(req.body, id);
     const contact = mailboxes.replaceContact(owner(req).id, id, input);
@@ -66,12 +76,12 @@ export function partnerRoutes(options: PartnerRoutesOptions): Router {
     res.json(contact);
   });
 
-  router.delete('/ucs/contacts/:id', ...guard(EXCHANGE_SCOPES.contactsWrite), (req, res) => {
+  router.delete('/ucs/contacts/:id', ...guard(EXCHANGE_SCOPES.contactsWrite), idempotent, (req, res) => {
     if (!mailboxes.deleteContact(owner(req).id, req.params['id'] as string)) throw contactNotFound();
     res.status(204).end();
   });
 
-  router.post('/archive', ...guard(EXCHANGE_SCOPES.archiveWrite), json, (req, res) => {
+  router.post('/archive', ...guard(EXCHANGE_SCOPES.archiveWrite), json, idempotent, (req, res) => {
     const input = readMailItemInput(req.body);
     const { item, created } = mailboxes.archive(owner(req).id, input);
     res.status(created ? 201 : 200).json(item);

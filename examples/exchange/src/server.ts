@@ -155,7 +155,7 @@ export async function startExchange(options: ExchangeOptions): Promise<ExchangeS
     app.get('/healthz', health.handler());
     app.use(metadataRouter({ principal: PRINCIPAL, realm, name: 'Exchange', certificates }));
     // The /api 404 ends every /api request here, so the session middleware below never sees one.
-    app.use('/api', auth, partnerRoutes({ accounts, mailboxes }), notFound());
+    app.use('/api', auth, partnerRoutes({ accounts, mailboxes, db }), notFound());
     app.use(peopleRoutes({ accounts, mailboxes, secret, store: sessions, meetings }));
     app.use(notFound());
     app.use(s2sErrorHandler());

@@ -10,7 +10,8 @@ describe('openMailboxDatabase', () => {
     try {
       const path = join(dir.path, 'exchange.sqlite');
       const first = openMailboxDatabase(path);
-      expect(first.pragma('user_version', { simple: true })).to.equal(1);
+      expect(first.pragma('user_version', { simple: true })).to.equal(2);
+      expect(first.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'idempotency_keys'").get()).to.deep.equal({ name: 'idempotency_keys' });
       first.close();
       const second = openMailboxDatabase(path);
       expect(second.pragma('journal_mode', { simple: true })).to.equal('wal');

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
-import { OAuthCertificate, TokenIssuer } from '@s2sauth/issuer';
+import { OAuthCertificate, S2SClient, S2SClientError, TokenIssuer, type FetchFunction } from '@s2sauth/issuer';
 import type { AuditEvent } from '@s2sauth/middleware';
 import { WellKnownPrincipal } from '@s2sauth/protocol';
 import type { ExchangeServer } from '../src/index.js';
@@ -179,6 +179,93 @@ describe('partner routes', () => {
     const response = await call('/api/ucs/contacts/nope', { method: 'PUT', token: tokenFor('alice@contoso.com'), json: { displayName: 'A', email: 'a@contoso.com', sip: null } });
     expect(response.status).to.equal(404);
     expect(await response.json()).to.have.property('error', 'not_found');
+  });
+
+  describe('Idempotency-Key', () => {
+    const contactsNamed = (name: string): number => {
+      const db = new Database(join(dir.path, 'exchange.sqlite'), { readonly: true });
+      try {
+        return (db.prepare('SELECT COUNT(*) AS n FROM contacts WHERE display_name = ?').get(name) as { n: number }).n;
+      } finally {
+        db.close();
+      }
+    };
+
+    it('stores a contact once when the answer came after the client\'s deadline and the client called again with the same key', async () => {
+      // Exchange stores the contact and answers, but its answer reaches the client only after the
+      // client's deadline (a slow network): the first call times out, the caller calls again.
+      let original: { status: number; body: string } | undefined;
+      const lateFetch: FetchFunction = async (url, init) => {
+        if (original !== undefined) return fetch(url, init);
+        const { signal, ...rest } = init;
+        const answer = await fetch(url, rest);
+        original = { status: answer.status, body: await answer.text() };
+        return new Promise<Response>((_resolve, reject) => {
+          const late = (): void => reject(signal?.reason);
+          if (signal?.aborted) late();
+          else signal?.addEventListener('abort', late, { once: true });
+        });
+      };
+      const endpoint = new S2SClient({ issuer: lync.issuer, fetch: lateFetch }).partner({
+        principal: WellKnownPrincipal.exchange,
+        baseUrl: exchange.url,
+        realm: 'contoso.com',
+      });
+      const call = { user: userContext('alice@contoso.com'), scopes: ['contacts.write'], json: { displayName: 'Late Larry', email: 'larry@contoso.com' }, idempotencyKey: 'ucs-add-1', timeoutMs: 300 };
+      const failure = await endpoint.json('/api/ucs/contacts', call).then(() => undefined, (error: unknown) => error);
+      expect(failure).to.be.instanceOf(S2SClientError);
+      expect((failure as S2SClientError).code).to.equal('timeout');
+      expect(original?.status).to.equal(201);
+      expect(contactsNamed('Late Larry')).to.equal(1);
+
+      const retried = await endpoint.json('/api/ucs/contacts', { ...call, timeoutMs: 10_000 });
+      expect(retried).to.deep.equal(JSON.parse(original?.body ?? ''));
+      expect(contactsNamed('Late Larry')).to.equal(1);
+    });
+
+    it('answers a repeated DELETE with its first answer, not 404', async () => {
+      const token = tokenFor('alice@contoso.com');
+      const { id } = (await (await call('/api/ucs/contacts', { method: 'POST', token, json: { displayName: 'Gone Gary', email: 'gary@contoso.com' } })).json()) as { id: string };
+      const remove = (): Promise<Response> => call(`/api/ucs/contacts/${id}`, { method: 'DELETE', token, headers: { 'idempotency-key': `"delete-${id}"` } });
+      expect((await remove()).status).to.equal(204);
+      expect((await remove()).status).to.equal(204);
+      expect((await call(`/api/ucs/contacts/${id}`, { method: 'DELETE', token })).status).to.equal(404);
+    });
+
+    it('keeps each user\'s keys apart, and refuses a key reused for another contact with 422', async () => {
+      const headers = { 'idempotency-key': 'ucs-shared-key' };
+      const add = (username: string, displayName: string): Promise<Response> =>
+        call('/api/ucs/contacts', { method: 'POST', token: tokenFor(username), headers, json: { displayName, email: 'kim@contoso.com' } });
+      expect((await add('alice@contoso.com', 'Kim Key')).status).to.equal(201);
+      expect((await add('bob@contoso.com', 'Kim Key')).status).to.equal(201);
+      expect(contactsNamed('Kim Key')).to.equal(2);
+      const reused = await add('alice@contoso.com', 'Kim Other');
+      expect(reused.status).to.equal(422);
+      expect(await reused.json()).to.have.property('error', 'idempotency_key_reused');
+      expect(contactsNamed('Kim Other')).to.equal(0);
+    });
+
+    it('scopes keys by mailbox, not by how the token spells the user', async () => {
+      const headers = { 'idempotency-key': 'ucs-case-key' };
+      const json = { displayName: 'Case Carl', email: 'carl@contoso.com' };
+      const first = await call('/api/ucs/contacts', { method: 'POST', token: tokenFor('alice@contoso.com'), headers, json });
+      const again = await call('/api/ucs/contacts', { method: 'POST', token: tokenFor('Alice@Contoso.COM'), headers, json });
+      expect(again.status).to.equal(201);
+      expect(await again.json()).to.deep.equal(await first.json());
+      expect(contactsNamed('Case Carl')).to.equal(1);
+    });
+
+    it('refuses a malformed key with 400 JSON and stores nothing', async () => {
+      const response = await call('/api/ucs/contacts', {
+        method: 'POST',
+        token: tokenFor('alice@contoso.com'),
+        headers: { 'idempotency-key': 'two keys' },
+        json: { displayName: 'Bad Key', email: 'bad@contoso.com' },
+      });
+      expect(response.status).to.equal(400);
+      expect(await response.json()).to.have.property('error', 'invalid_idempotency_key');
+      expect(contactsNamed('Bad Key')).to.equal(0);
+    });
   });
 
   describe('archive', () => {

@@ -145,7 +145,7 @@ describe('Exchange with an authorization server (sts option)', () => {
     }
   });
 
-  it('answers 502 sts_unavailable when the STS does not know its certificate', async () => {
+  it('answers 502 sts_refused, naming invalid_client, when the STS refuses Exchange (its certificate is not registered, as for a disabled client)', async () => {
     // The spare folder's certificate (created here or by the test before) is not registered at the STS.
     const unregistered = await startTestExchange(spareDir.path, { lync: { url: lync.url }, sts: { metadataUrl, realm: tenant } });
     try {
@@ -153,7 +153,7 @@ describe('Exchange with an authorization server (sts option)', () => {
       const response = await schedule(unregistered, await signIn(unregistered, alice.username, alice.password));
       expect(response.status).to.equal(502);
       const body = (await response.json()) as { error: string; message: string };
-      expect(body.error).to.equal('sts_unavailable');
+      expect(body.error).to.equal('sts_refused');
       expect(body.message).to.include('invalid_client');
       expect(lync.requests).to.have.length(0);
     } finally {

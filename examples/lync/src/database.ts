@@ -3,7 +3,7 @@
  * SQLite file in the data folder. The partner registrations live in `@s2sauth/store`'s own file
  * beside it: the library owns that schema, the example owns this one.
  */
-import { formatPasswordHash, openSqliteDatabase, type Migration, type SqliteDatabase } from '@s2sauth/example-support';
+import { formatPasswordHash, IDEMPOTENCY_MIGRATION, openSqliteDatabase, type Migration, type SqliteDatabase } from '@s2sauth/example-support';
 
 /** The better-sqlite3 connection type, re-exported so other files need not import the driver. */
 export type LyncDatabase = SqliteDatabase;
@@ -102,6 +102,8 @@ export const LYNC_MIGRATIONS: readonly Migration[] = [
   );
   `,
   passwordHashAsText,
+  // Idempotency-Key of the partner write routes (partner-routes.ts).
+  IDEMPOTENCY_MIGRATION,
 ];
 
 /** The schema version this file creates; bumped with a new entry in {@link LYNC_MIGRATIONS}. */

@@ -3,7 +3,7 @@
  * user (a user-context token from the S2S client, protocol.md section 3.2), never with a password
  * or a cookie. Failures become {@link ApiError}s with a sentence a user can act on.
  */
-import { ApiError } from '@s2sauth/example-support';
+import { ApiError, stsFailure } from '@s2sauth/example-support';
 import { S2SClientError, StsTokenError, type PartnerEndpoint, type UserContext } from '@s2sauth/issuer';
 import type { LyncUser } from './accounts.js';
 import { contactFrom, type Contact, type NewContact } from './contact.js';
@@ -29,7 +29,7 @@ export function userContextOf(user: Pick<LyncUser, 'username'>): UserContext {
   return { nameid: user.username, upn: user.username, smtp: user.username, sip: user.username };
 }
 
-/** A failed call to Exchange as the answer Lync gives its own user (502, or 504 on a timeout). */
+/** A failed call to Exchange as the answer Lync gives its own user (502, or 504 on a timeout; `sts_*` when the token could not be had). */
 export function exchangeFailure(error: unknown): ApiError {
   if (error instanceof ApiError) return error;
   if (error instanceof S2SClientError) {
@@ -44,12 +44,26 @@ export function exchangeFailure(error: unknown): ApiError {
     if (error.code === 'timeout') return new ApiError(504, 'exchange_timeout', `Exchange did not answer in time. ${error.message}`, { cause: error });
     return new ApiError(502, 'exchange_unavailable', `Exchange could not complete Lync's call. ${error.message}`, { cause: error });
   }
-  if (error instanceof StsTokenError) {
-    // With `sts`, the token comes from the authorization server: say so, or the STS looks like Exchange failing.
-    if (error.code === 'timeout') return new ApiError(504, 'sts_timeout', `The authorization server did not answer in time. ${error.message}`, { cause: error });
-    return new ApiError(502, 'sts_unavailable', `Lync could not get a token for Exchange from the authorization server. ${error.message}`, { cause: error });
-  }
+  // With `sts`, the token comes from the authorization server: say so, or the STS looks like Exchange failing.
+  if (error instanceof StsTokenError) return stsFailure(error, 'Lync', 'Exchange');
   return new ApiError(502, 'exchange_unavailable', 'Exchange could not complete Lync\'s call.', { cause: error });
+}
+
+/** Statuses of Exchange's that say nothing about one request, only about Exchange or Lync's standing there. */
+const OUTAGE_STATUSES: ReadonlySet<number> = new Set([401, 403, 408, 429]);
+
+/**
+ * Whether a failed call says Exchange is failing for every request (down, too slow, refusing Lync,
+ * failing with 5xx, or no token to be had), rather than refusing this one request with a 4xx.
+ * The outbox probes Exchange instead of trying every transcript while this is true.
+ */
+export function isExchangeOutage(error: unknown): boolean {
+  const cause = error instanceof ApiError ? error.cause : error;
+  if (error instanceof ApiError && error.code === 'exchange_invalid_answer') return false;
+  if (cause instanceof S2SClientError && cause.code === 'status' && cause.status !== undefined) {
+    return cause.status >= 500 || OUTAGE_STATUSES.has(cause.status);
+  }
+  return true;
 }
 
 /** Lync's calls to one Exchange server. Every method throws an {@link ApiError} when the call fails. */
@@ -100,7 +114,9 @@ export class ExchangePartner {
 
   /**
    * `POST /api/archive` on behalf of the conversation's organizer. Exchange stores a transcript once
-   * per `conversationId`, so delivering the same one again is harmless.
+   * per `conversationId`, so delivering the same one again is harmless; every delivery of it also
+   * carries the same `Idempotency-Key` (`transcript-<conversationId>`), kept across restarts, so a
+   * repeat gets Exchange's first answer.
    */
   async archive(organizer: Pick<LyncUser, 'username'>, transcript: Transcript, signal?: AbortSignal): Promise<void> {
     await this.#json('/api/archive', {
@@ -108,6 +124,7 @@ export class ExchangePartner {
       scopes: EXCHANGE_SCOPES.archiveWrite,
       method: 'POST',
       json: transcript,
+      idempotencyKey: `transcript-${transcript.conversationId}`,
       ...(signal ? { signal } : {}),
     });
   }

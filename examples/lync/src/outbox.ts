@@ -8,9 +8,17 @@
  *   its last error, and is delivered on a later pass or after the next start.
  * - Never stored twice: delivery is at least once (a crash between Exchange's 2xx and the delete
  *   sends it again), and Exchange stores one item per `conversationId`, which makes it exactly once.
+ *   Every delivery of a transcript carries the same `Idempotency-Key` (`transcript-<conversationId>`).
+ * - At most `concurrency` (4) deliveries are in flight, a row never twice at once, so an Exchange
+ *   that accepts connections and never answers holds 4 rows, not the whole queue.
  * - Retries back off exponentially, `retryBaseMs * 2^(attempts-1)` capped at `retryMaxMs`, with
  *   "equal jitter" (a random half of the delay) so that many rows failing together do not retry in
  *   lock-step. The timer is unref'd: a pending retry never keeps the process alive.
+ * - An outage (Exchange down, frozen, 5xx, refusing Lync: `isOutage`) switches to probing: one
+ *   attempt at a time, with the waiting row due first whatever its backoff (so the probes take the
+ *   rows in turn), `probeMs` (2 s) after the previous probe ended. The first delivery that gets through (or any answer that is not an outage)
+ *   makes every waiting row due at once, so a returning Exchange drains the queue within seconds
+ *   instead of after each row's backoff (up to a minute).
  */
 import type { Logger } from 'pino';
 import type { LyncDatabase } from './database.js';
@@ -34,6 +42,16 @@ export type DeliverTranscript = (entry: OutboxEntry, signal: AbortSignal) => Pro
 export interface OutboxOptions {
   readonly db: LyncDatabase;
   readonly deliver: DeliverTranscript;
+  /**
+   * Whether a failed delivery means Exchange itself is failing (down, frozen, refusing Lync), so
+   * the outbox probes instead of trying every row; false for a failure of that one transcript (the
+   * partner answered, but refused this row). Default: every failure is Exchange failing.
+   */
+  readonly isOutage?: (error: unknown) => boolean;
+  /** Most deliveries in flight at once. Default 4. */
+  readonly concurrency?: number;
+  /** While Exchange is failing, how long after one probe ends the next starts, in ms. Default 2000. */
+  readonly probeMs?: number;
   /** First retry delay in ms. Default 1000. */
   readonly retryBaseMs?: number;
   /** Longest retry delay in ms. Default 60000. */
@@ -54,6 +72,9 @@ interface OutboxRow {
   readonly next_attempt_at: number;
   readonly last_error: string | null;
 }
+
+/** How one attempt ended. */
+type AttemptResult = 'delivered' | 'row_failed' | 'outage';
 
 /** The delivery state of a conversation's transcript while it is in the outbox. */
 export interface OutboxStatus {
@@ -95,6 +116,14 @@ export function retryDelay(attempts: number, baseMs: number, maxMs: number, rand
   return Math.round(exponential / 2 + random() * (exponential / 2));
 }
 
+function checkPositive(value: number | undefined, fallback: number, name: string): number {
+  const number = value ?? fallback;
+  if (typeof number !== 'number' || !Number.isSafeInteger(number) || number < 1 || number > 1000) {
+    throw new TypeError(`outbox.${name} must be a whole number from 1 to 1000.`);
+  }
+  return number;
+}
+
 function checkDelay(value: number | undefined, fallback: number, name: string): number {
   const delay = value ?? fallback;
   if (typeof delay !== 'number' || !Number.isSafeInteger(delay) || delay < 1 || delay > 2_147_483_647) {
@@ -107,22 +136,37 @@ function checkDelay(value: number | undefined, fallback: number, name: string): 
 export class Outbox {
   readonly #db: LyncDatabase;
   readonly #deliver: DeliverTranscript;
+  readonly #isOutage: (error: unknown) => boolean;
+  readonly #concurrency: number;
+  readonly #probeMs: number;
   readonly #baseMs: number;
   readonly #maxMs: number;
   readonly #pollMs: number;
   readonly #logger: Logger;
   readonly #random: () => number;
   readonly #abort = new AbortController();
-  /** Passes run one after another, never two at once, so one row is never sent twice concurrently. */
-  #passes: Promise<unknown> = Promise.resolve();
+  /** Rows being delivered: a row is never sent twice at once. */
+  readonly #inFlight = new Set<number>();
+  /** The attempts in flight, for close() and deliverNow() to wait on. */
+  readonly #running = new Set<Promise<AttemptResult>>();
+  /** Exchange's last answer was an outage: only one probe at a time is sent until one gets through. */
+  #failing = false;
+  #probing = false;
+  /** When the next probe may start (ms since the epoch). */
+  #probeAt = 0;
+  /** deliverNow() is running: the worker starts nothing of its own meanwhile. */
+  #manual: Promise<number> | undefined;
   #timer: NodeJS.Timeout | undefined;
   #started = false;
   #closed = false;
 
-  /** @throws TypeError for a retry or poll delay that is not a positive whole number. */
+  /** @throws TypeError for a retry, probe or poll delay or a concurrency that is not a positive whole number. */
   constructor(options: OutboxOptions) {
     this.#db = options.db;
     this.#deliver = options.deliver;
+    this.#isOutage = options.isOutage ?? (() => true);
+    this.#concurrency = checkPositive(options.concurrency, 4, 'concurrency');
+    this.#probeMs = checkDelay(options.probeMs, 2000, 'probeMs');
     this.#baseMs = checkDelay(options.retryBaseMs, 1000, 'retryBaseMs');
     this.#maxMs = checkDelay(options.retryMaxMs, 60_000, 'retryMaxMs');
     if (this.#maxMs < this.#baseMs) throw new TypeError('outbox.retryMaxMs must be at least outbox.retryBaseMs.');
@@ -136,34 +180,44 @@ export class Outbox {
     return (this.#db.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n;
   }
 
-  /** Starts the worker: a pass now (transcripts left from before a restart), then on its timer. */
+  /** Starts the worker: due transcripts now (those left from before a restart), then on its timer. */
   start(): void {
     if (this.#started || this.#closed) return;
     this.#started = true;
     this.wake();
   }
 
-  /** Runs a pass of due entries soon (after a conversation ended). */
+  /** Tries due entries soon (after a conversation ended). */
   wake(): void {
     if (!this.#started || this.#closed) return;
     this.#schedule(0);
   }
 
   /**
-   * Runs one pass over EVERY waiting entry now, whether its retry is due or not (for tests and
-   * operators), after any pass in progress. @returns how many were delivered.
+   * Tries EVERY waiting entry now, whether its retry is due or not and whether Exchange is failing
+   * or not (for tests and operators), at most `concurrency` at once, after the attempts in
+   * progress. @returns how many were delivered.
    */
   deliverNow(): Promise<number> {
-    return this.#enqueuePass(true);
+    const previous = this.#manual ?? Promise.resolve(0);
+    const run = previous.catch(() => 0).then(() => this.#deliverAll());
+    this.#manual = run;
+    const done = (): void => {
+      if (this.#manual === run) this.#manual = undefined;
+      this.#pump();
+    };
+    run.then(done, done);
+    return run;
   }
 
-  /** Stops the worker: no new pass, an attempt in progress is aborted (its row stays), waits for it. */
+  /** Stops the worker: nothing new starts, the attempts in progress are aborted (their rows stay), waits for them. */
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#abort.abort();
-    await this.#passes.catch(() => undefined);
+    await this.#manual?.catch(() => undefined);
+    await Promise.allSettled([...this.#running]);
   }
 
   #schedule(delayMs: number): void {
@@ -171,70 +225,151 @@ export class Outbox {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      this.#enqueuePass(false)
-        .catch((error: unknown) => this.#logger.error({ err: error }, 'outbox pass failed'))
-        .finally(() => this.#scheduleNext());
+      this.#pump();
     }, Math.max(0, Math.min(delayMs, this.#pollMs)));
     this.#timer.unref();
   }
 
-  #scheduleNext(): void {
-    if (this.#closed || !this.#started || this.#timer !== undefined) return;
-    const next = this.#db.prepare('SELECT min(next_attempt_at) AS at FROM outbox').get() as { at: number | null };
-    this.#schedule(next.at === null ? this.#pollMs : next.at - Date.now());
-  }
-
-  #enqueuePass(all: boolean): Promise<number> {
-    const pass = this.#passes.then(() => this.#pass(all));
-    this.#passes = pass.catch(() => undefined);
-    return pass;
-  }
-
-  async #pass(all: boolean): Promise<number> {
-    if (this.#closed) return 0;
-    const rows = (
-      all
-        ? this.#db.prepare('SELECT * FROM outbox ORDER BY id').all()
-        : this.#db.prepare('SELECT * FROM outbox WHERE next_attempt_at <= ? ORDER BY next_attempt_at, id').all(Date.now())
-    ) as OutboxRow[];
-    let delivered = 0;
-    for (const row of rows) {
-      if (this.#closed) break;
-      if (await this.#attempt(row)) delivered++;
+  /** Starts attempts while there is room and a row to try, then sets the timer for the next one. */
+  #pump(): void {
+    if (this.#closed || !this.#started || this.#manual !== undefined) return;
+    try {
+      while (this.#inFlight.size < this.#concurrency) {
+        const next = this.#next();
+        if (next === undefined) break;
+        void this.#launch(next.row, next.probe);
+      }
+    } catch (error) {
+      this.#logger.error({ err: error }, 'outbox pass failed');
     }
+    this.#scheduleNext();
+  }
+
+  /**
+   * The row to try next: the row due first (the oldest when none has failed yet). While Exchange is
+   * failing, that row is the one probe (when no probe is out and the interval has passed), whether
+   * its retry is due or not; a failed probe's backoff moves the next probe on to another row, so
+   * one transcript that Exchange cannot take never holds the probe.
+   */
+  #next(): { row: OutboxRow; probe: boolean } | undefined {
+    const limit = this.#inFlight.size + 1;
+    if (this.#failing) {
+      if (this.#probing || Date.now() < this.#probeAt) return undefined;
+      const rows = this.#db.prepare('SELECT * FROM outbox ORDER BY next_attempt_at, id LIMIT ?').all(limit) as OutboxRow[];
+      const row = rows.find((candidate) => !this.#inFlight.has(candidate.id));
+      return row === undefined ? undefined : { row, probe: true };
+    }
+    const rows = this.#db.prepare('SELECT * FROM outbox WHERE next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?').all(Date.now(), limit) as OutboxRow[];
+    const row = rows.find((candidate) => !this.#inFlight.has(candidate.id));
+    return row === undefined ? undefined : { row, probe: false };
+  }
+
+  /**
+   * Sets the timer for the next attempt. None while every slot is taken or a probe is out: the end
+   * of an attempt calls {@link Outbox.#pump}. Rows in flight are left out, or their past due time
+   * would wake the worker at once, again and again.
+   */
+  #scheduleNext(): void {
+    if (this.#closed || !this.#started || this.#manual !== undefined) return;
+    if (this.#inFlight.size >= this.#concurrency || (this.#failing && this.#probing)) return;
+    const next = this.#db
+      .prepare('SELECT min(next_attempt_at) AS at FROM outbox WHERE id NOT IN (SELECT value FROM json_each(?))')
+      .get(JSON.stringify([...this.#inFlight])) as { at: number | null };
+    if (next.at === null) this.#schedule(this.#pollMs);
+    // While failing, the next probe goes at its time, whatever the rows' own backoff.
+    else this.#schedule((this.#failing ? this.#probeAt : next.at) - Date.now());
+  }
+
+  /** One attempt, counted in flight until it ends; then the worker looks for more. */
+  #launch(row: OutboxRow, probe: boolean): Promise<AttemptResult> {
+    this.#inFlight.add(row.id);
+    if (probe) this.#probing = true;
+    const attempt = this.#attempt(row, probe).catch((error: unknown): AttemptResult => {
+      this.#logger.error({ err: error, conversationId: row.conversation_id }, 'outbox attempt failed');
+      return 'row_failed';
+    });
+    this.#running.add(attempt);
+    void attempt.then(() => {
+      this.#running.delete(attempt);
+      this.#inFlight.delete(row.id);
+      if (probe) {
+        this.#probing = false;
+        this.#probeAt = Date.now() + this.#probeMs;
+      }
+      this.#pump();
+    });
+    return attempt;
+  }
+
+  /** Every waiting row not in flight, `concurrency` at a time. */
+  async #deliverAll(): Promise<number> {
+    if (this.#closed) return 0;
+    await Promise.allSettled([...this.#running]);
+    const queue = this.#db.prepare('SELECT * FROM outbox ORDER BY id').all() as OutboxRow[];
+    let delivered = 0;
+    const worker = async (): Promise<void> => {
+      for (let row = queue.shift(); row !== undefined && !this.#closed; row = queue.shift()) {
+        if (this.#inFlight.has(row.id)) continue;
+        if ((await this.#launch(row, false)) === 'delivered') delivered++;
+      }
+    };
+    await Promise.all(Array.from({ length: this.#concurrency }, worker));
     return delivered;
   }
 
-  async #attempt(row: OutboxRow): Promise<boolean> {
+  async #attempt(row: OutboxRow, probe: boolean): Promise<AttemptResult> {
     let transcript: Transcript;
     try {
       transcript = JSON.parse(row.payload) as Transcript;
     } catch {
       // Written by enqueueTranscript only; a row that does not parse is kept for an operator.
-      this.#failed(row, 'The stored transcript is not valid JSON.');
-      return false;
+      this.#failed(row, 'The stored transcript is not valid JSON.', false);
+      return 'row_failed';
     }
     const entry: OutboxEntry = { id: row.id, conversationId: row.conversation_id, organizer: row.organizer, transcript, attempts: row.attempts };
     try {
       await this.#deliver(entry, this.#abort.signal);
     } catch (error) {
-      this.#failed(row, error instanceof Error ? error.message : 'delivery failed');
-      return false;
+      if (this.#closed) return 'outage';
+      const outage = this.#isOutage(error);
+      this.#failed(row, error instanceof Error ? error.message : 'delivery failed', outage && (probe || this.#failing));
+      if (!outage) {
+        // Exchange answered (refusing this transcript only): it is up.
+        this.#recovered();
+        return 'row_failed';
+      }
+      if (!this.#failing) {
+        this.#failing = true;
+        this.#probeAt = Date.now() + this.#probeMs;
+        this.#logger.warn({ probeMs: this.#probeMs }, 'Exchange is failing; one transcript at a time probes until it answers');
+      }
+      return 'outage';
     }
     this.#db.transaction(() => {
       this.#db.prepare('DELETE FROM outbox WHERE id = ?').run(row.id);
       this.#db.prepare("UPDATE conversations SET archive_status = 'archived' WHERE id = ?").run(row.conversation_id);
     })();
     this.#logger.info({ conversationId: row.conversation_id, attempts: row.attempts + 1 }, 'transcript archived in Exchange');
-    return true;
+    this.#recovered();
+    return 'delivered';
   }
 
-  #failed(row: OutboxRow, message: string): void {
+  /** Exchange answered: after an outage, every waiting transcript is due now instead of after its backoff. */
+  #recovered(): void {
+    if (!this.#failing) return;
+    this.#failing = false;
+    const now = Date.now();
+    const waiting = this.#db.prepare('UPDATE outbox SET next_attempt_at = ? WHERE next_attempt_at > ?').run(now, now).changes;
+    this.#logger.warn({ waiting }, 'Exchange answers again; delivering every waiting transcript now');
+  }
+
+  /** Records a failed attempt and the row's next retry; `quiet` for a probe during an outage (logged once, not per probe). */
+  #failed(row: OutboxRow, message: string, quiet: boolean): void {
     const attempts = row.attempts + 1;
     const delay = retryDelay(attempts, this.#baseMs, this.#maxMs, this.#random);
     this.#db
       .prepare('UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ?')
       .run(attempts, Date.now() + delay, message.slice(0, 1000), row.id);
-    this.#logger.warn({ conversationId: row.conversation_id, attempts, retryInMs: delay, error: message }, 'transcript not archived yet; will retry');
+    this.#logger[quiet ? 'debug' : 'warn']({ conversationId: row.conversation_id, attempts, retryInMs: delay, error: message }, 'transcript not archived yet; will retry');
   }
 }

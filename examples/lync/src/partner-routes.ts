@@ -13,8 +13,12 @@
  * A partner acts only for users of its own realm (`Organization.mayActFor`): a partner trusted in
  * one realm of this server naming a user of another is answered as for an unknown user, 403
  * `unknown_user`, and nothing is written or read.
+ *
+ * `POST /api/conferences` takes an `Idempotency-Key` (`idempotencyKeys` of the example support),
+ * scoped by the partner and the token's user: a repeat with the same key gets the first answer and
+ * schedules nothing more.
  */
-import { ApiError, invalidRequest, type Organization } from '@s2sauth/example-support';
+import { ApiError, idempotencyKeys, invalidRequest, type Organization, type SqliteDatabase } from '@s2sauth/example-support';
 import { requireScope, requireUser, S2SBearerStrategy, s2sErrorHandler, type S2SPrincipal, type S2SUser, type Verifier } from '@s2sauth/middleware';
 import express, { type Router } from 'express';
 import { Passport } from 'passport';
@@ -35,6 +39,8 @@ export interface PartnerRoutesOptions {
   readonly conferences: Conferences;
   /** The realms of Lync's users: which partner may act for whom. */
   readonly organization: Organization;
+  /** The server's database, for the `Idempotency-Key` records. */
+  readonly db: SqliteDatabase;
 }
 
 /** The Lync user a token's user claims name: its SIP address, SMTP address, UPN or name id. */
@@ -61,11 +67,20 @@ export function partnerRoutes(options: PartnerRoutesOptions): Router {
   // does (challenge and JSON body), not with Passport's text/plain "Unauthorized".
   const authenticate = passport.authenticate('s2s', { session: false, failWithError: true }) as express.RequestHandler;
 
+  // Keys are per partner and Lync user (the user's name id when the partner may not act for them: the route refuses it).
+  const idempotent = idempotencyKeys({
+    db: options.db,
+    scope: (req) => {
+      const principal = req.s2s as S2SPrincipal;
+      return JSON.stringify([principal.partner, actingFor(principal) ?? principal.user?.nameid]);
+    },
+  });
+
   const router = express.Router();
   // Parsed before authentication, so that a token smuggled in a JSON body is found and refused.
   router.use(express.json({ limit: '64kb' }));
 
-  router.post('/conferences', authenticate, requireUser(), requireScope(LYNC_SCOPES.conferencesWrite), (req, res) => {
+  router.post('/conferences', authenticate, requireUser(), requireScope(LYNC_SCOPES.conferencesWrite), idempotent, (req, res) => {
     const principal = req.s2s as S2SPrincipal;
     const username = actingFor(principal);
     const organizer = username === undefined ? undefined : accounts.findByUsername(username);

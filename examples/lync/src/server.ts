@@ -32,7 +32,7 @@ import { Conferences } from './conferences.js';
 import { LocalContactStore, UnifiedContactStore, type ContactStore } from './contact-store.js';
 import { Conversations } from './conversations.js';
 import { openLyncDatabase } from './database.js';
-import { ExchangePartner } from './exchange-partner.js';
+import { ExchangePartner, isExchangeOutage } from './exchange-partner.js';
 import { Outbox } from './outbox.js';
 import { meetingRoutes } from './meeting-routes.js';
 import { partnerRoutes } from './partner-routes.js';
@@ -77,6 +77,10 @@ export interface LyncOptions {
     readonly retryMaxMs?: number;
     /** Longest sleep between passes in ms. Default 30000. */
     readonly pollMs?: number;
+    /** Most deliveries in flight at once. Default 4. */
+    readonly concurrency?: number;
+    /** While Exchange is failing, the pause between two probes in ms. Default 2000. */
+    readonly probeMs?: number;
   };
   /** Where the verifier's accept/reject decisions go; `false` for nowhere. Default: the logger. */
   readonly audit?: AuditSink | false;
@@ -221,9 +225,8 @@ export async function startLync(options: LyncOptions): Promise<LyncServer> {
         if (exchange === undefined) throw new Error('No Exchange partner is configured; the transcript waits until one is.');
         await exchange.archive({ username: entry.organizer }, entry.transcript, signal);
       },
-      ...(options.outbox?.retryBaseMs === undefined ? {} : { retryBaseMs: options.outbox.retryBaseMs }),
-      ...(options.outbox?.retryMaxMs === undefined ? {} : { retryMaxMs: options.outbox.retryMaxMs }),
-      ...(options.outbox?.pollMs === undefined ? {} : { pollMs: options.outbox.pollMs }),
+      isOutage: isExchangeOutage,
+      ...options.outbox,
     });
     cleanup.push(() => outbox.close());
 
@@ -263,7 +266,7 @@ export async function startLync(options: LyncOptions): Promise<LyncServer> {
     app.use(metadataRouter({ principal: WellKnownPrincipal.lync, realm: options.realm, name: 'Lync', certificates }));
     // Every user belongs to one realm of the organization; the STS tenant (cloud, hybrid) holds them all.
     const organization = new Organization({ realms, tenant: options.sts?.realm });
-    app.use('/api', partnerRoutes({ verifier, accounts, conferences, organization }));
+    app.use('/api', partnerRoutes({ verifier, accounts, conferences, organization, db }));
     app.use('/api', notFound());
     app.use(meetingRoutes({ conferences }));
     app.use(

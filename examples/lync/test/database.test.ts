@@ -43,7 +43,9 @@ describe('openLyncDatabase', () => {
 
     const db = openLyncDatabase(path);
     try {
-      expect(db.pragma('user_version', { simple: true })).to.equal(2);
+      // Version 2 rewrote the hashes; version 3 added the idempotency keys of the partner routes.
+      expect(db.pragma('user_version', { simple: true })).to.equal(3);
+      expect(db.prepare('SELECT count(*) AS n FROM idempotency_keys').get()).to.deep.equal({ n: 0 });
       const columns = (db.pragma('table_info(users)') as { name: string }[]).map((column) => column.name);
       expect(columns).to.include('password_hash').and.not.include('password_salt').and.not.include('password');
       expect(db.prepare('SELECT password_hash FROM users').get()).to.deep.equal({

@@ -18,6 +18,8 @@ export interface RecordedRequest {
   readonly cookie: readonly string[];
   readonly user: string | undefined;
   readonly body: unknown;
+  /** The `Idempotency-Key` header, when there was one. */
+  readonly idempotencyKey: string | undefined;
 }
 
 /** How the fake answers partner routes. */
@@ -82,7 +84,7 @@ export class FakeExchange {
         if (name === 'authorization') authorization.push(req.rawHeaders[i + 1] as string);
         if (name === 'cookie') cookie.push(req.rawHeaders[i + 1] as string);
       }
-      this.requests.push({ method: req.method, path: req.path, authorization, cookie, user: userOf(req.headers.authorization), body: req.body });
+      this.requests.push({ method: req.method, path: req.path, authorization, cookie, user: userOf(req.headers.authorization), body: req.body, idempotencyKey: req.get('idempotency-key') });
       if (!req.path.startsWith('/api/')) {
         next();
         return;

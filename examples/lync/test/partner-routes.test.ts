@@ -147,6 +147,21 @@ describe('partner routes (Passport strategy)', () => {
     expect(broken.status).to.equal(400);
   });
 
+  it('schedules a conference once for a repeated request with the same Idempotency-Key, and answers the repeat with the first answer', async () => {
+    const subject = 'Idempotent review';
+    const headers = { ...bearer(userToken(['conferences.write'])), 'idempotency-key': '"meeting-7f3a"' };
+    const first = await call(lync.url, 'POST', '/api/conferences', { ...meeting, subject }, headers);
+    const again = await call(lync.url, 'POST', '/api/conferences', { ...meeting, subject }, { ...headers, ...bearer(userToken(['conferences.write'])) });
+    expect(first.status).to.equal(201);
+    expect(again.status).to.equal(201);
+    expect(again.body).to.deep.equal(first.body);
+    const changed = await call(lync.url, 'POST', '/api/conferences', { ...meeting, subject: 'Another review' }, headers);
+    expect(changed.status).to.equal(422);
+    expect(changed.body).to.deep.include({ error: 'idempotency_key_reused' });
+    const listed = await call(lync.url, 'GET', '/api/conferences', undefined, bearer(userToken(['conferences.read'])));
+    expect((listed.body as { subject: string }[]).filter((c) => c.subject === subject)).to.have.length(1);
+  });
+
   it("lists the token user's conferences with conferences.read, and every conference app-only", async () => {
     // Its own conference, whatever the other tests created before it.
     expect((await call(lync.url, 'POST', '/api/conferences', meeting, bearer(userToken(['conferences.write'])))).status).to.equal(201);

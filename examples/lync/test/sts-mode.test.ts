@@ -1,4 +1,6 @@
 import { randomUUID, X509Certificate } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -161,17 +163,34 @@ describe('Lync with an authorization server (sts option)', () => {
     }
   });
 
-  it('answers 502 sts_unavailable when the STS does not know its certificate', async () => {
+  it('answers 502 sts_refused, naming invalid_client, when the STS refuses Lync (its certificate is not registered, as for a disabled client)', async () => {
     // The spare folder's certificate is not registered at the STS.
     const unregistered = await start(await spare(), { exchange: { url: exchange.url }, sts: { metadataUrl, realm: tenant } });
     try {
       const alice = await signIn(unregistered.url, 'alice@contoso.com', PASSWORD);
       const response = await alice.call('POST', '/me/contacts', { displayName: 'Dan Park', email: 'dan@fabrikam.com' });
       expect(response.status).to.equal(502);
-      expect(response.body).to.deep.include({ error: 'sts_unavailable' });
+      expect(response.body).to.deep.include({ error: 'sts_refused' });
       expect((response.body as { message: string }).message).to.include('invalid_client');
     } finally {
       await unregistered.close();
+    }
+  });
+
+  it('answers 502 sts_unavailable, not sts_refused, when the STS cannot be reached', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const unreachable = await start(await spare(), { exchange: { url: exchange.url }, sts: { metadataUrl: `http://127.0.0.1:${port}/${tenant}/metadata/json/1`, realm: tenant } });
+    try {
+      const alice = await signIn(unreachable.url, 'alice@contoso.com', PASSWORD);
+      const response = await alice.call('POST', '/me/contacts', { displayName: 'Dan Park', email: 'dan@fabrikam.com' });
+      expect(response.status).to.equal(502);
+      expect(response.body).to.deep.include({ error: 'sts_unavailable' });
+      expect((response.body as { message: string }).message).to.match(/could not be reached/);
+    } finally {
+      await unreachable.close();
     }
   });
 

@@ -38,6 +38,7 @@ import {
   type Clock,
   type IssuerId,
 } from '@s2sauth/protocol';
+import { randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { DEFAULT_MAX_CACHED_TOKENS, DEFAULT_RENEW_BEFORE_SECONDS, normalizeScopes, TokenCache, tokenCacheKey } from './token-cache.js';
 import { isSecureUrl } from './secure-url.js';
@@ -60,6 +61,28 @@ const MAX_LISTED_ISSUERS = 10;
 
 /** RFC 9110 `token`: the syntax of a method name. */
 const METHOD = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** RFC 9110 section 9.2.1 safe methods: no `Idempotency-Key` is sent with them unless the caller gives one. */
+const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
+
+/** An idempotency key: 1 to 255 of `A-Z a-z 0-9 - _ . : ~ + / =` (a UUID, base64, a ULID, `outbox-42`). */
+const IDEMPOTENCY_KEY = /^[A-Za-z0-9\-_.:~+/=]{1,255}$/;
+
+/**
+ * The key of an `Idempotency-Key` header value (draft-ietf-httpapi-idempotency-key-header): a
+ * Structured Fields string (`"8e03978e-…"`, the draft's form) or the same characters unquoted, 1 to
+ * 255 of `A-Z a-z 0-9 - _ . : ~ + / =`. `undefined` for anything else (several keys, spaces, quotes
+ * that do not match, an empty or longer key).
+ */
+export function parseIdempotencyKey(value: string): string | undefined {
+  const key = value.length >= 2 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value;
+  return IDEMPOTENCY_KEY.test(key) ? key : undefined;
+}
+
+/** The `Idempotency-Key` header value for `key`: a Structured Fields string, as the draft writes it. */
+export function formatIdempotencyKey(key: string): string {
+  return `"${key}"`;
+}
 
 /** Methods fetch refuses (Fetch standard "forbidden method"). */
 const FORBIDDEN_METHODS: ReadonlySet<string> = new Set(['CONNECT', 'TRACE', 'TRACK']);
@@ -158,6 +181,15 @@ export interface S2SRequestOptions {
   readonly timeoutMs?: number;
   /** Aborts the call, e.g. when the inbound request that caused it is closed. */
   readonly signal?: AbortSignal;
+  /**
+   * The `Idempotency-Key` of this logical call (draft-ietf-httpapi-idempotency-key-header): 1 to
+   * 255 of `A-Z a-z 0-9 - _ . : ~ + / =`. Give the same key when calling again after a timeout or a
+   * crash (e.g. the id of the row the call delivers), so the partner answers the repeat with its
+   * first answer instead of doing the work twice. Absent: a call with a method that is not safe
+   * (anything but GET, HEAD, OPTIONS) gets a new random key; a safe one gets none. Every attempt of
+   * one call (the retry after a 401) sends the same key.
+   */
+  readonly idempotencyKey?: string;
 }
 
 /** Options of {@link PartnerEndpoint.realm}. */
@@ -180,7 +212,8 @@ export interface PartnerEndpoint {
   /**
    * Calls `path` (resolved against `baseUrl`) with a token, and returns the partner's response
    * whatever its status, except: a 401 with a cached token drops the token and retries once with a
-   * new one (only when the body can be sent again, i.e. not a stream); a 401 that remains is
+   * new one (only when the body can be sent again, i.e. not a stream, and with the same
+   * `Idempotency-Key`, so the partner never does a non-safe call twice); a 401 that remains is
    * `unauthorized`; a 3xx (other than 304) is `redirect`. The deadline keeps running while the
    * caller reads the body.
    * @throws S2SClientError; TypeError for a malformed call (bad method, `json` and `body`
@@ -520,6 +553,17 @@ class Endpoint implements PartnerEndpoint {
     }
     for (const name of ['authorization', 'cookie']) {
       if (headers.has(name)) throw new TypeError(`options.headers may not set ${name}: the token is the only credential sent.`);
+    }
+    if (headers.has('idempotency-key')) throw new TypeError('options.headers may not set idempotency-key: give options.idempotencyKey.');
+    const { idempotencyKey } = options;
+    if (idempotencyKey !== undefined) {
+      if (typeof idempotencyKey !== 'string' || !IDEMPOTENCY_KEY.test(idempotencyKey)) {
+        throw new TypeError('options.idempotencyKey must be 1 to 255 of A-Z a-z 0-9 - _ . : ~ + / =.');
+      }
+      headers.set('idempotency-key', formatIdempotencyKey(idempotencyKey));
+    } else if (!SAFE_METHODS.has(method.toUpperCase())) {
+      // One key per logical call, kept for every attempt of it.
+      headers.set('idempotency-key', formatIdempotencyKey(randomUUID()));
     }
     if (user !== undefined && (typeof user !== 'object' || user === null)) throw new TypeError('options.user must be an object.');
     if (scopes !== undefined && !Array.isArray(scopes)) throw new TypeError('options.scopes must be an array of scope words.');

@@ -501,6 +501,9 @@ describe('S2SClient', () => {
       ['a json value JSON cannot represent', { json: () => 1 }, /options\.json/],
       ['a signal that is not an AbortSignal', { signal: {} }, /options\.signal/],
       ['a timeout that is not positive', { timeoutMs: 0 }, /options\.timeoutMs/],
+      ['an idempotency key with a space', { method: 'POST', idempotencyKey: 'a b' }, /options\.idempotencyKey/],
+      ['an idempotency key of 256 characters', { method: 'POST', idempotencyKey: 'a'.repeat(256) }, /options\.idempotencyKey/],
+      ['an Idempotency-Key header', { method: 'POST', headers: { 'Idempotency-Key': 'k1' } }, /options\.idempotencyKey/],
     ];
     for (const [name, options, pattern] of invalid) {
       it(`refuses ${name} with a TypeError, sending and minting nothing`, async () => {
@@ -527,6 +530,43 @@ describe('S2SClient', () => {
         expect(issuer.signatures).to.equal(0);
       });
     }
+  });
+
+  describe('Idempotency-Key', () => {
+    const keyOf = (request: Recorded | undefined): unknown => request?.headers['idempotency-key'];
+
+    it('sends one new key per call of a method that is not safe, as a Structured Fields string, and none with GET, HEAD or OPTIONS', async () => {
+      const endpoint = exchange(client(), { realm: REALM });
+      for (const method of ['POST', 'PUT', 'PATCH', 'DELETE', 'GET', 'HEAD', 'OPTIONS']) await endpoint.fetch('/api/ucs/contacts', { method });
+      await endpoint.fetch('/api/ucs/contacts', { json: { displayName: 'Bob' } });
+      const keys = partner.requests.map(keyOf);
+      for (const key of [...keys.slice(0, 4), keys[7]]) expect(key).to.match(/^"[0-9a-f-]{36}"$/);
+      expect(new Set([...keys.slice(0, 4), keys[7]]).size).to.equal(5);
+      expect(keys.slice(4, 7)).to.deep.equal([undefined, undefined, undefined]);
+    });
+
+    it('sends the caller\'s key, with any method, so a repeated logical call carries the same key', async () => {
+      const endpoint = exchange(client(), { realm: REALM });
+      await endpoint.fetch('/api/archive', { json: { n: 1 }, idempotencyKey: 'transcript-42' });
+      await endpoint.fetch('/api/archive', { json: { n: 1 }, idempotencyKey: 'transcript-42' });
+      await endpoint.fetch('/api/archive', { method: 'GET', idempotencyKey: 'k:1' });
+      expect(partner.requests.map(keyOf)).to.deep.equal(['"transcript-42"', '"transcript-42"', '"k:1"']);
+    });
+
+    it('sends the same key again on the retry after a refused token', async () => {
+      const endpoint = exchange(client(), { realm: REALM });
+      await endpoint.fetch('/api/ucs/contacts', { user: ALICE });
+      const revoked = new Set(partner.tokens());
+      partner.handle((_req, res, recorded) => {
+        if (recorded.token !== undefined && !revoked.has(recorded.token)) return void res.json({ ok: true });
+        res.status(401).set('www-authenticate', `${CHALLENGE}, error="invalid_token"`).end();
+      });
+      expect(await endpoint.json('/api/ucs/contacts', { user: ALICE, json: { displayName: 'Bob' } })).to.deep.equal({ ok: true });
+      const [refused, retried] = partner.requests.slice(1);
+      expect(refused?.token).not.to.equal(retried?.token);
+      expect(keyOf(refused)).to.match(/^"[0-9a-f-]{36}"$/);
+      expect(keyOf(retried)).to.equal(keyOf(refused));
+    });
   });
 
   describe('realm discovery', () => {
