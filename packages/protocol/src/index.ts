@@ -15,3 +15,4 @@ export * from './bearer.js';
 export * from './metadata.js';
 export * from './secure-url.js';
 export * from './client-assertion.js';
+export * from './options.js';
