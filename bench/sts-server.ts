@@ -23,12 +23,13 @@
  * it exits on `{ type: 'exit' }` or when the parent goes away, removing its SQLite folder.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { stsIssuerId } from '@s2sauth/protocol';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import express from 'express';
-import { OAuthCertificate, stsIssuerId, stsRouter } from '@s2sauth/issuer';
+import { OAuthCertificate, stsRouter } from '@s2sauth/issuer';
 import { MemoryStore, SqliteStore, type ClientStore, type ReplayStore } from '@s2sauth/store';
 import { fullMapping, startOidcProviderSts, type OidcProviderSts } from '../test/interop/support/oidc-provider-sts.js';
 import { startReferenceEndpoint } from './sts-floor.js';

@@ -27,9 +27,10 @@
  * The server's CPU time per request (process.cpuUsage, all threads) is printed beside req/s.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { CLIENT_ASSERTION_TYPE, stsIssuerId } from '@s2sauth/protocol';
 import { loadavg } from 'node:os';
 import autocannon from 'autocannon';
-import { OAuthCertificate, signClientAssertion, stsIssuerId, CLIENT_ASSERTION_TYPE } from '@s2sauth/issuer';
+import { OAuthCertificate, signClientAssertion } from '@s2sauth/issuer';
 import { signProviderAssertion } from '../test/interop/support/oidc-provider-sts.js';
 import type { BenchOutcome } from './run.js';
 import { median } from './paired-rounds.js';

@@ -4,8 +4,7 @@
  * certificate and sends the partner the STS-issued actor token, wrapped in an outer token it signs
  * itself (protocol.md section 3.2).
  */
-import { isSecureUrl } from '@s2sauth/issuer';
-import { isRealm } from '@s2sauth/protocol';
+import { isRealm, isSecureUrl } from '@s2sauth/protocol';
 
 /** Where the STS is and the realm it knows this server in. */
 export interface StsConnection {

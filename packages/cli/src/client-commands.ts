@@ -11,7 +11,15 @@
  * `*.domain` patterns; grants name a resource GUID and scope tokens.
  */
 import { fetchMetadata, MetadataFetchError } from '@s2sauth/middleware';
-import { isAuthority, isPrincipalId, isRealm, MetadataError, parseMetadataDocument, signingKeyFromCertificate } from '@s2sauth/protocol';
+import {
+  isAuthority,
+  isPrincipalId,
+  isRealm,
+  isScopeToken,
+  MetadataError,
+  parseMetadataDocument,
+  signingKeyFromCertificate,
+} from '@s2sauth/protocol';
 import type { ClientGrant, ClientInput, ClientRecord, ClientStore } from '@s2sauth/store';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { readCertificateFiles } from './certificate-files.js';
@@ -39,7 +47,6 @@ export function parseClientId(value: string): ClientId {
 }
 
 /** A scope token (RFC 6749 section 3.3) without the comma that separates scopes in a grant. */
-const GRANT_SCOPE = /^[\x21\x23-\x2b\x2d-\x5b\x5d-\x7e]+$/;
 const GRANT = /^([^=]*)=(.*?)(\+delegation)?$/;
 
 /**
@@ -56,7 +63,7 @@ export function parseGrant(value: string, previous: readonly ClientGrant[] | und
   const list = match[2] ?? '';
   const scopes = list === '' ? [] : list.split(',');
   for (const scope of scopes) {
-    if (!GRANT_SCOPE.test(scope)) throw new InvalidArgumentError('each scope is one word of visible ASCII characters, without spaces, quotes, backslashes or commas');
+    if (!isScopeToken(scope) || scope.includes(',')) throw new InvalidArgumentError('each scope is one word of visible ASCII characters, without spaces, quotes, backslashes or commas');
   }
   if (new Set(scopes).size !== scopes.length) throw new InvalidArgumentError('a scope is listed twice');
   if (previous?.some((grant) => grant.resource === resource) === true) throw new InvalidArgumentError(`the resource ${resource} is granted twice`);

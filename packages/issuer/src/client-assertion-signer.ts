@@ -9,9 +9,9 @@
  * `(iss, jti)` only once, so an assertion is never kept or reused.
  */
 import { randomBytes } from 'node:crypto';
+import { CLIENT_ASSERTION_TYP, MAX_ASSERTION_LIFETIME_SECONDS } from '@s2sauth/protocol';
 import type { OAuthCertificate } from './certificate.js';
 // The wire constants are the STS verifier's, so the two sides cannot drift apart.
-import { CLIENT_ASSERTION_TYP, MAX_ASSERTION_LIFETIME_SECONDS } from './client-assertion.js';
 import { Rs256Signer } from './jws-signer.js';
 
 /** What a client assertion says. */

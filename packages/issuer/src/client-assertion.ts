@@ -10,20 +10,18 @@
  * store, so that only an assertion that passed everything else is consumed.
  */
 import { verify as rsaVerify, type KeyObject } from 'node:crypto';
-import { InvalidTokenError, MetadataError, parseJws, signingKeyFromCertificate, type ParsedJws, type SigningKey } from '@s2sauth/protocol';
+import {
+  ASSERTION_CLOCK_SKEW_SECONDS,
+  CLIENT_ASSERTION_TYP,
+  InvalidTokenError,
+  MAX_ASSERTION_LIFETIME_SECONDS,
+  MetadataError,
+  parseJws,
+  signingKeyFromCertificate,
+  type ParsedJws,
+  type SigningKey,
+} from '@s2sauth/protocol';
 import type { ClientRecord, ReplayStore } from '@s2sauth/store';
-
-/** `client_assertion_type` of a JWT client assertion (RFC 7523 section 2.2). */
-export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
-
-/** The `typ` header every client assertion carries (protocol.md section 6), compared exactly. */
-export const CLIENT_ASSERTION_TYP = 'client-authentication+jwt';
-
-/** Longest accepted `exp - iat` of an assertion, in seconds (protocol.md section 6: 5 minutes). */
-export const MAX_ASSERTION_LIFETIME_SECONDS = 300;
-
-/** How far `iat`/`nbf` may lie in the future, in seconds (protocol.md section 3.3: at most 300). */
-export const ASSERTION_CLOCK_SKEW_SECONDS = 300;
 
 /** Longest accepted `jti`, in characters: it is stored in the replay store. */
 export const MAX_ASSERTION_JTI_LENGTH = 256;

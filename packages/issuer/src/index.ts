@@ -12,4 +12,3 @@ export * from './sts-token.js';
 export * from './sts.js';
 export * from './client-assertion-signer.js';
 export * from './sts-token-source.js';
-export { isSecureUrl } from './secure-url.js';

@@ -29,6 +29,7 @@ import {
   formatAudience,
   isPrincipalId,
   isRealm,
+  isSecureUrl,
   parseIssuerId,
   parseTrustedIssuer,
   readBearerChallenge,
@@ -41,7 +42,6 @@ import {
 import { randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { DEFAULT_MAX_CACHED_TOKENS, DEFAULT_RENEW_BEFORE_SECONDS, normalizeScopes, TokenCache, tokenCacheKey } from './token-cache.js';
-import { isSecureUrl } from './secure-url.js';
 import type { ActorTokenRequest, IssuedToken, UserContext } from './token-issuer.js';
 
 /** Default deadline of one call in milliseconds: discovery, token, attempts and body together. */

@@ -23,28 +23,31 @@
 import { createHash } from 'node:crypto';
 import {
   audiencesEqual,
+  CLIENT_ASSERTION_TYPE,
   formatAudience,
   isPrincipalId,
   isRealm,
+  isScopeToken,
+  isSecureUrl,
+  MAX_CLOCK_SKEW_SECONDS,
   MAX_METADATA_BYTES,
+  MAX_TOKEN_LIFETIME_SECONDS,
   parseAudience,
   parseJws,
   parseMetadataDocument,
   parseStrictJson,
   readNumericDate,
+  stsIssuerId,
   systemClock,
-  WellKnownPrincipal,
   type Audience,
   type Clock,
 } from '@s2sauth/protocol';
 import { CertificateSet } from './certificate-set.js';
 import { OAuthCertificate } from './certificate.js';
-import { CLIENT_ASSERTION_TYPE } from './client-assertion.js';
 import { signClientAssertion } from './client-assertion-signer.js';
 import { Rs256Signer } from './jws-signer.js';
 import type { FetchFunction, TokenSource } from './s2s-client.js';
 import { DEFAULT_RENEW_BEFORE_SECONDS, normalizeScopes, TokenCache } from './token-cache.js';
-import { isSecureUrl } from './secure-url.js';
 import {
   DEFAULT_TOKEN_LIFETIME_SECONDS,
   type ActorTokenRequest,
@@ -65,17 +68,8 @@ const MAX_TOKEN_RESPONSE_BYTES = 65_536;
 /** Most STS access tokens kept (per audience, scopes, delegation and signing certificate). */
 const MAX_CACHED_ACCESS_TOKENS = 1000;
 
-/** The longest outer-token lifetime a request may ask for; the actor's window caps it anyway. */
-const MAX_OUTER_LIFETIME_SECONDS = 86_400;
-
-/** An access token whose `nbf` is further ahead of this server's clock is refused (the verifiers' maximum skew). */
-const MAX_SKEW_SECONDS = 300;
-
 /** Longest piece of STS-sent text quoted in a message. */
 const MAX_QUOTED_LENGTH = 200;
-
-/** A scope word: RFC 6749 section 3.3 `scope-token`. */
-const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
 
 /** RFC 6749 section 5.2: the characters of an `error` code. */
 const ERROR_CODE = /^[\x20\x21\x23-\x5b\x5d-\x7e]{1,100}$/;
@@ -301,8 +295,8 @@ export class StsTokenSource implements TokenSource {
     }
     if (hasEndpoint) {
       const issuer = sts['issuer'];
-      if (typeof issuer !== 'string' || issuer !== this.#stsIssuer()) {
-        throw new TypeError(`options.sts.issuer must be the STS issuer id of this realm, ${this.#stsIssuer()}.`);
+      if (typeof issuer !== 'string' || issuer !== stsIssuerId(this.#realm)) {
+        throw new TypeError(`options.sts.issuer must be the STS issuer id of this realm, ${stsIssuerId(this.#realm)}.`);
       }
       this.#configured = { tokenEndpoint: this.#optionUrl(sts['tokenEndpoint'], 'options.sts.tokenEndpoint'), issuer };
       this.#metadataUrl = undefined;
@@ -371,10 +365,6 @@ export class StsTokenSource implements TokenSource {
     this.#discovered = undefined;
   }
 
-  #stsIssuer(): string {
-    return `${WellKnownPrincipal.sts}@${this.#realm}`;
-  }
-
   #optionUrl(value: unknown, name: string): URL {
     let url: URL | undefined;
     if (typeof value === 'string' && URL.canParse(value)) url = new URL(value);
@@ -399,8 +389,8 @@ export class StsTokenSource implements TokenSource {
       throw new TypeError('request.claims cannot be honoured: the STS decides the claims of the tokens it issues.');
     }
     const lifetime = request.lifetimeSeconds ?? DEFAULT_TOKEN_LIFETIME_SECONDS;
-    if (!Number.isSafeInteger(lifetime) || lifetime < 1 || lifetime > MAX_OUTER_LIFETIME_SECONDS) {
-      throw new TypeError(`request.lifetimeSeconds must be a whole number of seconds from 1 to ${MAX_OUTER_LIFETIME_SECONDS}.`);
+    if (!Number.isSafeInteger(lifetime) || lifetime < 1 || lifetime > MAX_TOKEN_LIFETIME_SECONDS) {
+      throw new TypeError(`request.lifetimeSeconds must be a whole number of seconds from 1 to ${MAX_TOKEN_LIFETIME_SECONDS}.`);
     }
     return {
       audience: this.#audience(request.audience),
@@ -509,7 +499,7 @@ export class StsTokenSource implements TokenSource {
     const now = this.#clock();
     if (exp <= nbf) throw invalid('an access token whose exp is not after its nbf');
     if (exp * 1000 <= now) throw invalid('an access token that has already expired');
-    if (nbf * 1000 > now + MAX_SKEW_SECONDS * 1000) throw invalid('an access token that becomes valid only in the future');
+    if (nbf * 1000 > now + MAX_CLOCK_SKEW_SECONDS * 1000) throw invalid('an access token that becomes valid only in the future');
     if (request.scopes !== undefined) {
       const scp = payload['scp'];
       const granted = typeof scp === 'string' ? scp.split(' ').filter((word) => word !== '') : undefined;
@@ -568,7 +558,7 @@ export class StsTokenSource implements TokenSource {
       // MetadataError messages name what is wrong, never key material.
       throw failed(`cannot be used: ${(error as Error).message}`, { status: 200, cause: error });
     }
-    const issuer = this.#stsIssuer();
+    const issuer = stsIssuerId(this.#realm);
     if (metadata.issuer !== issuer) {
       throw failed(
         `names the issuer ${metadata.issuer === undefined ? '(none)' : JSON.stringify(quote(metadata.issuer))}, not the STS issuer id of this realm, ${issuer}`,
@@ -690,7 +680,7 @@ async function readLimited(response: Response, maxBytes: number): Promise<Buffer
 function checkScopes(scopes: unknown): string[] {
   if (!Array.isArray(scopes)) throw new TypeError('request.scopes must be an array of scope words.');
   for (const scope of scopes as unknown[]) {
-    if (typeof scope !== 'string' || !SCOPE_TOKEN.test(scope)) {
+    if (typeof scope !== 'string' || !isScopeToken(scope)) {
       throw new TypeError('request.scopes must hold non-empty scope words without spaces, quotes, backslashes or control characters.');
     }
   }

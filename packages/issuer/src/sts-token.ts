@@ -3,7 +3,7 @@
  * client that authenticated, signed RS256 with the STS's OAuth certificate.
  */
 import { randomBytes } from 'node:crypto';
-import { WellKnownPrincipal, type Clock } from '@s2sauth/protocol';
+import { stsIssuerId, type Clock } from '@s2sauth/protocol';
 import type { CertificateSet } from './certificate-set.js';
 import type { OAuthCertificate } from './certificate.js';
 import { Rs256Signer } from './jws-signer.js';
@@ -34,11 +34,6 @@ export interface IssuedStsToken {
   readonly notBefore: number;
   /** `exp`, seconds since the epoch. */
   readonly expiresOn: number;
-}
-
-/** The STS issuer id of `realm`: `00000001-0000-0000-c000-000000000000@<realm>`. */
-export function stsIssuerId(realm: string): string {
-  return `${WellKnownPrincipal.sts}@${realm}`;
 }
 
 /**

@@ -37,10 +37,13 @@ import { Router, type NextFunction, type Request, type Response } from 'express'
 import {
   buildJwks,
   buildMetadataDocument,
+  CLIENT_ASSERTION_TYPE,
   formatAudience,
   isRealm,
+  isScopeToken,
   parseAudience,
   parseIssuerId,
+  stsIssuerId,
   systemClock,
   WellKnownPrincipal,
   type Clock,
@@ -50,7 +53,6 @@ import type { ClientRecord, ClientStore, ReplayStore } from '@s2sauth/store';
 import { CertificateSet } from './certificate-set.js';
 import { OAuthCertificate } from './certificate.js';
 import {
-  CLIENT_ASSERTION_TYPE,
   ClientAssertionError,
   clientCertificateKeys,
   parseClientAssertion,
@@ -59,7 +61,7 @@ import {
   type ParsedClientAssertion,
 } from './client-assertion.js';
 import { hostNameMatches } from './host-name-pattern.js';
-import { StsTokenSigner, stsIssuerId } from './sts-token.js';
+import { StsTokenSigner } from './sts-token.js';
 
 /** The largest accepted token request body, in bytes (16 KiB; an assertion is far smaller). */
 export const MAX_TOKEN_REQUEST_BYTES = 16_384;
@@ -195,7 +197,6 @@ function reject(error: StsErrorCode, reason: string, context?: Rejection['contex
 
 const FORM_TYPE = 'application/x-www-form-urlencoded';
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
-const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
 
 /**
  * Sends a token endpoint answer (RFC 6749 section 5.1: `no-store`, `no-cache`): JSON, written
@@ -279,7 +280,7 @@ function parseForm(body: Buffer): Map<string, string> {
 function parseScope(scope: string | undefined): string[] | undefined {
   if (scope === undefined) return undefined;
   const words = scope.split(' ');
-  if (!words.every((word) => SCOPE_TOKEN.test(word))) reject('invalid_scope', 'scope_malformed');
+  if (!words.every(isScopeToken)) reject('invalid_scope', 'scope_malformed');
   return [...new Set(words)];
 }
 

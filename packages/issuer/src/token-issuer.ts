@@ -14,6 +14,8 @@ import {
   formatAudience,
   isPrincipalId,
   isRealm,
+  isScopeToken,
+  MAX_TOKEN_LIFETIME_SECONDS,
   parseAudience,
   systemClock,
   USER_CLAIM_NAMES,
@@ -34,7 +36,6 @@ export const DEFAULT_TOKEN_LIFETIME_SECONDS = 3600;
 export const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS = 3600;
 
 /** The largest `maxLifetimeSeconds` accepted (one day). */
-const ABSOLUTE_MAX_LIFETIME_SECONDS = 86400;
 
 /** `nii` of an outer token when the user context does not name one. */
 export const DEFAULT_NAME_IDENTIFIER_ISSUER = 'urn:office:idp:activedirectory';
@@ -79,7 +80,6 @@ const RESERVED_CLAIMS: ReadonlySet<string> = new Set([
 ]);
 
 /** A scope word: RFC 6749 section 3.3 `scope-token` (visible ASCII except `"` and `\`). */
-const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
 
 /** Control characters (C0, DEL, C1): never valid in a user identifier or claim name. */
 const CONTROL = /[\x00-\x1f\x7f-\x9f]/;
@@ -269,7 +269,7 @@ export class TokenIssuer {
     const maxLifetime = checkLifetime(
       options.maxLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
       'options.maxLifetimeSeconds',
-      ABSOLUTE_MAX_LIFETIME_SECONDS,
+      MAX_TOKEN_LIFETIME_SECONDS,
       'one day',
     );
     this.#lifetime = checkLifetime(
@@ -403,7 +403,7 @@ export class TokenIssuer {
 function scopeClaim(scopes: unknown): string {
   if (!Array.isArray(scopes)) throw new TypeError('request.scopes must be an array of scope words.');
   for (const scope of scopes as unknown[]) {
-    if (typeof scope !== 'string' || !SCOPE_TOKEN.test(scope)) {
+    if (typeof scope !== 'string' || !isScopeToken(scope)) {
       throw new TypeError('request.scopes must hold non-empty scope words without spaces, quotes, backslashes or control characters.');
     }
   }

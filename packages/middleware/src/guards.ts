@@ -8,14 +8,11 @@
  * still fails closed. A `req.s2s` that neither `s2sAuth` nor `S2SBearerStrategy` set is not a
  * verified principal: guards trust only requests those two have seen.
  */
-import { BearerError, InsufficientScopeError, type ChallengeParams, type ErrorHeaders } from '@s2sauth/protocol';
+import { BearerError, type ChallengeParams, type ErrorHeaders, InsufficientScopeError, isScopeToken } from '@s2sauth/protocol';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { requestInfo, sendBearerChallenge, sendBearerError } from './express.js';
 import { verificationContextOf } from './request.js';
 import type { S2SPrincipal } from './principal.js';
-
-/** RFC 6749 section 3.3 `scope-token`: visible ASCII except space, `"` and `\`. */
-const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
 
 /**
  * A valid token whose kind of call does not fit the route (app-only where a user is needed, or the
@@ -82,7 +79,7 @@ export function requireScope(...scopes: string[]): RequestHandler {
     throw new TypeError('requireScope needs at least one scope.');
   }
   for (const scope of scopes) {
-    if (typeof scope !== 'string' || !SCOPE_TOKEN.test(scope)) {
+    if (typeof scope !== 'string' || !isScopeToken(scope)) {
       throw new TypeError(
         `requireScope: ${JSON.stringify(scope)} is not a scope (a non-empty word of visible ASCII characters, without spaces, quotes or backslashes).`,
       );

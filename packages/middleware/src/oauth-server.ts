@@ -14,7 +14,14 @@
  * selects the server registered for realm `R` if there is one, else the server registered for
  * `*`, and never more than one. The token's key then comes from that server's key set only.
  */
-import { formatIssuerId, parseIssuerId, WellKnownPrincipal, type MetadataEndpoint, type ParsedMetadata } from '@s2sauth/protocol';
+import {
+  isSecureUrl,
+  type MetadataEndpoint,
+  type ParsedMetadata,
+  parseIssuerId,
+  stsIssuerId,
+  WellKnownPrincipal,
+} from '@s2sauth/protocol';
 import type { OAuthServerRecord } from '@s2sauth/store';
 import type { KeySet } from './key-set.js';
 
@@ -61,11 +68,6 @@ export interface ResolvedOAuthServer {
   readonly keys: KeySet;
 }
 
-/** The issuer id of the STS of `realm`: `00000001-0000-0000-c000-000000000000@<realm>` (or `@*`). */
-export function stsIssuerOf(realm: string): string {
-  return formatIssuerId({ principal: WellKnownPrincipal.sts, realm });
-}
-
 /**
  * What is wrong with an STS metadata document for a registration with `realm` (a realm, `*`, or
  * `undefined` for "the document's"), or the issuer id it states when nothing is: the document
@@ -83,7 +85,7 @@ export function checkStsMetadata(
     return { problem: `the document's issuer is not an STS issuer (${WellKnownPrincipal.sts}@<realm>)`, invalid: false };
   }
   if (realm !== undefined && realm !== ANY_REALM && issuer.realm !== realm) {
-    return { problem: `the document's issuer is not ${stsIssuerOf(realm)}`, invalid: false };
+    return { problem: `the document's issuer is not ${stsIssuerId(realm)}`, invalid: false };
   }
   if (metadata.realm !== undefined && metadata.realm !== issuer.realm) {
     return { problem: 'the document\'s realm is not the realm of its issuer', invalid: false };
@@ -92,10 +94,6 @@ export function checkStsMetadata(
     return { problem: `the document's serviceName is not ${WellKnownPrincipal.sts}`, invalid: false };
   }
   return { issuer: metadata.issuer, realm: issuer.realm };
-}
-
-function isLoopbackHost(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
 }
 
 function isIssuanceEndpoint(endpoint: MetadataEndpoint): boolean {
@@ -119,7 +117,7 @@ export function authorizationUriOf(metadata: ParsedMetadata, allowLoopback: bool
       continue;
     }
     if (url.username !== '' || url.password !== '' || url.hash !== '') continue;
-    if (url.protocol === 'https:' || (url.protocol === 'http:' && allowLoopback && isLoopbackHost(url.hostname))) return url.href;
+    if (isSecureUrl(url, allowLoopback)) return url.href;
   }
   return undefined;
 }

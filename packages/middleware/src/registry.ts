@@ -18,18 +18,20 @@
  * nothing when it cannot be fetched, is not a valid document, or contradicts the registration.
  */
 import {
+  type Clock,
   formatIssuerId,
+  isLoopbackHost,
   isPrincipalId,
   isRealm,
+  isScopeToken,
   MetadataError,
+  type ParsedMetadata,
   parseIssuerId,
   parseMetadataDocument,
+  type SigningKey,
   signingKeyFromCertificate,
   systemClock,
   WellKnownPrincipal,
-  type Clock,
-  type ParsedMetadata,
-  type SigningKey,
 } from '@s2sauth/protocol';
 import {
   isKeyDocumentStore,
@@ -179,8 +181,6 @@ export interface PartnerRegistryOptions {
 
 /** Lync-style identities: `microsoft.exchange`, `contoso-crm_2`. */
 const IDENTITY = /^[a-z0-9._-]{1,64}$/;
-/** An RFC 6749 section 3.3 scope-token: visible ASCII except space, `"` and `\`. */
-const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
 /** As many certificates as a metadata document may list (protocol.md section 4). */
 const MAX_CERTIFICATES = 20;
 
@@ -242,17 +242,13 @@ function checkScopes(value: unknown): string[] {
   if (!Array.isArray(value)) throw invalid('scopes', 'must be an array of scope names');
   const seen = new Set<string>();
   for (const scope of value as unknown[]) {
-    if (typeof scope !== 'string' || !SCOPE_TOKEN.test(scope)) {
+    if (typeof scope !== 'string' || !isScopeToken(scope)) {
       throw invalid('scopes', 'each scope must be one whole word of visible ASCII characters, without spaces, quotes or backslashes');
     }
     if (seen.has(scope)) throw invalid('scopes', `the scope ${scope} is listed twice`);
     seen.add(scope);
   }
   return [...seen];
-}
-
-function isLoopbackHost(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
 }
 
 function checkMetadataUrl(value: unknown, allowLoopback: boolean): string {

@@ -25,8 +25,11 @@
  */
 import jwt from 'jsonwebtoken';
 import {
+  type ActorClaims,
   BearerError,
+  type ChallengeParams,
   checkLifetime,
+  type Clock,
   effectiveScopes,
   epochSeconds,
   formatIssuerId,
@@ -34,39 +37,35 @@ import {
   isAuthority,
   isPrincipalId,
   isRealm,
+  type IssuerId,
+  type LifetimeRules,
+  MAX_CLOCK_SKEW_SECONDS,
+  MAX_TOKEN_LIFETIME_SECONDS,
   MetadataError,
   parseAudience,
+  type ParsedJws,
   parseIssuerId,
   parseJws,
   readActorClaims,
   readOuterClaims,
+  type SigningKey,
   signingKeyFromCertificate,
+  stsIssuerId,
   systemClock,
   WellKnownPrincipal,
   x5tS256,
-  type ActorClaims,
-  type ChallengeParams,
-  type Clock,
-  type IssuerId,
-  type LifetimeRules,
-  type ParsedJws,
-  type SigningKey,
 } from '@s2sauth/protocol';
 import type { OAuthServerRecord, PartnerApplication } from '@s2sauth/store';
 import { pinoAuditSink, type AuditEvent, type AuditSink } from './audit.js';
 import type { S2SPrincipal, S2SUser } from './principal.js';
 import type { KeySet } from './key-set.js';
-import { ANY_REALM, selectOAuthServer, stsIssuerOf, type ResolvedOAuthServer } from './oauth-server.js';
+import { ANY_REALM, selectOAuthServer, type ResolvedOAuthServer } from './oauth-server.js';
 import { PartnerRegistry, PartnerRegistryError } from './registry.js';
 import { checkTrustLevel, type ActorIssuer } from './trust-level.js';
 import { VerificationCache, type CachedVerification } from './verification-cache.js';
 
-/** The default and the largest allowed clock skew, in seconds (protocol.md section 3.3 step 4). */
-export const MAX_CLOCK_SKEW_SECONDS = 300;
 /** The default longest accepted token lifetime, in seconds (protocol.md section 3.1). */
 export const DEFAULT_MAX_LIFETIME_SECONDS = 3600;
-/** The largest `maxLifetimeSeconds` a verifier may be configured with: 24 hours, as ACS actor tokens. */
-export const MAX_LIFETIME_LIMIT_SECONDS = 86_400;
 
 /**
  * Decides whether the user of a verified user context exists and may be acted for (the local
@@ -224,9 +223,9 @@ function checkOptions(options: VerifierOptions): ResolvedVerifierOptions {
     typeof maxLifetimeSeconds !== 'number' ||
     !Number.isFinite(maxLifetimeSeconds) ||
     maxLifetimeSeconds <= 0 ||
-    maxLifetimeSeconds > MAX_LIFETIME_LIMIT_SECONDS
+    maxLifetimeSeconds > MAX_TOKEN_LIFETIME_SECONDS
   ) {
-    throw new TypeError(`createVerifier: options.maxLifetimeSeconds must be more than 0 and at most ${MAX_LIFETIME_LIMIT_SECONDS} seconds`);
+    throw new TypeError(`createVerifier: options.maxLifetimeSeconds must be more than 0 and at most ${MAX_TOKEN_LIFETIME_SECONDS} seconds`);
   }
   if (typeof clock !== 'function') throw new TypeError('createVerifier: options.clock must be a function returning milliseconds');
   let cache: false | { readonly maxEntries: number } = { maxEntries: 10_000 };
@@ -837,7 +836,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       // OAuth servers after partners, in identity order.
       const all = registry.listOAuthServers();
       const servers = all.filter((s) => s.enabled && (s.realm === ANY_REALM || realms.has(s.realm)));
-      trustedIssuers.push(...servers.map((s) => stsIssuerOf(s.realm)));
+      trustedIssuers.push(...servers.map((s) => stsIssuerId(s.realm)));
       // Callers are sent for tokens to the STS of the realm the challenge names, selected as an
       // actor's iss in that realm would select it: never to the STS of another realm.
       const selected = selectOAuthServer(all, resolved.realms[0] as string);

@@ -9,6 +9,7 @@ import {
   BearerError,
   buildMetadataDocument,
   KeysUnavailableError,
+  stsIssuerId,
   WellKnownPrincipal,
   type FailureCode,
   type MetadataEndpoint,
@@ -24,7 +25,6 @@ import {
   PartnerRegistry,
   PartnerRegistryError,
   selectOAuthServer,
-  stsIssuerOf,
   type AuditEvent,
   type Verifier,
   type VerifierOptions,
@@ -389,8 +389,8 @@ describe('OAuth servers', () => {
 
   describe('the rules of oauth-server.ts', () => {
     it('names the STS issuer of a realm or of every realm', () => {
-      expect(stsIssuerOf('contoso.com')).to.equal(STS_ISSUER);
-      expect(stsIssuerOf(ANY_REALM)).to.equal(`${STS}@*`);
+      expect(stsIssuerId('contoso.com')).to.equal(STS_ISSUER);
+      expect(stsIssuerId(ANY_REALM)).to.equal(`${STS}@*`);
     });
 
     it('takes the token endpoint only from an OAuth2 issuance endpoint with a plain https (or permitted loopback http) URL', () => {

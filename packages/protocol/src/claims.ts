@@ -276,7 +276,9 @@ export function readOuterClaims(payload: Readonly<Record<string, unknown>>): Out
 export function checkLifetime(claims: { readonly nbf: number; readonly exp: number; readonly iat?: number }, rules: LifetimeRules): void {
   const { now, skew, maxLifetime } = rules;
   if (!Number.isFinite(now)) throw new TypeError('checkLifetime: rules.now must be a finite number of seconds');
-  if (!Number.isFinite(skew) || skew < 0 || skew > 300) throw new TypeError('checkLifetime: rules.skew must be 0 to 300 seconds');
+  if (!Number.isFinite(skew) || skew < 0 || skew > MAX_CLOCK_SKEW_SECONDS) {
+    throw new TypeError(`checkLifetime: rules.skew must be 0 to ${MAX_CLOCK_SKEW_SECONDS} seconds`);
+  }
   if (!Number.isFinite(maxLifetime) || maxLifetime <= 0) {
     throw new TypeError('checkLifetime: rules.maxLifetime must be a positive number of seconds');
   }
@@ -297,6 +299,24 @@ export function checkLifetime(claims: { readonly nbf: number; readonly exp: numb
   if (iat !== undefined && exp - iat > maxLifetime) {
     throw new InvalidTokenError('token_lifetime_too_long', `exp - iat is ${exp - iat} s, more than ${maxLifetime} s`);
   }
+}
+
+/** The largest clock skew a verifier may allow, and its default, in seconds (protocol.md section 3.3 step 4). */
+export const MAX_CLOCK_SKEW_SECONDS = 300;
+
+/** The longest token lifetime any verifier may be configured to accept, in seconds: 24 hours, as ACS actor tokens. */
+export const MAX_TOKEN_LIFETIME_SECONDS = 86_400;
+
+/** RFC 6749 section 3.3 `scope-token`: visible ASCII except space, `"` and `\`. */
+const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
+
+/**
+ * True when `word` is one RFC 6749 `scope-token` (section 3.3): one or more visible ASCII
+ * characters other than space, `"` and `\`. Every scope that is granted, requested or required
+ * must be one.
+ */
+export function isScopeToken(word: string): boolean {
+  return SCOPE_TOKEN.test(word);
 }
 
 /**

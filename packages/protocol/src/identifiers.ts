@@ -168,3 +168,8 @@ export function formatTrustedIssuer(entry: TrustedIssuer): string {
 export function trustedIssuerCovers(entry: TrustedIssuer, issuer: IssuerId): boolean {
   return entry.principal === issuer.principal && (entry.realm === '*' || entry.realm === issuer.realm);
 }
+
+/** The STS issuer id of `realm` (protocol.md section 6): `00000001-0000-0000-c000-000000000000@<realm>`. */
+export function stsIssuerId(realm: string): string {
+  return `${WellKnownPrincipal.sts}@${realm}`;
+}

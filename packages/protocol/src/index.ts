@@ -13,3 +13,6 @@ export * from './jws.js';
 export * from './claims.js';
 export * from './bearer.js';
 export * from './metadata.js';
+export * from './secure-url.js';
+export * from './client-assertion.js';
+export * from './options.js';

@@ -1,14 +1,20 @@
 import { expect } from 'chai';
 import {
+  ASSERTION_CLOCK_SKEW_SECONDS,
   checkLifetime,
   effectiveScopes,
   encodeBase64url,
   InvalidTokenError,
+  isScopeToken,
+  MAX_ASSERTION_LIFETIME_SECONDS,
+  MAX_CLOCK_SKEW_SECONDS,
+  MAX_TOKEN_LIFETIME_SECONDS,
   parseJws,
   parseScopes,
   readActorClaims,
   readNumericDate,
   readOuterClaims,
+  stsIssuerId,
   USER_CLAIM_NAMES,
   type FailureCode,
   type LifetimeRules,
@@ -440,5 +446,24 @@ describe('iat is a JSON number only (protocol.md section 3: digit strings for nb
 
   it('still reads a numeric iat and string nbf/exp', () => {
     expect(readOuterClaims(payloadOf(outer({}, ',"iat":1700000000')))).to.include({ iat: 1700000000, nbf: 1700000000, exp: 1700003600 });
+  });
+});
+
+describe('scope tokens and protocol limits', () => {
+  it('takes one RFC 6749 scope-token: visible ASCII but space, quote and backslash', () => {
+    for (const word of ['contacts.read', 'a', 'urn:x:y/z', '!#$%&()*+,-./09:;<=>?@AZ[]^_`az{|}~']) {
+      expect(isScopeToken(word), word).to.equal(true);
+    }
+    for (const word of ['', 'two words', 'quote"d', 'back\\slash', 'tab\t', 'é', 'line\n']) {
+      expect(isScopeToken(word), JSON.stringify(word)).to.equal(false);
+    }
+  });
+
+  it('names the STS issuer of a realm, and the largest skew and lifetime', () => {
+    expect(stsIssuerId('contoso.com')).to.equal('00000001-0000-0000-c000-000000000000@contoso.com');
+    expect(MAX_CLOCK_SKEW_SECONDS).to.equal(300);
+    expect(MAX_TOKEN_LIFETIME_SECONDS).to.equal(86_400);
+    expect(ASSERTION_CLOCK_SKEW_SECONDS).to.equal(MAX_CLOCK_SKEW_SECONDS);
+    expect(MAX_ASSERTION_LIFETIME_SECONDS).to.equal(300);
   });
 });
