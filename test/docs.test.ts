@@ -79,21 +79,28 @@ function unionMembers(files: ReadonlyMap<string, string>, name: string): string[
   return members;
 }
 
-/** The rows of the table that follows `<!-- codes: <name> -->`: the code of the first cell, and the other cells. */
-function documentedCodes(markdown: string, name: string): Map<string, string[]> {
-  const marker = `<!-- codes: ${name} -->`;
+/** The cells of each row of the first table after `marker`, without its header and separator rows. */
+function tableAfter(markdown: string, marker: string): string[][] {
   const at = markdown.indexOf(marker);
-  expect(at, `docs/troubleshooting.md has a "${marker}" table`).to.be.at.least(0);
+  expect(at, `a "${marker}" table`).to.be.at.least(0);
   const lines = markdown.slice(at + marker.length).split('\n').map((line) => line.trim());
   const start = lines.findIndex((line) => line.startsWith('|'));
-  const rows = new Map<string, string[]>();
+  const rows: string[][] = [];
   for (const line of lines.slice(start + 2)) {
     if (!line.startsWith('|')) break;
-    const cells = line.slice(1, -1).split(' | ').map((cell) => cell.trim());
-    const code = /^`([a-z0-9_]+)`$/.exec(cells[0] ?? '')?.[1];
-    expect(code, `the first cell of "${line}" is one code`).to.be.a('string');
+    rows.push(line.slice(1, -1).split(' | ').map((cell) => cell.trim()));
+  }
+  return rows;
+}
+
+/** The rows of the table that follows `<!-- codes: <name> -->`: the code of the first cell, and the other cells. */
+function documentedCodes(markdown: string, name: string): Map<string, string[]> {
+  const rows = new Map<string, string[]>();
+  for (const [first = '', ...rest] of tableAfter(markdown, `<!-- codes: ${name} -->`)) {
+    const code = /^`([a-z0-9_]+)`$/.exec(first)?.[1];
+    expect(code, `the first cell "${first}" is one code`).to.be.a('string');
     expect(rows.has(code as string), `${code} is listed once in the ${name} table`).to.equal(false);
-    rows.set(code as string, cells.slice(1));
+    rows.set(code as string, rest);
   }
   return rows;
 }
@@ -131,6 +138,24 @@ describe('documentation', () => {
     it('names headings as GitHub does (code and links as text, punctuation dropped, repeats numbered)', () => {
       const anchors = anchorsOf('# A `code`, and [a link](x.md)\n## 3.3 Step, by step\n## 3.3 Step, by step\n```\n# not a heading\n```\n');
       expect([...anchors]).to.deep.equal(['a-code-and-a-link', '33-step-by-step', '33-step-by-step-1']);
+    });
+  });
+
+  describe('protocol.md', () => {
+    it('states for every failure class the status, error, description and diagnostic the code sends', async () => {
+      const rows = tableAfter(await readFile(join(root, 'docs', 'protocol.md'), 'utf8'), '<!-- classes -->');
+      const classes = new Set(Object.values(FAILURE_CODES));
+      expect(rows.map(([name]) => name).sort()).to.deep.equal([...classes].sort());
+      for (const [name = '', status, error, description, diagnostic = ''] of rows) {
+        const code = (Object.keys(FAILURE_CODES) as FailureCode[]).find((candidate) => FAILURE_CODES[candidate] === name) as FailureCode;
+        const failure = bearerError(code, 'documentation');
+        expect(status, name).to.equal(String(failure.status));
+        expect(error, name).to.equal(failure.error === undefined ? '(none)' : `\`${failure.error}\``);
+        expect(description, name).to.equal(failure.description);
+        const d = failure.diagnostic;
+        if (d === undefined) expect(diagnostic, name).to.not.match(/^`\d/);
+        else expect(diagnostic, name).to.equal(`\`${d.code};reason="${d.reason}";error_category="${d.category}"\``);
+      }
     });
   });
 
