@@ -304,15 +304,17 @@ function contradiction(metadata: ParsedMetadata, applicationId: string, realm: s
 }
 
 /**
- * Identifies what a partner's key set was built for: its key source (metadata URL and
- * `allowLoopback`, or the pinned certificates) and the `(applicationId, realm)` its documents are
- * checked against. A change of anything else (scopes, trust level, enabled, ...) keeps the key set
- * and its last good keys; a change of these starts a new one (protocol.md section 5).
+ * Identifies what a partner's key set was built for: the registration (its `createdAt`: a partner
+ * removed and added again is a new registration, whose keys an administrator meant to start
+ * afresh), its key source (metadata URL and `allowLoopback`, or the pinned certificates) and the
+ * `(applicationId, realm)` its documents are checked against. A change of anything else (scopes,
+ * trust level, enabled, ...) keeps the key set and its last good keys; a change of these starts a
+ * new one (protocol.md section 5).
  */
 function stampOf(partner: PartnerApplication): string {
   const memo = stamps.get(partner);
   if (memo !== undefined) return memo;
-  const stamp = JSON.stringify([partner.applicationId, partner.realm, partner.keySource]);
+  const stamp = JSON.stringify([partner.createdAt, partner.applicationId, partner.realm, partner.keySource]);
   if (isFrozenRecord(partner)) stamps.set(partner, stamp);
   return stamp;
 }
@@ -367,7 +369,7 @@ function serverBasisOf(server: OAuthServerRecord): string {
  * or disabling keeps the key set; a change of these starts a new one.
  */
 function serverStampOf(server: OAuthServerRecord): string {
-  return JSON.stringify([server.metadataUrl, server.allowLoopback === true, server.issuer, server.realm]);
+  return JSON.stringify([server.createdAt, server.metadataUrl, server.allowLoopback === true, server.issuer, server.realm]);
 }
 
 function hasOAuthServers(store: PartnerStore): store is PartnerStore & OAuthServerStore {
@@ -974,7 +976,7 @@ export class PartnerRegistry {
   #createServerKeySet(server: OAuthServerRecord, stamp: string): KeySet {
     const allowLoopback = server.allowLoopback === true;
     const source = { kind: 'metadata', metadataUrl: server.metadataUrl, ...(allowLoopback ? { allowLoopback } : {}) } as const;
-    return this.#remoteKeySet(source, (metadata) => {
+    return this.#remoteKeySet(source, server.createdAt, (metadata) => {
       // The document must go on stating the issuer it was registered with; a failed load keeps
       // the last good keys up to the staleness bound (protocol.md section 4).
       const checked = checkStsMetadata(metadata, server.realm);
@@ -996,8 +998,14 @@ export class PartnerRegistry {
    * the document, and stores it as the source's last good document when the store keeps them. It
    * starts from that stored document when there is one younger than the maximum staleness that
    * still parses and is accepted now, so a restarted server keeps serving through an outage.
+   * Only a document fetched since the registration was created (`registeredAt`) counts: a partner
+   * removed and added again never starts from keys fetched for the registration that was removed.
    */
-  #remoteKeySet(source: Extract<PartnerKeySource, { kind: 'metadata' }>, accept: (metadata: ParsedMetadata) => void): RemoteKeySet {
+  #remoteKeySet(
+    source: Extract<PartnerKeySource, { kind: 'metadata' }>,
+    registeredAt: number,
+    accept: (metadata: ParsedMetadata) => void,
+  ): RemoteKeySet {
     const documentSource = { metadataUrl: source.metadataUrl, allowLoopback: source.allowLoopback === true };
     const load = async (): Promise<ParsedMetadata> => {
       const body = await fetchMetadata(source.metadataUrl, this.#fetchOptions(source));
@@ -1007,17 +1015,23 @@ export class PartnerRegistry {
       this.#storeKeyDocument({ ...documentSource, document: body, fetchedAt });
       return metadata;
     };
-    const lastGood = this.#storedKeys(documentSource, accept);
+    const lastGood = this.#storedKeys(documentSource, registeredAt, accept);
     return new RemoteKeySet(load, lastGood === undefined ? this.#keySetOptions : { ...this.#keySetOptions, lastGood });
   }
 
-  /** The stored last good document of `source`, parsed and accepted now, if it is young enough. */
-  #storedKeys(source: KeyDocumentSource, accept: (metadata: ParsedMetadata) => void): LastGoodKeys | undefined {
+  /**
+   * The stored last good document of `source`, parsed and accepted now, if it was fetched for this
+   * registration (not before `registeredAt`), is young enough, and was not stamped in the future
+   * (by a clock that was ahead then: its age cannot be told, so it is not served).
+   */
+  #storedKeys(source: KeyDocumentSource, registeredAt: number, accept: (metadata: ParsedMetadata) => void): LastGoodKeys | undefined {
     if (!isKeyDocumentStore(this.#store)) return undefined;
     try {
       const stored = this.#store.getKeyDocument(source);
       const now = this.#clock();
-      if (stored === undefined || now - stored.fetchedAt > this.#maxStalenessMs) return undefined;
+      if (stored === undefined || stored.fetchedAt < registeredAt || stored.fetchedAt > now || now - stored.fetchedAt > this.#maxStalenessMs) {
+        return undefined;
+      }
       // Checked as a fresh fetch would be: certificates expired by now are left out (none left
       // refuses the document), and the document must still agree with the registration.
       const metadata = parseMetadataDocument(stored.document, { now });
@@ -1236,7 +1250,7 @@ export class PartnerRegistry {
     }
     // resolve() never gets here with an oauthServer source; the cast documents that.
     const metadataSource = source as Extract<PartnerKeySource, { kind: 'metadata' }>;
-    return this.#remoteKeySet(metadataSource, (metadata) => {
+    return this.#remoteKeySet(metadataSource, partner.createdAt, (metadata) => {
       const problem = contradiction(metadata, partner.applicationId, partner.realm);
       // A failed load keeps the last good keys up to the staleness bound (protocol.md section 4).
       if (problem !== undefined) throw new PartnerRegistryError('metadata_contradicts', `metadataUrl: ${problem}`, 'metadataUrl');

@@ -209,6 +209,67 @@ describe('key survival: edits, restarts and rollovers keep a partner\'s keys', (
     });
   });
 
+  describe('a partner removed and added again', () => {
+    async function rolledAway(): Promise<{ compromised: TestPartner }> {
+      // The partner's key is compromised: it publishes a new certificate only, and the old key
+      // (still in the stored document, and in any key set built from it) must never verify again.
+      const compromised = await createPartner({ principal: partner.principal, identity: partner.identity, certificate: partner.certificate });
+      partner.rollTo(await certificateFrom(START - DAY, 30));
+      server.respondWith(partner.metadataDocument({ certificates: [partner.certificate] }));
+      return { compromised };
+    }
+
+    function signedBy(signer: TestPartner): string {
+      return signer.mint(signer.actorClaims(AUDIENCE, Math.floor(now / 1000)));
+    }
+
+    it('never starts from the document stored for the removed registration: the old key is refused at once', async () => {
+      const file = join(folder, 'registry.sqlite');
+      const { registry, verifier } = await registered(SqliteStore.open(file, { clock }));
+      const { compromised } = await rolledAway();
+      now += 10 * 60 * SECOND;
+      registry.remove(partner.identity);
+      now += SECOND;
+      await registry.add({ identity: partner.identity, metadataUrl: server.url, allowLoopback: true, scopes: ['contacts.read'] });
+      now += 10 * 60 * SECOND;
+      expect(await outcome(verifier.verify(signedBy(compromised))), 'a token signed with the removed key').to.equal('key_unknown');
+      expect(await outcome(verifier.verify(token())), 'a token signed with the new key').to.equal('accepted');
+    });
+
+    it('drops the old keys in a running server when an administrator removes and adds the partner from another process', async () => {
+      const file = join(folder, 'registry.sqlite');
+      const { registry, verifier } = await registered(SqliteStore.open(file, { clock, pollIntervalMs: 200 }));
+      const admin = open(SqliteStore.open(file, { clock, pollIntervalMs: 200 }));
+      const { compromised } = await rolledAway();
+      const createdAt = registry.get(partner.identity)?.createdAt;
+      now += 10 * 60 * SECOND;
+      // Both changes usually land between two of the server's polls: it sees one change, not a removal.
+      admin.registry.remove(partner.identity);
+      now += SECOND;
+      await admin.registry.add({ identity: partner.identity, metadataUrl: server.url, allowLoopback: true, scopes: ['contacts.read'] });
+      for (let i = 0; i < 500 && registry.get(partner.identity)?.createdAt === createdAt; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(registry.get(partner.identity)?.createdAt).to.not.equal(createdAt);
+      expect(await outcome(verifier.verify(signedBy(compromised))), 'a token signed with the removed key').to.equal('key_unknown');
+      expect(await outcome(verifier.verify(token())), 'a token signed with the new key').to.equal('accepted');
+    });
+  });
+
+  describe('a stored document stamped in the future', () => {
+    it('is not served after a restart: its age cannot be told', async () => {
+      const file = await registeredThenStopped();
+      const raw = SqliteStore.open(file, { clock });
+      const stored = raw.getKeyDocument({ metadataUrl: server.url, allowLoopback: true });
+      if (stored === undefined) throw new Error('no document was stored');
+      // Written by a clock a year ahead (corrected since by NTP).
+      raw.putKeyDocument({ ...stored, fetchedAt: START + 365 * DAY });
+      raw.close();
+      server.respondWith('down', 503);
+      now = START + HOUR;
+      const restarted = open(SqliteStore.open(file, { clock }));
+      expect(await outcome(restarted.verifier.verify(token()))).to.equal('keys_unavailable');
+    });
+  });
+
   describe('unknown key ids', () => {
     it('refetches at once when a token names an unknown x5t after the partner rolled its certificate', async () => {
       const { verifier } = await registered(new MemoryStore({ clock }));

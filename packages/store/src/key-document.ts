@@ -39,7 +39,9 @@ export interface KeyDocumentStore {
   getKeyDocument(source: KeyDocumentSource): KeyDocument | undefined;
   /**
    * Stores `document` as the last good one of its source, unless the stored one was fetched later
-   * (two verifiers sharing a store both refresh). Throws a `TypeError` for an impossible record.
+   * (two verifiers sharing a store both refresh) but not more than {@link FUTURE_FETCH_MS} later: a
+   * stored fetch time that far ahead cannot be a racing fetch, only the stamp of a clock that was
+   * ahead then, and it is replaced. Throws a `TypeError` for an impossible record.
    */
   putKeyDocument(document: KeyDocument): void;
   /** Removes every document fetched before `time` (ms); returns how many were removed. */
@@ -93,6 +95,13 @@ function sourceKey(source: KeyDocumentSource): string {
   return JSON.stringify([source.metadataUrl, source.allowLoopback]);
 }
 
+/**
+ * How far a stored document's fetch time may lie after a new fetch's and still win over it (ms):
+ * fetches of one source race by a few seconds at most (the fetch timeout is 5 s); a stored time
+ * further ahead was written by a clock that was ahead, and would otherwise never be replaced.
+ */
+export const FUTURE_FETCH_MS = 60_000;
+
 /** The key documents of `MemoryStore`. */
 export class MemoryKeyDocuments implements KeyDocumentStore {
   readonly #documents = new Map<string, KeyDocument>();
@@ -105,7 +114,9 @@ export class MemoryKeyDocuments implements KeyDocumentStore {
     const record = keyDocumentRecord(document);
     const key = sourceKey(record);
     const stored = this.#documents.get(key);
-    if (stored === undefined || stored.fetchedAt <= record.fetchedAt) this.#documents.set(key, record);
+    if (stored === undefined || stored.fetchedAt <= record.fetchedAt || stored.fetchedAt > record.fetchedAt + FUTURE_FETCH_MS) {
+      this.#documents.set(key, record);
+    }
   }
 
   removeKeyDocumentsFetchedBefore(time: number): number {
@@ -182,12 +193,13 @@ function prepare(db: Database.Database) {
     get: db.prepare<[string, number], KeyDocumentRow>(
       'SELECT metadata_url, allow_loopback, document, fetched_at FROM key_documents WHERE metadata_url = ? AND allow_loopback = ?',
     ),
-    // The later fetch wins, whichever verifier sharing the file writes last.
+    // The later fetch wins, whichever verifier sharing the file writes last; a stored time further
+    // ahead than FUTURE_FETCH_MS was stamped by a clock that was ahead, and loses.
     put: db.prepare<[{ metadata_url: string; allow_loopback: number; document: Uint8Array; fetched_at: number }]>(`
       INSERT INTO key_documents (metadata_url, allow_loopback, document, fetched_at)
         VALUES (@metadata_url, @allow_loopback, @document, @fetched_at)
         ON CONFLICT (metadata_url, allow_loopback) DO UPDATE SET document = excluded.document, fetched_at = excluded.fetched_at
-          WHERE excluded.fetched_at >= key_documents.fetched_at`),
+          WHERE excluded.fetched_at >= key_documents.fetched_at OR key_documents.fetched_at > excluded.fetched_at + ${FUTURE_FETCH_MS}`),
     removeBefore: db.prepare<[number]>('DELETE FROM key_documents WHERE fetched_at < ?'),
   };
 }

@@ -63,6 +63,16 @@ function behaviour(name: string, open: () => Opened): void {
       expect(store.getKeyDocument({ metadataUrl: URL_A, allowLoopback: false })).to.include({ fetchedAt: T + 2000 });
     });
 
+    it('replaces a document stamped far in the future (by a clock that was ahead) with a real later fetch', () => {
+      store.putKeyDocument(documentOf('from a clock a year ahead', T + 365 * 24 * 3600 * 1000));
+      store.putKeyDocument(documentOf('fetched now', T));
+      expect(store.getKeyDocument({ metadataUrl: URL_A, allowLoopback: false })).to.include({ fetchedAt: T });
+      // A racing fetch a few seconds later still wins over one a few seconds earlier.
+      store.putKeyDocument(documentOf('raced', T + 5000));
+      store.putKeyDocument(documentOf('fetched now, written late', T + 1000));
+      expect(store.getKeyDocument({ metadataUrl: URL_A, allowLoopback: false })).to.include({ fetchedAt: T + 5000 });
+    });
+
     it('removes the documents fetched before a time, and only those', () => {
       store.putKeyDocument(documentOf('old', T - 1));
       store.putKeyDocument(documentOf('edge', T, { metadataUrl: `${URL_A}/edge` }));
