@@ -217,9 +217,10 @@ export class RemoteKeySet implements KeySet {
     }
     const key = this.#keys.get(keyId);
     if (key) return isValidAt(key, now) ? key : undefined;
-    // The first unknown key id after any other load is a rollover until proven otherwise; after
-    // that, the cooldown holds a flood of made-up ids to one load per window.
-    if (waited || (this.#attemptForUnknownKey && !this.#mayLoad(now))) return undefined;
+    // The first unknown key id after a load that succeeded is a rollover until proven otherwise;
+    // after a load for an unknown id, or one that failed (the endpoint is down: asking again at
+    // once would not help), the cooldown holds a flood of made-up ids to one load per window.
+    if (waited || (!this.#mayLoad(now) && (this.#attemptForUnknownKey || this.#lastError !== undefined))) return undefined;
     await this.#loadOnce(true);
     now = this.#clock();
     const reloaded = this.#keys.get(keyId);

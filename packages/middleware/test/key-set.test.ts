@@ -191,6 +191,24 @@ describe('key-set', () => {
       expect(loader.calls).to.equal(3);
     });
 
+    it('holds a flood of unknown key ids to one load per cooldown window while the endpoint fails, past the refresh interval', async () => {
+      const loader = fakeLoader(metadataOf(keyA));
+      const set = remote(loader);
+      await set.getKey(keyA.x5t);
+      const loadedAt = now;
+      loader.next = () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'network' }));
+      // Two hours on: the keys are due for a refresh that keeps failing, and still served.
+      now = loadedAt + 2 * HOUR;
+      const before = loader.calls;
+      for (let second = 0; second < 300; second += 1) {
+        expect(await set.getKey(`forged-${second}`)).to.equal(undefined);
+        now += SECOND;
+      }
+      // One load per 30 s window (a failed background refresh is not followed by an unknown-key refetch).
+      expect(loader.calls - before).to.equal(300 / (UNKNOWN_KEY_COOLDOWN_MS / SECOND));
+      expect(await set.getKey(keyA.x5t)).to.equal(keyA);
+    });
+
     it('picks up a rolled key through the unknown-key refetch at once, and a second roll once the cooldown allows', async () => {
       const loader = fakeLoader(metadataOf(keyA));
       const set = remote(loader, { unknownKeyCooldownMs: 10 * SECOND });
