@@ -148,7 +148,7 @@ export async function startExchange(options: ExchangeOptions): Promise<ExchangeS
     });
     opened.push(auth.verifier);
 
-    const health = new StorageHealth({ logger, files: [folder.database, folder.registryDatabase] });
+    const health = new StorageHealth({ logger, files: [folder.database, folder.registryDatabase], database: db });
     app = express();
     app.disable('x-powered-by');
     app.use(requestTarget(), health.watch());

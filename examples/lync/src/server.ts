@@ -258,7 +258,7 @@ export async function startLync(options: LyncOptions): Promise<LyncServer> {
     const conferences = new Conferences(db, url);
     const contacts: ContactStore = exchange === undefined ? new LocalContactStore(db) : new UnifiedContactStore(db, exchange);
 
-    const health = new StorageHealth({ logger, files: [folder.database, folder.registryDatabase] });
+    const health = new StorageHealth({ logger, files: [folder.database, folder.registryDatabase], database: db });
     const app = express();
     app.disable('x-powered-by');
     app.use(requestTarget(), health.watch());

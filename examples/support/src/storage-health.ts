@@ -4,6 +4,7 @@
  * answers 503 `storage_unavailable` (JSON, like every other error), logs the fault once with its
  * files rather than once per request, and `/healthz` answers 503 until a write succeeds again.
  */
+import type { Database } from 'better-sqlite3';
 import type { RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { ApiError } from './api-error.js';
@@ -32,6 +33,14 @@ export interface StorageHealthOptions {
   readonly logger: Logger;
   /** The files the server writes, named in the log line so the operator knows where to look. */
   readonly files: readonly string[];
+  /**
+   * The server's database connection. When given, a change answered 2xx clears a fault only if
+   * the connection committed a row change meanwhile (SQLite's `total_changes()`): a replayed
+   * `Idempotency-Key` answer or a repeated idempotent write is a 2xx that wrote nothing, and says
+   * nothing about the disk. Without it (a server every acknowledged change of which writes, such
+   * as the STS, whose token answers each store a replay claim first) any 2xx change clears it.
+   */
+  readonly database?: Database;
 }
 
 /** Methods that change nothing: their success says nothing about writes. */
@@ -46,11 +55,14 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 export class StorageHealth {
   readonly #logger: Logger;
   readonly #files: readonly string[];
+  readonly #changes: (() => number) | undefined;
   #fault: string | undefined;
 
   constructor(options: StorageHealthOptions) {
     this.#logger = options.logger;
     this.#files = [...options.files];
+    const totalChanges = options.database?.prepare('SELECT total_changes()').pluck();
+    this.#changes = totalChanges === undefined ? undefined : () => totalChanges.get() as number;
   }
 
   /** True unless a storage fault happened and no write succeeded since. */
@@ -78,12 +90,17 @@ export class StorageHealth {
     this.#logger.warn({ files: this.#files }, 'storage writable again');
   }
 
-  /** Middleware to mount first: a request that changes something and is answered 2xx clears the fault. */
+  /**
+   * Middleware to mount first: a request that changes something, is answered 2xx and (with
+   * {@link StorageHealthOptions.database}) made the database commit a row change clears the fault.
+   */
   watch(): RequestHandler {
     return (req, res, next) => {
       if (!SAFE_METHODS.has(req.method)) {
+        const before = this.#changes?.();
         res.once('finish', () => {
-          if (res.statusCode >= 200 && res.statusCode < 300) this.recovered();
+          if (res.statusCode < 200 || res.statusCode >= 300) return;
+          if (before === undefined || this.#changes === undefined || this.#changes() !== before) this.recovered();
         });
       }
       next();

@@ -34,6 +34,35 @@ describe('storage faults', () => {
     expect(isStorageFault('SQLITE_FULL')).to.equal(false);
   });
 
+  it('does not clear a fault for a 2xx change that wrote nothing (a replayed answer), only for one the database committed', async () => {
+    const logger = pino(new Writable({ write: (_chunk: Buffer, _encoding, done) => done() }));
+    const health = new StorageHealth({ logger, files: [join(root, 'server.sqlite')], database: db });
+    const app = express();
+    app.use(health.watch());
+    app.get('/healthz', health.handler());
+    // A replay: answered 200 from what was stored, no row written.
+    app.post('/replayed', (_req, res) => {
+      res.status(200).json({ replayed: true });
+    });
+    app.post('/written', (_req, res) => {
+      db.prepare('INSERT INTO notes (text) VALUES (?)').run('a row');
+      res.status(201).json({ ok: true });
+    });
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      health.fault(Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }));
+      expect((await fetch(`${url}/replayed`, { method: 'POST' })).status).to.equal(200);
+      expect((await fetch(`${url}/healthz`)).status, 'after a 2xx that wrote nothing').to.equal(503);
+      expect((await fetch(`${url}/written`, { method: 'POST' })).status).to.equal(201);
+      expect((await fetch(`${url}/healthz`)).status, 'after a committed write').to.equal(200);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
   it('answers a full disk (a real SQLITE_FULL) with 503 storage_unavailable, logs it once with the files, and /healthz says so until a write succeeds', async () => {
     const lines: Record<string, unknown>[] = [];
     const logger = pino(new Writable({ write: (chunk: Buffer, _encoding, done) => { lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>); done(); } }));
