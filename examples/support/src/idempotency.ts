@@ -27,6 +27,12 @@ export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 60 * 60_000;
 /** How long a request in progress holds its key when it never answers: one minute. */
 export const DEFAULT_IDEMPOTENCY_LEASE_MS = 60_000;
 
+/** How many live keys one scope may hold by default (see {@link IdempotencyOptions.maxKeysPerScope}). */
+export const DEFAULT_MAX_KEYS_PER_SCOPE = 10_000;
+
+/** The largest answer kept for a replay by default, in bytes (see {@link IdempotencyOptions.maxAnswerBytes}). */
+export const DEFAULT_MAX_ANSWER_BYTES = 64 * 1024;
+
 /** The migration that creates the `idempotency_keys` table; append it to a server's migrations. */
 export const IDEMPOTENCY_MIGRATION: Migration = `
   CREATE TABLE idempotency_keys (
@@ -54,6 +60,17 @@ export interface IdempotencyOptions {
   readonly ttlMs?: number;
   /** How long a request that never answers holds its key, in ms. Default one minute. */
   readonly leaseMs?: number;
+  /**
+   * How many keys one scope may hold at once (answered or running, not yet expired). A request
+   * with a new key beyond it is answered 429 `too_many_idempotency_keys` with `Retry-After`, so a
+   * partner sending a fresh key with every request cannot fill the disk. Default 10,000.
+   */
+  readonly maxKeysPerScope?: number;
+  /**
+   * The largest answer body kept for a replay, in bytes. A larger answer is not kept (the key is
+   * released, as after a 5xx: a repeat runs again). Default 64 KiB; the demo's answers are far smaller.
+   */
+  readonly maxAnswerBytes?: number;
   /** Milliseconds since the epoch. Default `Date.now`. */
   readonly clock?: () => number;
 }
@@ -67,7 +84,10 @@ interface KeyRow {
 }
 
 /** What a request's key lookup decided. */
-type Decision = { readonly kind: 'run' } | { readonly kind: 'replay'; readonly row: KeyRow } | { readonly kind: 'refuse'; readonly error: ApiError };
+type Decision =
+  | { readonly kind: 'run' }
+  | { readonly kind: 'replay'; readonly row: KeyRow }
+  | { readonly kind: 'refuse'; readonly error: ApiError; readonly retryAfterSeconds?: number };
 
 /**
  * Middleware for a write route, after authentication and the body parser (the body is part of the
@@ -78,7 +98,10 @@ export function idempotencyKeys(options: IdempotencyOptions): RequestHandler {
   const { db, scope } = options;
   const ttlMs = checkMs(options.ttlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS, 'ttlMs');
   const leaseMs = checkMs(options.leaseMs ?? DEFAULT_IDEMPOTENCY_LEASE_MS, 'leaseMs');
+  const maxKeys = checkCount(options.maxKeysPerScope ?? DEFAULT_MAX_KEYS_PER_SCOPE, 'maxKeysPerScope');
+  const maxAnswerBytes = checkCount(options.maxAnswerBytes ?? DEFAULT_MAX_ANSWER_BYTES, 'maxAnswerBytes');
   const clock = options.clock ?? Date.now;
+  const held = db.prepare('SELECT COUNT(*) AS count, MIN(expires_at) AS first FROM idempotency_keys WHERE scope = ?');
   const purge = db.prepare('DELETE FROM idempotency_keys WHERE expires_at <= ?');
   const find = db.prepare('SELECT fingerprint, status, content_type, body, locked_until FROM idempotency_keys WHERE scope = ? AND key = ?');
   const claim = db.prepare(
@@ -100,6 +123,13 @@ export function idempotencyKeys(options: IdempotencyOptions): RequestHandler {
     if (row !== undefined && row.locked_until > now) {
       return { kind: 'refuse', error: new ApiError(409, 'request_in_progress', 'A request with this Idempotency-Key is still being processed; repeat it later.') };
     }
+    if (row === undefined) {
+      const { count, first } = held.get(space) as { readonly count: number; readonly first: number | null };
+      if (count >= maxKeys) {
+        const error = new ApiError(429, 'too_many_idempotency_keys', 'Too many Idempotency-Keys are held for this caller; reuse a key only to repeat a request, and try again later.');
+        return { kind: 'refuse', error, retryAfterSeconds: Math.max(1, Math.ceil(((first ?? now) - now) / 1000)) };
+      }
+    }
     // New, or a first request that never answered within its lease: this request runs.
     claim.run(space, key, fingerprint, now + leaseMs, now + Math.max(ttlMs, leaseMs));
     return { kind: 'run' };
@@ -117,7 +147,10 @@ export function idempotencyKeys(options: IdempotencyOptions): RequestHandler {
     }
     const space = scope(req);
     const decision = decide.immediate(space, key, fingerprintOf(req), clock());
-    if (decision.kind === 'refuse') throw decision.error;
+    if (decision.kind === 'refuse') {
+      if (decision.retryAfterSeconds !== undefined) res.setHeader('retry-after', String(decision.retryAfterSeconds));
+      throw decision.error;
+    }
     if (decision.kind === 'replay') {
       const { row } = decision;
       res.status(row.status as number);
@@ -126,7 +159,7 @@ export function idempotencyKeys(options: IdempotencyOptions): RequestHandler {
       return;
     }
     recordAnswer(res, (status, contentType, body) => {
-      if (status >= 500) release.run(space, key);
+      if (status >= 500 || body.length > maxAnswerBytes) release.run(space, key);
       else complete.run(status, contentType, body, clock() + ttlMs, space, key);
     });
     next();
@@ -170,6 +203,11 @@ function recordAnswer(res: Response, store: (status: number, contentType: string
     }
     return end.apply(this, args);
   };
+}
+
+function checkCount(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value < 1) throw new TypeError(`idempotency ${name} must be a positive whole number.`);
+  return value;
 }
 
 function checkMs(value: number, name: string): number {

@@ -153,6 +153,70 @@ describe('idempotencyKeys', () => {
     expect(created).to.have.length(1);
   });
 
+  describe('bounds', () => {
+    async function boundedApp(options: { maxKeysPerScope?: number; maxAnswerBytes?: number }): Promise<{ url: string; close: () => Promise<unknown>; runs: () => number }> {
+      let runs = 0;
+      const app = express();
+      app.post('/items', express.json(), idempotencyKeys({ db, scope: (req) => String(req.headers['x-partner']), clock: () => now, ...options }), (req, res) => {
+        runs += 1;
+        res.status(201).json({ echo: req.body as unknown });
+      });
+      app.use(errorHandler(pino({ enabled: false })));
+      const bounded = app.listen(0, '127.0.0.1');
+      await new Promise((resolve) => bounded.once('listening', resolve));
+      return {
+        url: `http://127.0.0.1:${(bounded.address() as AddressInfo).port}`,
+        close: () => new Promise((resolve) => bounded.close(resolve)),
+        runs: () => runs,
+      };
+    }
+
+    const send = (base: string, key: string, body: unknown, partner = 'lync'): Promise<Response> =>
+      fetch(`${base}/items`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-partner': partner, 'idempotency-key': key }, body: JSON.stringify(body) });
+
+    it('answers 429 with Retry-After to a new key past the keys one scope may hold, and keeps replaying the held ones', async () => {
+      const app = await boundedApp({ maxKeysPerScope: 3 });
+      try {
+        for (const key of ['k1', 'k2', 'k3']) expect((await send(app.url, key, { key })).status).to.equal(201);
+        const refused = await send(app.url, 'k4', { key: 'k4' });
+        expect(refused.status).to.equal(429);
+        expect(await refused.json()).to.have.property('error', 'too_many_idempotency_keys');
+        expect(Number(refused.headers.get('retry-after'))).to.be.within(1, DEFAULT_IDEMPOTENCY_TTL_MS / 1000);
+        expect(app.runs()).to.equal(3);
+        // A held key still replays; another scope is not affected; expired keys free the room.
+        expect((await send(app.url, 'k1', { key: 'k1' })).status).to.equal(201);
+        expect((await send(app.url, 'k4', { key: 'k4' }, 'exchange')).status).to.equal(201);
+        expect(app.runs()).to.equal(4);
+        now += DEFAULT_IDEMPOTENCY_TTL_MS + 1;
+        expect((await send(app.url, 'k4', { key: 'k4' })).status).to.equal(201);
+        expect(app.runs()).to.equal(5);
+      } finally {
+        await app.close();
+      }
+    });
+
+    it('does not keep an answer larger than maxAnswerBytes: the key is released and a repeat runs again', async () => {
+      const app = await boundedApp({ maxAnswerBytes: 100 });
+      try {
+        expect((await send(app.url, 'small', { text: 'x' })).status).to.equal(201);
+        expect((await send(app.url, 'small', { text: 'x' })).status).to.equal(201);
+        expect(app.runs()).to.equal(1);
+        const large = { text: 'y'.repeat(200) };
+        expect((await send(app.url, 'large', large)).status).to.equal(201);
+        expect((await send(app.url, 'large', large)).status).to.equal(201);
+        expect(app.runs()).to.equal(3);
+        expect(db.prepare("SELECT COUNT(*) FROM idempotency_keys WHERE key = 'large'").pluck().get()).to.equal(0);
+      } finally {
+        await app.close();
+      }
+    });
+
+    it('refuses bounds that are not positive whole numbers with a TypeError', () => {
+      expect(() => idempotencyKeys({ db, scope: () => 's', maxKeysPerScope: 0 })).to.throw(TypeError, 'maxKeysPerScope');
+      expect(() => idempotencyKeys({ db, scope: () => 's', maxAnswerBytes: 1.5 })).to.throw(TypeError, 'maxAnswerBytes');
+    });
+  });
+
   it('forgets a key 24 hours after its answer', async () => {
     await post('/items', { name: 'Bob' }, 'k-day');
     now += DEFAULT_IDEMPOTENCY_TTL_MS - 1;
