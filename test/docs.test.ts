@@ -1,6 +1,7 @@
 /**
  * Checks that the project's own documentation cannot drift from the repository: every relative
- * link of README.md and docs/*.md names a file that exists (and, for a Markdown file, a heading
+ * link of README.md, docs/*.md, the package and example READMEs (the demo manual among them) and
+ * the benchmarks' README names a file that exists (and, for a Markdown file, a heading
  * that exists), and the code tables of docs/troubleshooting.md list exactly the codes the sources
  * define, in both directions.
  *
@@ -20,7 +21,11 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 /** The Markdown files whose links are checked. */
 async function documents(): Promise<string[]> {
   const docs = (await readdir(join(root, 'docs'))).filter((name) => name.endsWith('.md')).map((name) => join(root, 'docs', name));
-  return [join(root, 'README.md'), ...docs];
+  const readmes: string[] = [];
+  for (const top of ['packages', 'examples']) {
+    readmes.push(...(await readdir(join(root, top))).map((name) => join(root, top, name, 'README.md')).filter((file) => existsSync(file)));
+  }
+  return [join(root, 'README.md'), ...docs, ...readmes, join(root, 'bench', 'README.md')];
 }
 
 /** Markdown without fenced code blocks and inline code spans, where `[x](y)` is not a link. */
@@ -107,7 +112,7 @@ function documentedCodes(markdown: string, name: string): Map<string, string[]> 
 
 describe('documentation', () => {
   describe('links', () => {
-    it('every relative link of README.md and docs/*.md names an existing file and heading', async () => {
+    it('every relative link of README.md, docs/*.md, packages/*/README.md, examples/*/README.md and bench/README.md names an existing file and heading', async () => {
       const broken: string[] = [];
       let checked = 0;
       for (const file of await documents()) {
@@ -128,6 +133,11 @@ describe('documentation', () => {
       }
       expect(checked, 'links found').to.be.above(10);
       expect(broken).to.deep.equal([]);
+    });
+
+    it('checks the package READMEs, the demo manual and the benchmarks\' README too', async () => {
+      const checked = (await documents()).map((file) => relative(root, file));
+      expect(checked).to.include.members(['examples/demo/README.md', 'bench/README.md', 'examples/lync/README.md', 'packages/protocol/README.md', 'packages/cli/README.md']);
     });
 
     it('the README links both documentation pages', async () => {

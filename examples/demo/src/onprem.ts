@@ -2,7 +2,7 @@
  * The on-premises scenario: one organization (realm `contoso.com`, second SIP domain
  * `fabrikam.com`) running Lync and Exchange, each registered in the other as a partner application
  * by metadata URL with full trust, as `New-CsPartnerApplication` and `New-PartnerApplication` do in
- * a Lync Server 2013 / Exchange 2013 deployment (reference-microsoft-s2s.md section 8.1).
+ * a Lync Server 2013 / Exchange 2013 deployment (docs/protocol.md section 9, "On premises").
  */
 import { join } from 'node:path';
 import type { ExchangeServer } from '@s2sauth/example-exchange';

@@ -11,7 +11,7 @@
  *   premises) and Exchange Online in the tenant. Lync's on-premises OAuth certificate is registered
  *   at the STS as its client credential, as a cross-premises Lync deployment uploads its certificate
  *   to the cloud's service principal for Lync (`New-MsolServicePrincipalCredential`,
- *   reference-microsoft-s2s.md section 8.2); calls in both directions use STS tokens for the tenant.
+ *   docs/protocol.md section 9, "Hybrid"); calls in both directions use STS tokens for the tenant.
  *
  * Users are alice, bob and carol@contoso.com in both: the UPN domain is not the tenant realm.
  */

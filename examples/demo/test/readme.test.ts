@@ -9,17 +9,16 @@ import { startOnPremises } from '../src/onprem.js';
 import { freePort, removeTemporaryFolders, temporaryFolder } from './support.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, '..', '..', '..');
 
-/** The README's "register your own Express app" block, exactly as a reader copies it. */
+/** The demo README's "register your own Express app" block, exactly as a reader copies it. */
 async function partnerExample(): Promise<string> {
-  const readme = await readFile(join(root, 'README.md'), 'utf8');
+  const readme = await readFile(join(here, '..', 'README.md'), 'utf8');
   const match = /<!-- demo-partner-example:start -->\s*```ts\n([\s\S]*?)```\s*<!-- demo-partner-example:end -->/.exec(readme);
-  if (!match?.[1]) throw new Error('README.md has no demo-partner-example block');
+  if (!match?.[1]) throw new Error('examples/demo/README.md has no demo-partner-example block');
   return match[1];
 }
 
-describe('README: register your own Express app as a partner of the demo servers', () => {
+describe('demo README: register your own Express app as a partner of the demo servers', () => {
   // Written inside the repository so that it resolves the workspace packages as the reader's file would.
   const dir = join(here, '.tmp');
   after(async () => {

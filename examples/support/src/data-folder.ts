@@ -1,5 +1,5 @@
 /**
- * A demo server's data folder (architecture.md, "Persistence"): everything the server keeps, in
+ * A demo server's data folder (docs/architecture.md, "Persistence"): everything the server keeps, in
  * files an administrator can find, back up or replace. Created on the first start, reused
  * afterwards: the OAuth certificate and its key, the session secret, the server's own database and
  * the partner registry.

@@ -1,7 +1,7 @@
 /**
  * The rollover of protocol.md section 2, on the model of Lync's
- * `Set-CsCertificate -Type OAuthTokenIssuer -Roll -EffectiveDate` (reference-microsoft-s2s.md
- * sections 8.1 and 9): a server holds a `current` certificate, optionally a staged `next` with an
+ * `Set-CsCertificate -Type OAuthTokenIssuer -Roll -EffectiveDate` (Lync Server 2013
+ * cmdlet reference): a server holds a `current` certificate, optionally a staged `next` with an
  * effective time, and optionally the `previous` one. The next certificate is published as soon as it
  * is staged, so partners that cache metadata know it before it signs anything.
  */
@@ -34,7 +34,7 @@ export interface StageOptions {
   readonly force?: boolean;
 }
 
-/** Lync's minimum lead time for an OAuthTokenIssuer rollover (reference-microsoft-s2s.md section 8.1). */
+/** Lync's minimum lead time for an OAuthTokenIssuer rollover (Lync Server 2013's `Set-CsCertificate -Roll`). */
 const MINIMUM_LEAD_MS = 24 * 3_600_000;
 
 /**

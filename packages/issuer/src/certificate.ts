@@ -1,6 +1,6 @@
 /**
  * The OAuth certificate of protocol.md section 2: the X.509 certificate and RSA key a server signs
- * its tokens with (Lync's "OAuthTokenIssuer" certificate, reference-microsoft-s2s.md section 8.1).
+ * its tokens with (Lync's "OAuthTokenIssuer" certificate, as Lync Server 2013's `Set-CsCertificate` names it).
  *
  * New certificates are built with `@peculiar/x509` over Web Crypto; everything else (reading,
  * checking, thumbprints) uses node:crypto's `X509Certificate`. `@peculiar/x509` resolves its

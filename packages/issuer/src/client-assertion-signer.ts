@@ -2,8 +2,8 @@
  * The client assertion a server signs to authenticate itself to the STS (protocol.md section 6,
  * RFC 7523 section 2.2 with the `private_key_jwt` shape of OpenID Connect Core section 9): no client
  * secret, only a short-lived JWT signed with the server's OAuth certificate, the certificate-based
- * counterpart of ACS's secret-based `client_credentials` request (reference-microsoft-s2s.md
- * section 7).
+ * counterpart of ACS's secret-based `client_credentials` request (docs/protocol.md
+ * section 6).
  *
  * Each assertion has its own `jti` (128 random bits) and is used once: the STS accepts each
  * `(iss, jti)` only once, so an assertion is never kept or reused.

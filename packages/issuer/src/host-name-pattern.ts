@@ -1,6 +1,6 @@
 /**
  * Matching a resource's authority against the host names (SPNs) its principal is registered with
- * at the STS (protocol.md section 6; reference-microsoft-s2s.md section 10: ACS accepts
+ * at the STS (docs/protocol.md section 6; as in Azure ACS, which accepts
  * `00000002-…/*.contoso.com`, and the bare domain must be added separately).
  *
  * The rules, decided here once:

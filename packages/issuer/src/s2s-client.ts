@@ -1,7 +1,7 @@
 /**
  * The outbound half of server-to-server OAuth: calling a partner application's URL as this server
- * alone or on behalf of a user (architecture.md "Outbound", reference-microsoft-s2s.md sections 4.4,
- * 4.5, 6 and 9), the way Lync Server 2013 calls Exchange for contacts and archiving.
+ * alone or on behalf of a user (docs/architecture.md "Outbound", docs/protocol.md sections 3.1,
+ * 3.2 and 7), the way Lync Server 2013 calls Exchange for contacts and archiving.
  *
  * What the client guarantees, because a token is a bearer credential that anyone who sees it can
  * replay until it expires:

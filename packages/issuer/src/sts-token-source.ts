@@ -1,6 +1,6 @@
 /**
  * Tokens from an authorization server (STS) instead of self-issued ones: the hybrid path of
- * reference-microsoft-s2s.md section 10, where an on-premises server (Exchange, Lync) authenticates
+ * docs/protocol.md section 9 ("Hybrid"), where an on-premises server (Exchange, Lync) authenticates
  * to ACS with its OAuth certificate, receives an ACS-signed actor token for the target, and wraps it
  * in an outer token for a user. Wire shapes: protocol.md sections 3.1, 3.2 and 6.
  *
@@ -109,7 +109,7 @@ export interface StsTokenSourceOptions {
    * The realm the STS knows this server in (a tenant GUID for ACS / Azure AD). `client_id` is
    * `<principal>@<realm>`, and every target audience must be in this realm. The OAuth certificate
    * does not have to name it: the STS trusts the certificate by registration, not by name
-   * (reference-microsoft-s2s.md section 10).
+   * (docs/protocol.md section 6).
    */
   readonly realm: string;
   /** The OAuth certificate registered at the STS, or a set of them for rollover. */
@@ -471,7 +471,7 @@ export class StsTokenSource implements TokenSource {
     const accessToken = body['access_token'];
     if (typeof accessToken !== 'string' || accessToken === '') throw invalid('no access_token');
     for (const name of ['expires_in', 'not_before', 'expires_on']) {
-      // ACS sends these as digit strings (reference-microsoft-s2s.md section 7).
+      // ACS sends these as digit strings (as Microsoft's dates, docs/protocol.md section 3.1).
       if (body[name] !== undefined && readNumericDate(body[name]) === undefined) throw invalid(`a ${name} that is not a number of seconds`);
     }
     if (body['scope'] !== undefined && typeof body['scope'] !== 'string') throw invalid('a scope that is not a string');

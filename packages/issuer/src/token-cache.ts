@@ -1,6 +1,6 @@
 /**
  * Outbound tokens by what they are for, so a server calling a partner signs once per token
- * lifetime instead of once per call (reference-microsoft-s2s.md section 9: cache per application,
+ * lifetime instead of once per call (docs/architecture.md "Scale": cache per application,
  * target and user, renew before `exp`).
  *
  * An entry is the mint in progress until it settles, so calls that arrive while a token is being

@@ -1,6 +1,6 @@
 /**
  * Trusted OAuth servers (STSes), protocol.md section 5, with the administrative surface of Lync's
- * `New-`, `Set-`, `Get-` and `Remove-CsOAuthServer` (reference-microsoft-s2s.md section 8.1). The
+ * `New-`, `Set-`, `Get-` and `Remove-CsOAuthServer` (Lync Server 2013 cmdlet reference). The
  * registrations live in the same store as partner applications and are managed through
  * `PartnerRegistry` (`addOAuthServer`, `updateOAuthServer`, ...), so one registry, one revision
  * and one change feed cover every trust a verifier has.

@@ -1,7 +1,7 @@
 /**
  * The partner application registry (protocol.md section 5), with the administrative surface of
- * Lync's `New-`, `Set-`, `Get-` and `Remove-CsPartnerApplication` (reference-microsoft-s2s.md
- * section 8.1): validated registrations in a `PartnerStore`, and one key set per partner for the
+ * Lync's `New-`, `Set-`, `Get-` and `Remove-CsPartnerApplication` (Lync Server 2013
+ * cmdlet reference): validated registrations in a `PartnerStore`, and one key set per partner for the
  * verifier.
  *
  * The registry is where the go-spiffe rule "the unverified issuer only selects which pinned trust

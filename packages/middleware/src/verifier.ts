@@ -69,7 +69,7 @@ export const DEFAULT_MAX_LIFETIME_SECONDS = 3600;
 
 /**
  * Decides whether the user of a verified user context exists and may be acted for (the local
- * policy of reference-microsoft-s2s.md section 4.6 step 10). Return false to reject with
+ * policy, the `resolveUser` hook of docs/protocol.md section 5). Return false to reject with
  * `user_invalid`; a hook that throws rejects the same way.
  */
 export type ResolveUser = (user: S2SUser, partner: PartnerApplication) => boolean | Promise<boolean>;

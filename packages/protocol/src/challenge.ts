@@ -77,7 +77,7 @@ export interface BearerChallenge {
 
 /**
  * Parses `WWW-Authenticate` header values into challenges, in order. Accepts what servers really
- * send (reference-microsoft-s2s.md section 6): several values as an array or joined with commas,
+ * send (docs/protocol.md section 7): several values as an array or joined with commas,
  * `,` or `, ` separators, token68 and auth-param forms, quoted-strings with `\` escapes, unquoted
  * values, any case. Never throws: whatever cannot be read is skipped up to the next comma.
  */

@@ -7,7 +7,7 @@
  * or Unicode-folded on the way in; malformed is malformed.
  */
 
-/** The well-known application principal ids (reference-microsoft-s2s.md section 2). */
+/** The well-known application principal ids (docs/protocol.md section 1). */
 export const WellKnownPrincipal = {
   /** ACS / the Microsoft Online STS; the principal of any authorization server in this protocol. */
   sts: '00000001-0000-0000-c000-000000000000',

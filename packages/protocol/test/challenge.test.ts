@@ -7,7 +7,7 @@ const EXCHANGE = '00000002-0000-0ff1-ce00-000000000000';
 const SHAREPOINT = '00000003-0000-0ff1-ce00-000000000000';
 const STS = '00000001-0000-0000-c000-000000000000';
 
-/** Real header shapes of reference-microsoft-s2s.md section 6. */
+/** Header shapes real Exchange and SharePoint servers send (docs/protocol.md section 7). */
 const SHAREPOINT_ONLINE =
   'Bearer realm="6c482541-f706-4168-9e58-8e35a9f97255",client_id="00000003-0000-0ff1-ce00-000000000000",' +
   'trusted_issuers="00000001-0000-0000-c000-000000000000@*,D3776938-3DBA-481F-A652-4BEDFCAB7CD8@*,https://sts.windows.net/*/,' +

@@ -1,5 +1,5 @@
 /**
- * `@s2sauth/store`: persistence behind small interfaces (architecture.md, "Persistence"): the
+ * `@s2sauth/store`: persistence behind small interfaces (docs/architecture.md, "Persistence"): the
  * partner application, OAuth server and STS client registries and the replay store, in SQLite
  * (`SqliteStore`, the embedded default) or in memory (`MemoryStore`, for tests).
  * @packageDocumentation
