@@ -15,7 +15,7 @@
  * not registered, so a forged `iss` can route a token only to keys that will not verify it.
  * {@link PartnerRegistry.resolveOAuthServer} does the same for an STS issuer.
  */
-import { type Clock, systemClock } from '@s2sauth/protocol';
+import { type Clock, optionNames, refuseUnknownOptions, systemClock } from '@s2sauth/protocol';
 import type { PartnerApplication, PartnerStore, RegistryEntryKind } from '@s2sauth/store';
 import type { KeySetOptions } from './key-set.js';
 import type { MetadataFetchOptions } from './metadata-fetch.js';
@@ -59,9 +59,12 @@ export interface PartnerRegistryOptions {
   readonly clock?: Clock;
 }
 
+const OPTION_NAMES = optionNames<PartnerRegistryOptions>({ store: true, fetch: true, keySets: true, clock: true });
+
 /** The options, checked (a misconfiguration is a `TypeError` at start-up). */
 function checkedOptions(options: PartnerRegistryOptions): Required<PartnerRegistryOptions> {
   if (typeof options !== 'object' || options === null) throw new TypeError('PartnerRegistry: options must be an object');
+  refuseUnknownOptions('new PartnerRegistry', options, OPTION_NAMES);
   const { store, fetch = {}, keySets = {}, clock = systemClock } = options;
   if (
     typeof store !== 'object' ||
@@ -97,7 +100,7 @@ export class PartnerRegistry {
   #revision = 0;
   #closed = false;
 
-  /** @throws TypeError for options that are not what they should be. */
+  /** @throws TypeError for options that are not what they should be, or an option name it does not know. */
   constructor(options: PartnerRegistryOptions) {
     const { store, fetch, keySets, clock } = checkedOptions(options);
     this.#store = store;
