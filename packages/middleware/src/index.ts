@@ -4,7 +4,16 @@ export * from './key-set.js';
 export * from './principal.js';
 export * from './audit.js';
 export * from './trust-level.js';
-export * from './oauth-server.js';
+export {
+  ANY_REALM,
+  authorizationUriOf,
+  checkStsMetadata,
+  selectOAuthServer,
+  type OAuthServer,
+  type OAuthServerChanges,
+  type OAuthServerRegistrationInput,
+  type ResolvedOAuthServer,
+} from './oauth-server.js';
 export * from './registry.js';
 export * from './verification-cache.js';
 export * from './verifier.js';

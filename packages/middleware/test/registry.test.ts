@@ -598,6 +598,15 @@ describe('PartnerRegistry', () => {
       expect(() => new PartnerRegistry({ store, keySets: 5 as never })).to.throw(TypeError, 'options.keySets');
       expect(() => new PartnerRegistry({ store, clock: 'now' as never })).to.throw(TypeError, 'options.clock');
     });
+
+    it('refuses an option name it does not know (a misspelt option is never silently ignored)', () => {
+      const misspelt = { store, keySet: { maxStalenessMs: 1000 } } as unknown as ConstructorParameters<typeof PartnerRegistry>[0];
+      expect(() => new PartnerRegistry(misspelt)).to.throw(
+        TypeError,
+        'new PartnerRegistry: unknown option "keySet"; the options are store, fetch, keySets, clock.',
+      );
+      expect(store.list()).to.deep.equal([]);
+    });
   });
 });
 
