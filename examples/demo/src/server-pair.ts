@@ -25,6 +25,8 @@ export interface ServerPairOptions {
   readonly lync: PairedLyncOptions;
   /** Registers the trust between the running servers (and wherever else the scenario needs it). */
   readonly trust: (lync: LyncServer, exchange: ExchangeServer) => Promise<void>;
+  /** Picks the port for Lync when `lyncPort` is 0. Default {@link freePort}; tests pass a port already taken. */
+  readonly pickPort?: (host: string) => Promise<number>;
 }
 
 /** The running pair. */
@@ -37,7 +39,8 @@ export interface ServerPair {
 
 /**
  * A free port on `host`, for a server whose URL must be known before it binds. The port is free
- * when this returns; another process could take it before the server binds, which a demo accepts.
+ * when this returns; another process (or an outgoing connection's ephemeral port) could take it
+ * before the server binds: {@link startServerPair} then starts again with another one.
  */
 export function freePort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -61,17 +64,35 @@ export function authoritiesOf(server: { readonly url: string; readonly authority
   return [...new Set([server.authority, `localhost:${new URL(server.url).port}`])];
 }
 
+/** How often a pair starts again when the port picked for Lync was taken before Lync could bind it. */
+const PICKED_PORT_ATTEMPTS = 5;
+
 /**
  * Starts Exchange, then Lync, then calls `trust`. Each server needs the other's URL before it
  * starts: with a fixed Lync port both are known; with Lync on port 0 a free port is picked for it
  * first. Exchange starts first (on its port, or any free one), then Lync with Exchange's actual URL.
+ * When the port picked for Lync is taken by then (`EADDRINUSE`), both are stopped and started
+ * again with another, up to {@link PICKED_PORT_ATTEMPTS} times; a port the caller chose is never
+ * replaced.
  *
  * @throws the error of the server that failed to start (e.g. `EADDRINUSE`, `EACCES`) or of `trust`,
  *   after stopping whatever had started.
  */
 export async function startServerPair(options: ServerPairOptions): Promise<ServerPair> {
+  for (let attempt = 1; ; attempt += 1) {
+    const lyncPort = options.lyncPort === 0 ? await (options.pickPort ?? freePort)(options.host) : options.lyncPort;
+    try {
+      return await startPairOnce(options, lyncPort);
+    } catch (error) {
+      const failure = error as { code?: unknown; port?: unknown } | null;
+      const pickedPortTaken = options.lyncPort === 0 && failure?.code === 'EADDRINUSE' && failure.port === lyncPort;
+      if (!pickedPortTaken || attempt === PICKED_PORT_ATTEMPTS) throw error;
+    }
+  }
+}
+
+async function startPairOnce(options: ServerPairOptions, lyncPort: number): Promise<ServerPair> {
   const { host } = options;
-  const lyncPort = options.lyncPort === 0 ? await freePort(host) : options.lyncPort;
   const exchange = await startExchange({ ...options.exchange, host, port: options.exchangePort, lync: { url: urlOf(host, lyncPort) } });
   let lync: LyncServer | undefined;
   try {

@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { authoritiesOf, startServerPair, urlOf } from '../src/server-pair.js';
+import { createServer, type AddressInfo } from 'node:net';
+import { authoritiesOf, freePort, startServerPair, urlOf } from '../src/server-pair.js';
 import { removeTemporaryFolders, temporaryFolder } from './support.js';
 
 const silent = pino({ level: 'silent' });
@@ -36,6 +37,60 @@ describe('startServerPair', () => {
       expect(seen).to.deep.equal(['200', '200']);
     } finally {
       await pair.close();
+    }
+  });
+
+  it('starts again with another port when the port picked for Lync was taken before Lync could bind it', async () => {
+    const folder = await temporaryFolder();
+    const squatter = createServer();
+    await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+    const taken = (squatter.address() as AddressInfo).port;
+    const picks: number[] = [];
+    const pair = await startServerPair({
+      host: '127.0.0.1',
+      lyncPort: 0,
+      exchangePort: 0,
+      exchange: { dataDir: join(folder, 'exchange'), realm: 'contoso.com', logger: silent, audit: false },
+      lync: { dataDir: join(folder, 'lync'), realm: 'contoso.com', logger: silent, audit: false },
+      trust: async () => {},
+      // The first pick is a port another process holds by the time Lync binds; the next is free.
+      pickPort: async (host) => {
+        const port = picks.length === 0 ? taken : await freePort(host);
+        picks.push(port);
+        return port;
+      },
+    });
+    try {
+      expect(picks).to.have.length(2);
+      expect(new URL(pair.lync.url).port).to.equal(String(picks[1]));
+      expect((await fetch(`${pair.lync.url}/healthz`)).status).to.equal(200);
+      expect((await fetch(`${pair.exchange.url}/healthz`)).status).to.equal(200);
+    } finally {
+      await pair.close();
+      await new Promise((resolve) => squatter.close(resolve));
+    }
+  });
+
+  it('does not replace a Lync port the caller chose: EADDRINUSE is thrown', async () => {
+    const folder = await temporaryFolder();
+    const squatter = createServer();
+    await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+    const taken = (squatter.address() as AddressInfo).port;
+    try {
+      const error = await startServerPair({
+        host: '127.0.0.1',
+        lyncPort: taken,
+        exchangePort: 0,
+        exchange: { dataDir: join(folder, 'exchange'), realm: 'contoso.com', logger: silent, audit: false },
+        lync: { dataDir: join(folder, 'lync'), realm: 'contoso.com', logger: silent, audit: false },
+        trust: async () => {},
+      }).then(
+        () => undefined,
+        (failure: unknown) => failure as { code?: string; port?: number },
+      );
+      expect(error).to.include({ code: 'EADDRINUSE', port: taken });
+    } finally {
+      await new Promise((resolve) => squatter.close(resolve));
     }
   });
 

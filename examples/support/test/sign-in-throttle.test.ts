@@ -32,7 +32,7 @@ function login(port: number, username: string, password: string, localAddress = 
 }
 
 describe('signInThrottle', () => {
-  let server: ReturnType<express.Express['listen']>;
+  let server: ReturnType<express.Express['listen']> | undefined;
   let port: number;
 
   /** A /login with one password for everyone, behind the throttle of `limits`. */
@@ -43,13 +43,17 @@ describe('signInThrottle', () => {
       res.json({ user: (req.body as { username: string }).username });
     });
     app.use(errorHandler(pino({ level: 'silent' })));
-    server = app.listen(0, '127.0.0.1');
-    await new Promise((resolve) => server.once('listening', resolve));
-    port = (server.address() as AddressInfo).port;
+    const listening = app.listen(0, '127.0.0.1');
+    server = listening;
+    await new Promise((resolve) => listening.once('listening', resolve));
+    port = (listening.address() as AddressInfo).port;
   }
 
   afterEach(async () => {
-    await new Promise((resolve) => server?.close(resolve));
+    // A test that started no server (the option checks) leaves nothing to close, whatever ran before.
+    const started = server;
+    server = undefined;
+    if (started !== undefined) await new Promise((resolve) => started.close(resolve));
   });
 
   it('refuses a user after perUser failures with 429 and Retry-After, the right password included; others are unaffected', async () => {
