@@ -23,7 +23,7 @@ import {
   WellKnownPrincipal,
 } from '@s2sauth/protocol';
 import type { OAuthServerRecord } from '@s2sauth/store';
-import type { KeySet } from './key-set.js';
+import type { KeySet } from '@s2sauth/discovery';
 
 /** The realm of an OAuth server trusted for every realm this server serves. */
 export const ANY_REALM = '*';

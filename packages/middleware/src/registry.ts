@@ -47,8 +47,17 @@ import {
   type RegistryEntryKind,
   type TrustLevel,
 } from '@s2sauth/store';
-import { KEY_MAX_STALENESS_MS, RemoteKeySet, StaticKeySet, type KeySet, type KeySetOptions, type LastGoodKeys } from './key-set.js';
-import { fetchMetadata, MetadataFetchError, type MetadataFetchOptions } from './metadata-fetch.js';
+import {
+  fetchMetadata,
+  KEY_MAX_STALENESS_MS,
+  MetadataFetchError,
+  RemoteKeySet,
+  StaticKeySet,
+  type KeySet,
+  type KeySetOptions,
+  type LastGoodKeys,
+  type MetadataFetchOptions,
+} from '@s2sauth/discovery';
 import {
   ANY_REALM,
   authorizationUriOf,
