@@ -97,8 +97,30 @@ export type ClaimParameters = {
   readonly now: number;
 };
 
+/** The prepared statements of one connection. */
+export interface SqliteStatements {
+  readonly partner: Database.Statement<[string], PartnerRow>;
+  readonly partnerByApplication: Database.Statement<[string, string], PartnerRow>;
+  readonly partners: Database.Statement<[], PartnerRow>;
+  readonly upsertPartner: Database.Statement<[PartnerParameters]>;
+  readonly deletePartner: Database.Statement<[string]>;
+  readonly server: Database.Statement<[string], OAuthServerRow>;
+  readonly servers: Database.Statement<[], OAuthServerRow>;
+  readonly upsertServer: Database.Statement<[OAuthServerParameters]>;
+  readonly deleteServer: Database.Statement<[string]>;
+  readonly client: Database.Statement<[string, string], ClientRow>;
+  readonly clients: Database.Statement<[], ClientRow>;
+  readonly credentialsOutside: Database.Statement<[string], CredentialRow>;
+  readonly upsertClient: Database.Statement<[ClientParameters]>;
+  readonly deleteClient: Database.Statement<[string, string]>;
+  readonly claim: Database.Statement<[ClaimParameters]>;
+  readonly purgeClaims: Database.Statement<[number]>;
+  readonly dataVersion: Database.Statement<[], number>;
+  readonly registryVersion: Database.Statement<[], number>;
+}
+
 /** Prepares every statement of the store on `db`, whose schema is up to date. */
-export function prepareStatements(db: Database.Database) {
+export function prepareStatements(db: Database.Database): SqliteStatements {
   return {
     partner: db.prepare<[string], PartnerRow>('SELECT * FROM partner_applications WHERE identity = ?'),
     partnerByApplication: db.prepare<[string, string], PartnerRow>(
@@ -150,6 +172,3 @@ export function prepareStatements(db: Database.Database) {
     registryVersion: db.prepare<[], number>('SELECT version FROM registry_version WHERE id = 1').pluck(),
   };
 }
-
-/** The prepared statements of one connection. */
-export type SqliteStatements = ReturnType<typeof prepareStatements>;
