@@ -1,5 +1,5 @@
 /**
- * Building what an issuer publishes (protocol.md section 4): the Microsoft `/metadata/json/1`
+ * Building what an issuer publishes (docs/protocol.md section 4): the Microsoft `/metadata/json/1`
  * document and the RFC 7517 JWK set of its signing certificates.
  */
 import { createHash, X509Certificate } from 'node:crypto';

@@ -1,5 +1,5 @@
 /**
- * The error of a refused metadata document or certificate (protocol.md section 4), with its stable
+ * The error of a refused metadata document or certificate (docs/protocol.md section 4), with its stable
  * codes: thrown by the metadata parser and by `signingKeyFromCertificate`.
  */
 

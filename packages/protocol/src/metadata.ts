@@ -1,7 +1,7 @@
 /**
  * Metadata documents of protocol.md section 4: the shape of the Microsoft `/metadata/json/1`
  * document, and the parser a verifier uses to load a partner's signing keys from one
- * (reference-microsoft-s2s.md section 5).
+ * (docs/protocol.md section 4).
  *
  * The parser is lenient in form, because Exchange, SharePoint and ACS disagree on member-name
  * casing, and strict in content: a document that carries anything a signing-key document must not

@@ -28,7 +28,7 @@ export type { SqliteStoreOptions } from './sqlite-open.js';
 const CLIENT_CACHE_SIZE = 1024;
 
 /**
- * The stores in one SQLite file (better-sqlite3): the embedded default of architecture.md,
+ * The stores in one SQLite file (better-sqlite3): the embedded default of docs/architecture.md,
  * "Persistence". Several processes may open the same file (server instances, the admin CLI):
  * writes are serialized by SQLite (WAL mode, busy timeout), replay claims are atomic across them,
  * and each store notices registry writes made by the others (see {@link SqliteStore.onChange}).

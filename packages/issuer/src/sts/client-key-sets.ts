@@ -1,10 +1,10 @@
 /**
  * The STS's per-client key cache: the signing keys of STS clients registered by metadata URL,
- * cached per client, for the `clientKeys` option of `stsRouter`. Unauthenticated requests reach it (with a well-formed assertion
- * naming a key the client's pinned certificates do not have), so each client gets one
- * `RemoteKeySet` (protocol.md section 4): keys kept between requests, refreshed in the
- * background, and refetched for an unknown key id at most once per 30 s, instead of one outbound
- * fetch per request.
+ * cached per client, for the `clientKeys` option of `stsRouter`. Unauthenticated requests reach it
+ * (with a well-formed assertion naming a key the client's pinned certificates do not have), so each
+ * client gets one `RemoteKeySet` of `@s2sauth/discovery` (docs/protocol.md section 4): keys kept
+ * between requests, refreshed in the background, and refetched for an unknown key id at most once
+ * per 30 s, instead of one outbound fetch per request.
  */
 import { fetchMetadata, RemoteKeySet, type MetadataFetchOptions } from '@s2sauth/discovery';
 import { optionNames, parseMetadataDocument, refuseUnknownOptions, systemClock, type Clock, type SigningKey } from '@s2sauth/protocol';
