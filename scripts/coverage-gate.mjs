@@ -22,7 +22,7 @@ const PACKAGE_THRESHOLD = 90;
 /** Lines and branches every source file of a gated package must keep covered, in percent. */
 const FILE_THRESHOLD = 60;
 /** The packages under the gate (examples and tests are not). */
-const GATED = ['packages/protocol', 'packages/issuer', 'packages/middleware', 'packages/store', 'packages/cli'];
+const GATED = ['packages/protocol', 'packages/discovery', 'packages/issuer', 'packages/middleware', 'packages/store', 'packages/cli'];
 /** Files with fewer branches than this are held to the line floor only. */
 const MIN_BRANCHES_FOR_FLOOR = 5;
 /** Files exempt from the per-file floor, and why. */

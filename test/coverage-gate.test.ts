@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const GATE = fileURLToPath(new URL('../scripts/coverage-gate.mjs', import.meta.url));
-const PACKAGES = ['protocol', 'issuer', 'middleware', 'store', 'cli'];
+const PACKAGES = ['protocol', 'discovery', 'issuer', 'middleware', 'store', 'cli'];
 
 interface Counts {
   readonly lines: readonly [number, number];

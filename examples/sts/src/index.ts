@@ -1,3 +1,2 @@
 /** @packageDocumentation */
 export * from './server.js';
-export * from './client-key-sets.js';

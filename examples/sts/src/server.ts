@@ -10,10 +10,9 @@ import { join } from 'node:path';
 import express from 'express';
 import { pino, type Logger } from 'pino';
 import { answerClientErrors, checkWritableDatabase, errorHandler, isStorageFault, notFound, requestTarget, StorageHealth } from '@s2sauth/example-support';
-import { OAuthCertificate, stsRouter, stsTokenPath } from '@s2sauth/issuer';
+import { ClientKeySets, OAuthCertificate, stsRouter, stsTokenPath } from '@s2sauth/issuer';
 import { isRealm, stsIssuerId } from '@s2sauth/protocol';
 import { SqliteStore, type ClientInput, type ReplayStore } from '@s2sauth/store';
-import { ClientKeySets } from './client-key-sets.js';
 
 /** Options of {@link startSts}. */
 export interface StsOptions {

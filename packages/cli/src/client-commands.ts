@@ -10,7 +10,7 @@
  * document checked with the same safe fetch the STS uses for it; host names are authorities or
  * `*.domain` patterns; grants name a resource GUID and scope tokens.
  */
-import { fetchMetadata, MetadataFetchError } from '@s2sauth/middleware';
+import { fetchMetadata, MetadataFetchError } from '@s2sauth/discovery';
 import {
   isAuthority,
   isPrincipalId,

@@ -158,7 +158,7 @@ export interface StsRouterOptions {
    * (its `x5t`). Called only after the assertion passed the syntax and `typ` checks, only for an
    * enabled client with a `metadataUrl`, and only when none of its pinned certificates has that
    * `x5t`. Anyone can still send such a request, so the implementation MUST cache: keep one key
-   * set per client (e.g. the middleware's `RemoteKeySet` over `fetchMetadata` and
+   * set per client (as `ClientKeySets` does: a `RemoteKeySet` over `fetchMetadata` and
    * `parseMetadataDocument`, which refetches for an unknown key id at most once per 30 s,
    * protocol.md section 4) rather than fetch per request. Without it, only pinned certificates
    * authenticate. A rejection counts as a failed authentication.

@@ -1,6 +1,6 @@
 /** @packageDocumentation */
-export * from './metadata-fetch.js';
-export * from './key-set.js';
+// Key discovery lives in @s2sauth/discovery (shared with the issuer's STS); its names stay public here.
+export * from '@s2sauth/discovery';
 export * from './principal.js';
 export * from './audit.js';
 export * from './trust-level.js';

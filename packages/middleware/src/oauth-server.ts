@@ -24,7 +24,7 @@ import {
   WellKnownPrincipal,
 } from '@s2sauth/protocol';
 import type { OAuthServerRecord, OAuthServerStore, PartnerStore } from '@s2sauth/store';
-import type { KeySet } from './key-set.js';
+import type { KeySet } from '@s2sauth/discovery';
 import {
   ANY_REALM,
   changedServer,

@@ -10,7 +10,7 @@
  */
 import { formatIssuerId, isPrincipalId, isRealm, type ParsedMetadata, parseIssuerId } from '@s2sauth/protocol';
 import { StoreError, type PartnerApplication, type PartnerStore } from '@s2sauth/store';
-import type { KeySet } from './key-set.js';
+import type { KeySet } from '@s2sauth/discovery';
 import {
   changedPartner,
   validatePartner,

@@ -17,8 +17,8 @@
  */
 import { type Clock, optionNames, refuseUnknownOptions, systemClock } from '@s2sauth/protocol';
 import type { PartnerApplication, PartnerStore, RegistryEntryKind } from '@s2sauth/store';
-import type { KeySetOptions } from './key-set.js';
-import type { MetadataFetchOptions } from './metadata-fetch.js';
+import type { KeySetOptions } from '@s2sauth/discovery';
+import type { MetadataFetchOptions } from '@s2sauth/discovery';
 import { OAuthServers, type OAuthServer, type ResolvedOAuthServer } from './oauth-server.js';
 import { Partners, type ResolvedPartner } from './partners.js';
 import type { OAuthServerChanges, OAuthServerRegistrationInput, PartnerApplicationChanges, PartnerApplicationInput } from './registration-input.js';

@@ -12,8 +12,8 @@
  */
 import { type Clock, MetadataError, type ParsedMetadata, parseMetadataDocument, type SigningKey, signingKeyFromCertificate } from '@s2sauth/protocol';
 import { isKeyDocumentStore, type KeyDocument, type KeyDocumentSource, type PartnerKeySource, type PartnerStore } from '@s2sauth/store';
-import { KEY_MAX_STALENESS_MS, RemoteKeySet, StaticKeySet, type KeySet, type KeySetOptions, type LastGoodKeys } from './key-set.js';
-import { fetchMetadata, MetadataFetchError, type MetadataFetchOptions } from './metadata-fetch.js';
+import { KEY_MAX_STALENESS_MS, RemoteKeySet, StaticKeySet, type KeySet, type KeySetOptions, type LastGoodKeys } from '@s2sauth/discovery';
+import { fetchMetadata, MetadataFetchError, type MetadataFetchOptions } from '@s2sauth/discovery';
 import { PartnerRegistryError } from './registry-error.js';
 
 /** A key source that is a metadata document. */

@@ -58,7 +58,7 @@ import {
 import type { OAuthServerRecord, PartnerApplication } from '@s2sauth/store';
 import { pinoAuditSink, type AuditEvent, type AuditSink } from './audit.js';
 import type { S2SPrincipal, S2SUser } from './principal.js';
-import type { KeySet } from './key-set.js';
+import type { KeySet } from '@s2sauth/discovery';
 import { ANY_REALM, selectOAuthServer, type ResolvedOAuthServer } from './oauth-server.js';
 import { PartnerRegistry, PartnerRegistryError } from './registry.js';
 import { checkTrustLevel, type ActorIssuer } from './trust-level.js';

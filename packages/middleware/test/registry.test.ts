@@ -8,7 +8,7 @@ import { KeysUnavailableError, WellKnownPrincipal } from '@s2sauth/protocol';
 import { MemoryStore, SqliteStore, type PartnerStore } from '@s2sauth/store';
 import type { OAuthCertificate } from '@s2sauth/issuer';
 import { createCertificate, createPartner, type MetadataServer, type TestPartner } from '../../../test/support/partners.js';
-import { StaticKeySet } from '../src/key-set.js';
+import { StaticKeySet } from '@s2sauth/discovery';
 import { PartnerRegistry, PartnerRegistryError, type PartnerApplicationInput } from '../src/registry.js';
 
 const START = Date.UTC(2030, 0, 15, 12, 0, 0);

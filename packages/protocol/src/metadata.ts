@@ -1,16 +1,18 @@
 /**
- * Metadata documents of protocol.md section 4: the Microsoft `/metadata/json/1` document and the
- * RFC 7517 JWK set an issuer publishes, and the parser a verifier uses to load a partner's
- * signing keys from one (docs/protocol.md section 4).
+ * Metadata documents of protocol.md section 4: the shape of the Microsoft `/metadata/json/1`
+ * document, and the parser a verifier uses to load a partner's signing keys from one
+ * (docs/protocol.md section 4).
  *
  * The parser is lenient in form, because Exchange, SharePoint and ACS disagree on member-name
  * casing, and strict in content: a document that carries anything a signing-key document must not
  * (private or symmetric keys, weak keys, expired certificates, thumbprints that do not match) is
  * refused as a whole, so a misconfigured partner is noticed rather than half-trusted.
+ *
+ * Building the documents is in `metadata-build`, loading one certificate as a signing key in
+ * `signing-key`, the error in `metadata-error`.
  */
-import { createHash, createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
-import { isPrincipalId, isRealm } from './identifiers.js';
-import { x5t, x5tS256 } from './thumbprint.js';
+import { checkTime, decodeBase64, loadCertificate, validityError, type SigningKey } from './signing-key.js';
+import { MetadataError } from './metadata-error.js';
 
 /** An `endpoints` entry, e.g. an STS token endpoint (`OAuth2`, `issuance`). */
 export interface MetadataEndpoint {
@@ -42,49 +44,6 @@ export interface MetadataDocument {
   endpoints: MetadataEndpoint[];
 }
 
-/** What `buildMetadataDocument` publishes. */
-export interface BuildMetadataOptions {
-  /** The issuer's principal id (lowercase GUID). */
-  readonly principal: string;
-  /** The issuer's realm. */
-  readonly realm: string;
-  /** Display name; defaults to the principal, as SharePoint does. */
-  readonly name?: string;
-  /** Signing certificates in publication order: current, next, previous. */
-  readonly certificates: readonly X509Certificate[];
-  /** Endpoints to advertise; default none. An STS lists its token endpoint here. */
-  readonly endpoints?: readonly MetadataEndpoint[];
-}
-
-/** An RSA public JWK (RFC 7517 section 4, RFC 7518 section 6.3.1) for one signing certificate. */
-export interface Jwk {
-  kty: 'RSA';
-  use: 'sig';
-  alg: 'RS256';
-  /** Same as `x5t`, so a token's `kid` and `x5t` name the same key. */
-  kid: string;
-  x5t: string;
-  'x5t#S256': string;
-  n: string;
-  e: string;
-  /** The certificate's DER in standard base64 (RFC 7517 section 4.7). */
-  x5c: [string];
-}
-
-/** A partner's signing key, loaded from a certificate whose checks all passed. */
-export interface SigningKey {
-  /** SHA-1 thumbprint, recomputed from the DER. */
-  readonly x5t: string;
-  /** SHA-256 thumbprint, recomputed from the DER. */
-  readonly x5tS256: string;
-  readonly certificate: X509Certificate;
-  readonly publicKey: KeyObject;
-  /** Start of the certificate's validity, ms since the epoch. */
-  readonly notBefore: number;
-  /** End of the certificate's validity (inclusive), ms since the epoch. */
-  readonly notAfter: number;
-}
-
 /** What a verifier learns from a partner's metadata document. */
 export interface ParsedMetadata {
   readonly issuer?: string;
@@ -107,103 +66,18 @@ export interface ParseMetadataOptions {
   readonly maxKeys?: number;
 }
 
-/** Why a metadata document or certificate was refused. */
-export type MetadataErrorCode =
-  | 'metadata_too_large'
-  | 'metadata_not_json'
-  | 'metadata_shape'
-  | 'metadata_no_keys'
-  | 'metadata_too_many_keys'
-  | 'metadata_private_key'
-  | 'metadata_symmetric_key'
-  | 'metadata_weak_key'
-  | 'metadata_certificate_invalid'
-  | 'metadata_certificate_expired'
-  | 'metadata_thumbprint_mismatch';
-
-/** A refused metadata document or certificate. The message never contains key material. */
-export class MetadataError extends Error {
-  readonly code: MetadataErrorCode;
-
-  constructor(code: MetadataErrorCode, message: string) {
-    super(message);
-    this.name = 'MetadataError';
-    this.code = code;
-  }
-}
-
 /** Default `maxBytes` of `parseMetadataDocument`. */
 export const MAX_METADATA_BYTES = 262_144;
 /** Default `maxKeys` of `parseMetadataDocument`. */
 export const MAX_METADATA_KEYS = 20;
 
-/**
- * Builds the `/metadata/json/1` document. `id` is derived from the issuer id so it stays the same
- * across restarts and rollovers. Throws `TypeError` for a malformed principal, realm, name,
- * certificate or endpoint.
- */
-export function buildMetadataDocument(options: BuildMetadataOptions): MetadataDocument {
-  const { principal, realm } = options;
-  if (typeof principal !== 'string' || !isPrincipalId(principal)) {
-    throw new TypeError('buildMetadataDocument: options.principal must be a lowercase GUID.');
-  }
-  if (typeof realm !== 'string' || !isRealm(realm)) {
-    throw new TypeError('buildMetadataDocument: options.realm must be a lowercase DNS name or GUID.');
-  }
-  if (options.name !== undefined && typeof options.name !== 'string') {
-    throw new TypeError('buildMetadataDocument: options.name must be a string.');
-  }
-  const certificates = certificateList(options.certificates, 'buildMetadataDocument: options.certificates');
-  const endpoints = (options.endpoints ?? []).map((endpoint, index) => {
-    if (!isEndpoint(endpoint)) {
-      throw new TypeError(`buildMetadataDocument: options.endpoints[${index}] must have string location, protocol and usage.`);
-    }
-    return { location: endpoint.location, protocol: endpoint.protocol, usage: endpoint.usage };
-  });
-  const issuer = `${principal}@${realm}`;
-  return {
-    id: `_${createHash('sha256').update(issuer).digest('hex').slice(0, 32)}`,
-    version: '1.0',
-    name: options.name ?? principal,
-    realm,
-    serviceName: principal,
-    issuer,
-    allowedAudiences: [issuer],
-    keys: certificates.map((certificate) => ({
-      usage: 'signing',
-      keyinfo: { x5t: x5t(certificate.raw) },
-      keyvalue: { type: 'x509Certificate', value: certificate.raw.toString('base64') },
-    })),
-    endpoints,
-  };
-}
-
-/**
- * Builds the `/.well-known/jwks.json` set (RFC 7517 section 5): one public RSA JWK per certificate,
- * in the given order. Throws `TypeError` for a certificate without an RSA key.
- */
-export function buildJwks(certificates: readonly X509Certificate[]): { keys: Jwk[] } {
-  return {
-    keys: certificateList(certificates, 'buildJwks: certificates').map((certificate, index) => {
-      const jwk = certificate.publicKey.export({ format: 'jwk' });
-      if (jwk.kty !== 'RSA' || typeof jwk.n !== 'string' || typeof jwk.e !== 'string') {
-        throw new TypeError(`buildJwks: certificates[${index}] does not hold an RSA key.`);
-      }
-      const thumbprint = x5t(certificate.raw);
-      return {
-        kty: 'RSA',
-        use: 'sig',
-        alg: 'RS256',
-        kid: thumbprint,
-        x5t: thumbprint,
-        'x5t#S256': x5tS256(certificate.raw),
-        n: jwk.n,
-        e: jwk.e,
-        x5c: [certificate.raw.toString('base64')],
-      };
-    }),
-  };
-}
+/** Member names that only private keys have: RSA/EC JWK private parts, and key containers. */
+const PRIVATE_MEMBERS = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'privatekey', 'private_key', 'pfx', 'pkcs12', 'p12']);
+/** Member names and type values that denote a shared secret (JWK `oct`, WS-Trust `BinarySecret`). */
+const SYMMETRIC_MEMBERS = new Set(['k', 'symmetrickey', 'binarysecret', 'secret']);
+const SYMMETRIC_TYPES = new Set(['symmetric', 'symmetrickey', 'binarysecret', 'oct']);
+/** No legitimate key entry nests deeper than `keyvalue.value`; the cap bounds the scan. */
+const MAX_ENTRY_DEPTH = 8;
 
 /**
  * Parses a partner's `/metadata/json/1` document and loads all of its signing keys.
@@ -264,67 +138,6 @@ export function parseMetadataDocument(body: string | Uint8Array, options: ParseM
     keys: [...loaded.values()],
     endpoints: readEndpoints(document),
   };
-}
-
-/**
- * Loads one signing certificate given directly (a registration's pinned certificate): an
- * `X509Certificate`, PEM text holding exactly one `CERTIFICATE` block, or standard base64 DER.
- * Applies the same checks as `parseMetadataDocument` at `now` (ms) and throws `MetadataError`.
- */
-export function signingKeyFromCertificate(certificate: X509Certificate | string, now: number): SigningKey {
-  checkTime(now, 'signingKeyFromCertificate: now');
-  const where = 'The certificate';
-  const key =
-    certificate instanceof X509Certificate ? checkCertificate(certificate, where) : loadCertificate(certificateDer(certificate), where);
-  const invalid = validityError(key, now, where);
-  if (invalid !== undefined) throw invalid;
-  return key;
-}
-
-/** The DER of a certificate given as PEM text or standard base64. */
-function certificateDer(certificate: string): Buffer {
-  if (typeof certificate !== 'string') {
-    throw new TypeError('signingKeyFromCertificate: certificate must be an X509Certificate, PEM text or base64 DER.');
-  }
-  if (certificate.includes('PRIVATE KEY')) {
-    throw new MetadataError('metadata_private_key', 'The certificate text contains a private key.');
-  }
-  let der: Buffer | undefined;
-  if (certificate.trimStart().startsWith('-----BEGIN')) {
-    const pem = PEM_CERTIFICATE.exec(certificate.trim());
-    der = pem?.[1] === undefined ? undefined : decodeBase64(pem[1].replace(/\s+/g, ''));
-    if (der === undefined) {
-      throw new MetadataError('metadata_certificate_invalid', 'The certificate text is not exactly one PEM CERTIFICATE block.');
-    }
-  } else {
-    der = decodeBase64(certificate);
-    if (der === undefined) {
-      throw new MetadataError('metadata_certificate_invalid', 'The certificate is neither PEM nor standard base64 DER.');
-    }
-  }
-  return der;
-}
-
-const PEM_CERTIFICATE = /^-----BEGIN CERTIFICATE-----\r?\n([A-Za-z0-9+/=\r\n]+)-----END CERTIFICATE-----$/;
-const PEM_DASHES = Buffer.from('-----');
-const PFX_VERSION = Buffer.from([0x02, 0x01, 0x03]);
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-
-/** Member names that only private keys have: RSA/EC JWK private parts, and key containers. */
-const PRIVATE_MEMBERS = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'privatekey', 'private_key', 'pfx', 'pkcs12', 'p12']);
-/** Member names and type values that denote a shared secret (JWK `oct`, WS-Trust `BinarySecret`). */
-const SYMMETRIC_MEMBERS = new Set(['k', 'symmetrickey', 'binarysecret', 'secret']);
-const SYMMETRIC_TYPES = new Set(['symmetric', 'symmetrickey', 'binarysecret', 'oct']);
-/** The largest time a `Date` can hold (ECMA-262 section 21.4.1.22). */
-const MAX_DATE_MS = 8.64e15;
-/** No legitimate key entry nests deeper than `keyvalue.value`; the cap bounds the scan. */
-const MAX_ENTRY_DEPTH = 8;
-
-function checkTime(now: number, name: string): void {
-  // A NaN time would make every validity comparison false, i.e. every certificate valid.
-  if (typeof now !== 'number' || !(Math.abs(now) <= MAX_DATE_MS)) {
-    throw new TypeError(`${name} must be a time in milliseconds since the epoch.`);
-  }
 }
 
 function positiveInteger(value: number | undefined, fallback: number, name: string): number {
@@ -403,20 +216,6 @@ function readEndpoints(document: Record<string, unknown>): MetadataEndpoint[] {
   return result;
 }
 
-function isEndpoint(value: unknown): value is MetadataEndpoint {
-  return (
-    isObject(value) && typeof value['location'] === 'string' && typeof value['protocol'] === 'string' && typeof value['usage'] === 'string'
-  );
-}
-
-function certificateList(certificates: readonly X509Certificate[], name: string): readonly X509Certificate[] {
-  if (!Array.isArray(certificates)) throw new TypeError(`${name} must be an array of X509Certificate.`);
-  certificates.forEach((certificate: unknown, index) => {
-    if (!(certificate instanceof X509Certificate)) throw new TypeError(`${name}[${index}] must be an X509Certificate.`);
-  });
-  return certificates;
-}
-
 /** Loads one `keys` entry; `undefined` for a well-formed entry that is not a signing key. */
 function readKeyEntry(entry: unknown, where: string): SigningKey | undefined {
   if (!isObject(entry)) throw new MetadataError('metadata_shape', `${where} is not an object.`);
@@ -490,92 +289,4 @@ function scanForSecrets(entry: Record<string, unknown>, where: string): void {
   }
   if (secret === 'private') throw new MetadataError('metadata_private_key', `${where} contains private key material.`);
   if (secret === 'symmetric') throw new MetadataError('metadata_symmetric_key', `${where} is a symmetric key.`);
-}
-
-/** Strict standard base64 (RFC 4648 section 4) with padding; `undefined` unless canonical. */
-function decodeBase64(text: string): Buffer | undefined {
-  if (text.length === 0 || !BASE64.test(text)) return undefined;
-  const bytes = Buffer.from(text, 'base64');
-  return bytes.toString('base64') === text ? bytes : undefined;
-}
-
-function loadCertificate(der: Buffer, where: string): SigningKey {
-  let certificate: X509Certificate | undefined;
-  // X509Certificate would also take PEM text, and ignores bytes after the certificate: both would
-  // let one document spell a certificate several ways, so only an exact DER SEQUENCE is accepted.
-  if (der[0] === 0x30) {
-    try {
-      certificate = new X509Certificate(der);
-    } catch {
-      certificate = undefined;
-    }
-  }
-  if (certificate === undefined || !certificate.raw.equals(der)) {
-    if (isPrivateKeyDer(der)) throw new MetadataError('metadata_private_key', `${where} holds a private key.`);
-    // Bytes that are not even an ASN.1 SEQUENCE (nor PEM text put there by mistake) are a raw secret.
-    if (der[0] !== 0x30 && !der.subarray(0, 5).equals(PEM_DASHES)) {
-      throw new MetadataError('metadata_symmetric_key', `${where} holds a secret, not a certificate.`);
-    }
-    throw new MetadataError('metadata_certificate_invalid', `${where} is not a DER X.509 certificate.`);
-  }
-  return checkCertificate(certificate, where);
-}
-
-/** PKCS#8 (plain or encrypted), PKCS#1, SEC1, a PKCS#12 container, or PEM text of a private key. */
-function isPrivateKeyDer(der: Buffer): boolean {
-  if (der.includes('PRIVATE KEY')) return true;
-  for (const type of ['pkcs8', 'pkcs1', 'sec1'] as const) {
-    try {
-      createPrivateKey({ key: der, format: 'der', type });
-      return true;
-    } catch (error) {
-      if ((error as { code?: unknown }).code === 'ERR_MISSING_PASSPHRASE') return true;
-    }
-  }
-  return isPkcs12(der);
-}
-
-/** PFX (RFC 7292 section 4): SEQUENCE { INTEGER 3 (version), SEQUENCE { pkcs7-data ... } ... }. */
-function isPkcs12(der: Buffer): boolean {
-  if (der.length < 2 || der[0] !== 0x30) return false;
-  const lengthByte = der.readUInt8(1);
-  const body = lengthByte < 0x80 ? 2 : 2 + (lengthByte & 0x7f);
-  return der.subarray(body, body + 3).equals(PFX_VERSION);
-}
-
-/** Checks the key of a certificate and reads its validity period (checked separately). */
-function checkCertificate(certificate: X509Certificate, where: string): SigningKey {
-  const publicKey = certificate.publicKey;
-  const bits = publicKey.asymmetricKeyDetails?.modulusLength;
-  // protocol.md section 2: RSA, 2048 to 4096 bits, public exponent 65537 — the same rule the
-  // issuer applies to its own certificate (larger moduli only make every verification slower).
-  if (publicKey.asymmetricKeyType !== 'rsa' || bits === undefined || bits < 2048 || bits > 4096) {
-    throw new MetadataError('metadata_weak_key', `${where} is not an RSA key of 2048 to 4096 bits.`);
-  }
-  if (publicKey.asymmetricKeyDetails?.publicExponent !== 65537n) {
-    throw new MetadataError('metadata_weak_key', `${where} has an RSA public exponent other than 65537.`);
-  }
-  const notBefore = Date.parse(certificate.validFrom);
-  const notAfter = Date.parse(certificate.validTo);
-  if (Number.isNaN(notBefore) || Number.isNaN(notAfter)) {
-    throw new MetadataError('metadata_certificate_invalid', `${where} has an unreadable validity period.`);
-  }
-  return {
-    x5t: x5t(certificate.raw),
-    x5tS256: x5tS256(certificate.raw),
-    certificate,
-    publicKey,
-    notBefore,
-    notAfter,
-  };
-}
-
-/** The `metadata_certificate_expired` error for a key outside its validity at `now`, if it is. */
-function validityError(key: SigningKey, now: number, where: string): MetadataError | undefined {
-  if (now >= key.notBefore && now <= key.notAfter) return undefined;
-  const iso = (ms: number) => new Date(ms).toISOString();
-  return new MetadataError(
-    'metadata_certificate_expired',
-    `${where} is valid from ${iso(key.notBefore)} to ${iso(key.notAfter)}, not at ${iso(now)}.`,
-  );
 }

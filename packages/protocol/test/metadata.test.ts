@@ -11,7 +11,7 @@ import {
   parseMetadataDocument,
   signingKeyFromCertificate,
   type MetadataErrorCode,
-} from '../src/metadata.js';
+} from '../src/index.js';
 
 const fixture = (name: string): string => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
 

@@ -1,12 +1,13 @@
-import { existsSync, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+/**
+ * `SqliteStore`: the registries (partner applications, OAuth servers, STS clients), the replay
+ * store and the key documents in one SQLite file, shared by several processes. Opening the file is
+ * in `sqlite-open`, the SQL in `sqlite-statements`, rows and records in `sqlite-rows`.
+ */
 import Database from 'better-sqlite3';
-import { systemClock, type Clock } from '@s2sauth/protocol';
+import type { Clock } from '@s2sauth/protocol';
 import { ChangeListeners, type ChangeListener } from './change-listeners.js';
-import { byClientKey, clientIdentity, clientRecord, refuseSharedCredential, type ClientCredentials, type ClientInput, type ClientRecord, type ClientStore } from './client.js';
+import { byClientKey, clientIdentity, clientRecord, refuseSharedCredential, type ClientInput, type ClientRecord, type ClientStore } from './client.js';
 import { SqliteKeyDocuments, type KeyDocument, type KeyDocumentSource, type KeyDocumentStore } from './key-document.js';
-import { migrate, SCHEMA_VERSION } from './migrations.js';
-import { notARegistry, openCopy, readDatabaseCopy, registryFileState } from './registry-file.js';
 import { oauthServerRecord, type OAuthServerInput, type OAuthServerRecord, type OAuthServerStore } from './oauth-server.js';
 import {
   partnerApplicationRecord,
@@ -16,216 +17,15 @@ import {
 } from './partner-application.js';
 import { byIdentity, nextTimes, type RecordChange } from './record-shape.js';
 import { checkClaim, REPLAY_PURGE_INTERVAL_MS, type ReplayStore } from './replay.js';
+import { openRegistry, type SqliteStoreOptions } from './sqlite-open.js';
+import { clientFromRow, clientParameters, credentialsOf, partnerFromRow, partnerParameters, serverFromRow, serverParameters } from './sqlite-rows.js';
+import { prepareStatements, type SqliteStatements } from './sqlite-statements.js';
 import { StoreError } from './store-error.js';
 
-/** Options of {@link SqliteStore.open}. */
-export interface SqliteStoreOptions {
-  /** Time source for record timestamps and replay expiry; default `systemClock`. */
-  readonly clock?: Clock;
-  /**
-   * How often (ms) to look for registry changes made by other processes while someone listens
-   * (`onChange`); default 250, so that a change is seen well within a second.
-   */
-  readonly pollIntervalMs?: number;
-  /** How long (ms) a statement waits for another process's write lock; default 5000. */
-  readonly busyTimeoutMs?: number;
-  /**
-   * Create the file (and its folder) when missing; default true. With false, a missing file is
-   * refused with `StoreError` `not_found`.
-   */
-  readonly create?: boolean;
-  /**
-   * Open a read-only copy of the file, taken when it is opened, without writing anything to the
-   * file (see the README, "Opening a file"): for tools that only look. The file must exist and be
-   * an s2sauth registry; one of an older schema version is brought up to date in the copy only.
-   * Writes (and replay claims) are refused with `StoreError` `read_only`; changes made to the file
-   * later are not seen. Default false.
-   */
-  readonly readOnly?: boolean;
-}
-
-interface PartnerRow {
-  readonly identity: string;
-  readonly application_id: unknown;
-  readonly realm: unknown;
-  readonly key_source: unknown;
-  readonly trust_level: unknown;
-  readonly scopes: unknown;
-  readonly enabled: unknown;
-  readonly accept_unsigned_user_context: unknown;
-  readonly created_at: unknown;
-  readonly updated_at: unknown;
-}
-
-interface OAuthServerRow {
-  readonly identity: string;
-  readonly metadata_url: unknown;
-  readonly issuer: unknown;
-  readonly realm: unknown;
-  readonly allow_loopback: unknown;
-  readonly enabled: unknown;
-  readonly created_at: unknown;
-  readonly updated_at: unknown;
-}
-
-interface ClientRow {
-  readonly principal: string;
-  readonly realm: string;
-  readonly display_name: unknown;
-  readonly certificates: unknown;
-  readonly metadata_url: unknown;
-  readonly allow_loopback: unknown;
-  readonly host_names: unknown;
-  readonly grants: unknown;
-  readonly enabled: unknown;
-  readonly created_at: unknown;
-  readonly updated_at: unknown;
-}
-
-/** The credential columns of a client row, for the shared-credential check. */
-type CredentialRow = Pick<ClientRow, 'principal' | 'realm' | 'certificates' | 'metadata_url'>;
-
-/**
- * The credentials of a client row of another realm. A row whose certificates cannot be read has
- * none: it cannot authenticate (reading it as a client fails as corrupt), so it shares nothing,
- * and an unrelated damaged row must not block every registration.
- */
-function credentialsOf(row: CredentialRow): ClientCredentials {
-  let certificates: string[] = [];
-  try {
-    const parsed: unknown = typeof row.certificates === 'string' ? JSON.parse(row.certificates) : [];
-    if (Array.isArray(parsed)) certificates = parsed.filter((text): text is string => typeof text === 'string');
-  } catch {
-    // unreadable: no certificates (see above)
-  }
-  return { principal: row.principal, realm: row.realm, certificates, ...(typeof row.metadata_url === 'string' ? { metadataUrl: row.metadata_url } : {}) };
-}
-
-type ClientParameters = {
-  readonly principal: string;
-  readonly realm: string;
-  readonly display_name: string | null;
-  readonly certificates: string;
-  readonly metadata_url: string | null;
-  readonly allow_loopback: number | null;
-  readonly host_names: string;
-  readonly grants: string;
-  readonly enabled: number;
-  readonly created_at: number;
-  readonly updated_at: number;
-};
-
-type PartnerParameters = {
-  readonly identity: string;
-  readonly application_id: string;
-  readonly realm: string;
-  readonly key_source: string;
-  readonly trust_level: string;
-  readonly scopes: string;
-  readonly enabled: number;
-  readonly accept_unsigned_user_context: number;
-  readonly created_at: number;
-  readonly updated_at: number;
-};
-
-type OAuthServerParameters = {
-  readonly identity: string;
-  readonly metadata_url: string;
-  readonly issuer: string;
-  readonly realm: string;
-  readonly allow_loopback: number | null;
-  readonly enabled: number;
-  readonly created_at: number;
-  readonly updated_at: number;
-};
-
-type ClaimParameters = {
-  readonly issuer: string;
-  readonly jti: string;
-  readonly expires_at: number;
-  readonly now: number;
-};
-
-function prepareStatements(db: Database.Database) {
-  return {
-    partner: db.prepare<[string], PartnerRow>('SELECT * FROM partner_applications WHERE identity = ?'),
-    partnerByApplication: db.prepare<[string, string], PartnerRow>(
-      'SELECT * FROM partner_applications WHERE application_id = ? AND realm = ?',
-    ),
-    partners: db.prepare<[], PartnerRow>('SELECT * FROM partner_applications'),
-    // Not INSERT OR REPLACE: that would silently delete another identity holding the same
-    // (application_id, realm) instead of failing on the UNIQUE constraint.
-    upsertPartner: db.prepare<[PartnerParameters]>(`
-      INSERT INTO partner_applications (identity, application_id, realm, key_source, trust_level, scopes,
-          enabled, accept_unsigned_user_context, created_at, updated_at)
-        VALUES (@identity, @application_id, @realm, @key_source, @trust_level, @scopes,
-          @enabled, @accept_unsigned_user_context, @created_at, @updated_at)
-        ON CONFLICT (identity) DO UPDATE SET application_id = excluded.application_id, realm = excluded.realm,
-          key_source = excluded.key_source, trust_level = excluded.trust_level, scopes = excluded.scopes,
-          enabled = excluded.enabled, accept_unsigned_user_context = excluded.accept_unsigned_user_context,
-          updated_at = excluded.updated_at`),
-    deletePartner: db.prepare<[string]>('DELETE FROM partner_applications WHERE identity = ?'),
-    server: db.prepare<[string], OAuthServerRow>('SELECT * FROM oauth_servers WHERE identity = ?'),
-    servers: db.prepare<[], OAuthServerRow>('SELECT * FROM oauth_servers'),
-    upsertServer: db.prepare<[OAuthServerParameters]>(`
-      INSERT INTO oauth_servers (identity, metadata_url, issuer, realm, allow_loopback, enabled, created_at, updated_at)
-        VALUES (@identity, @metadata_url, @issuer, @realm, @allow_loopback, @enabled, @created_at, @updated_at)
-        ON CONFLICT (identity) DO UPDATE SET metadata_url = excluded.metadata_url, issuer = excluded.issuer,
-          realm = excluded.realm, allow_loopback = excluded.allow_loopback, enabled = excluded.enabled,
-          updated_at = excluded.updated_at`),
-    deleteServer: db.prepare<[string]>('DELETE FROM oauth_servers WHERE identity = ?'),
-    client: db.prepare<[string, string], ClientRow>('SELECT * FROM clients WHERE principal = ? AND realm = ?'),
-    clients: db.prepare<[], ClientRow>('SELECT * FROM clients'),
-    credentialsOutside: db.prepare<[string], CredentialRow>('SELECT principal, realm, certificates, metadata_url FROM clients WHERE realm <> ?'),
-    upsertClient: db.prepare<[ClientParameters]>(`
-      INSERT INTO clients (principal, realm, display_name, certificates, metadata_url, allow_loopback, host_names,
-          grants, enabled, created_at, updated_at)
-        VALUES (@principal, @realm, @display_name, @certificates, @metadata_url, @allow_loopback, @host_names,
-          @grants, @enabled, @created_at, @updated_at)
-        ON CONFLICT (principal, realm) DO UPDATE SET display_name = excluded.display_name,
-          certificates = excluded.certificates, metadata_url = excluded.metadata_url,
-          allow_loopback = excluded.allow_loopback, host_names = excluded.host_names, grants = excluded.grants,
-          enabled = excluded.enabled, updated_at = excluded.updated_at`),
-    deleteClient: db.prepare<[string, string]>('DELETE FROM clients WHERE principal = ? AND realm = ?'),
-    // One statement, so the check and the write are atomic across connections: a new pair is
-    // inserted, an expired claim is taken over, an unexpired one is left alone (changes = 0).
-    claim: db.prepare<[ClaimParameters]>(`
-      INSERT INTO replay_claims (issuer, jti, expires_at) VALUES (@issuer, @jti, @expires_at)
-        ON CONFLICT (issuer, jti) DO UPDATE SET expires_at = excluded.expires_at
-        WHERE replay_claims.expires_at <= @now`),
-    purgeClaims: db.prepare<[number]>('DELETE FROM replay_claims WHERE expires_at <= ?'),
-    dataVersion: db.prepare<[], number>('PRAGMA data_version').pluck(),
-    registryVersion: db.prepare<[], number>('SELECT version FROM registry_version WHERE id = 1').pluck(),
-  };
-}
+export type { SqliteStoreOptions } from './sqlite-open.js';
 
 /** How many client lookups (found or not) {@link SqliteStore.getClient} remembers before starting over. */
 const CLIENT_CACHE_SIZE = 1024;
-
-function sqliteBoolean(value: boolean): number {
-  return value ? 1 : 0;
-}
-
-/** 1 and 0 become booleans; anything else is passed on for the record check to reject. */
-function storedBoolean(value: unknown): unknown {
-  return value === 1 ? true : value === 0 ? false : value;
-}
-
-function storedJson(value: unknown, column: string, subject: string): unknown {
-  try {
-    return JSON.parse(value as string) as unknown;
-  } catch {
-    // The parser's own message quotes the text, which may hold a certificate: say less.
-    throw new TypeError(`${subject}: ${column} is not valid JSON`);
-  }
-}
-
-function positiveInteger(value: number, option: string): number {
-  if (!Number.isSafeInteger(value) || value < 1) {
-    throw new TypeError(`SqliteStore.open: options.${option} must be a positive integer of milliseconds`);
-  }
-  return value;
-}
 
 /**
  * The stores in one SQLite file (better-sqlite3): the embedded default of docs/architecture.md,
@@ -249,7 +49,7 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
   /** Whether this is a read-only copy ({@link SqliteStoreOptions.readOnly}). */
   readonly readOnly: boolean;
   readonly #db: Database.Database;
-  readonly #statements: ReturnType<typeof prepareStatements>;
+  readonly #statements: SqliteStatements;
   readonly #clock: Clock;
   readonly #pollIntervalMs: number;
   readonly #listeners = new ChangeListeners();
@@ -285,50 +85,9 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
    * instead (see {@link SqliteStoreOptions.readOnly}). `:memory:` opens a private in-memory database.
    */
   static open(path: string, options: SqliteStoreOptions = {}): SqliteStore {
-    if (typeof path !== 'string' || path.length === 0) {
-      throw new TypeError('SqliteStore.open: path must be a non-empty string');
-    }
-    const { clock = systemClock, pollIntervalMs = 250, busyTimeoutMs = 5000, create = true, readOnly = false } = options;
-    if (typeof clock !== 'function') throw new TypeError('SqliteStore.open: options.clock must be a function');
-    positiveInteger(pollIntervalMs, 'pollIntervalMs');
-    positiveInteger(busyTimeoutMs, 'busyTimeoutMs');
-    if (typeof create !== 'boolean') throw new TypeError('SqliteStore.open: options.create must be true or false');
-    if (typeof readOnly !== 'boolean') throw new TypeError('SqliteStore.open: options.readOnly must be true or false');
-    const inMemory = path === ':memory:';
-    if (!inMemory && (readOnly || !create) && !existsSync(path)) throw new StoreError('not_found', `no registry at ${path}`);
-    if (readOnly) return SqliteStore.#openCopy(path, clock, pollIntervalMs, busyTimeoutMs);
-    if (!inMemory) mkdirSync(dirname(path), { recursive: true });
-    // Opening reads nothing yet: a file that is not a database is found out by the first read.
-    const db = new Database(path, { timeout: busyTimeoutMs });
+    const { db, clock, pollIntervalMs, readOnly } = openRegistry(path, options);
     try {
-      // Before anything that writes (journal_mode included): another application's database, or
-      // a file that is not a database, is refused untouched.
-      const state = registryFileState(db);
-      if (state.kind === 'other') throw notARegistry(path);
-      // A newer registry too: migrate refuses it before it writes anything.
-      if (state.kind === 'registry' && state.version > SCHEMA_VERSION) migrate(db, `"${path}"`);
-      db.pragma('journal_mode = WAL');
-      // Durability: replay claims commit with `synchronous = NORMAL`, registry writes with FULL
-      // (see #durably and the README, "Durability").
-      db.pragma('synchronous = NORMAL');
-      db.pragma('foreign_keys = ON');
-      migrate(db, `"${path}"`);
-      return new SqliteStore(db, path, clock, pollIntervalMs, false);
-    } catch (error) {
-      db.close();
-      throw error;
-    }
-  }
-
-  /** See {@link SqliteStoreOptions.readOnly}. */
-  static #openCopy(path: string, clock: Clock, pollIntervalMs: number, busyTimeoutMs: number): SqliteStore {
-    const db = openCopy(readDatabaseCopy(path, busyTimeoutMs));
-    try {
-      if (registryFileState(db).kind !== 'registry') throw notARegistry(path);
-      // A newer schema is refused here as on any open; an older one is brought up to date in the
-      // copy, so that this package's statements can read it.
-      migrate(db, `"${path}"`);
-      return new SqliteStore(db, path, clock, pollIntervalMs, true);
+      return new SqliteStore(db, path, clock, pollIntervalMs, readOnly);
     } catch (error) {
       db.close();
       throw error;
@@ -384,18 +143,18 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
   get(identity: string): PartnerApplication | undefined {
     this.#checkOpen();
     const row = this.#statements.partner.get(identity);
-    return row === undefined ? undefined : this.#partnerFromRow(row);
+    return row === undefined ? undefined : partnerFromRow(row, this.path);
   }
 
   findByApplication(applicationId: string, realm: string): PartnerApplication | undefined {
     this.#checkOpen();
     const row = this.#statements.partnerByApplication.get(applicationId, realm);
-    return row === undefined ? undefined : this.#partnerFromRow(row);
+    return row === undefined ? undefined : partnerFromRow(row, this.path);
   }
 
   list(): PartnerApplication[] {
     this.#checkOpen();
-    return this.#statements.partners.all().map((row) => this.#partnerFromRow(row)).sort(byIdentity);
+    return this.#statements.partners.all().map((row) => partnerFromRow(row, this.path)).sort(byIdentity);
   }
 
   put(app: PartnerApplicationInput): PartnerApplication {
@@ -410,25 +169,14 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
     let written = false;
     const record = this.#write(() => {
       const row = this.#statements.partner.get(identity);
-      const current = row === undefined ? undefined : this.#partnerFromRow(row);
+      const current = row === undefined ? undefined : partnerFromRow(row, this.path);
       const input = change(current);
       if (input === undefined) return current;
       const { createdAt, updatedAt } = nextTimes(current, Math.floor(this.#clock()));
       const checked = partnerApplicationRecord(input, createdAt, updatedAt);
       if (checked.identity !== identity) throw new TypeError(`partner application "${checked.identity}": modify("${identity}") writes only that identity`);
       try {
-        this.#statements.upsertPartner.run({
-          identity: checked.identity,
-          application_id: checked.applicationId,
-          realm: checked.realm,
-          key_source: JSON.stringify(checked.keySource),
-          trust_level: checked.trustLevel,
-          scopes: JSON.stringify(checked.scopes),
-          enabled: sqliteBoolean(checked.enabled),
-          accept_unsigned_user_context: sqliteBoolean(checked.acceptUnsignedUserContext),
-          created_at: createdAt,
-          updated_at: updatedAt,
-        });
+        this.#statements.upsertPartner.run(partnerParameters(checked));
       } catch (error) {
         if (!(error instanceof Database.SqliteError && error.code === 'SQLITE_CONSTRAINT_UNIQUE')) throw error;
         const holder = this.#statements.partnerByApplication.get(checked.applicationId, checked.realm);
@@ -456,12 +204,12 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
   getOAuthServer(identity: string): OAuthServerRecord | undefined {
     this.#checkOpen();
     const row = this.#statements.server.get(identity);
-    return row === undefined ? undefined : this.#serverFromRow(row);
+    return row === undefined ? undefined : serverFromRow(row, this.path);
   }
 
   listOAuthServers(): OAuthServerRecord[] {
     this.#checkOpen();
-    return this.#statements.servers.all().map((row) => this.#serverFromRow(row)).sort(byIdentity);
+    return this.#statements.servers.all().map((row) => serverFromRow(row, this.path)).sort(byIdentity);
   }
 
   putOAuthServer(server: OAuthServerInput): OAuthServerRecord {
@@ -476,22 +224,13 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
     let written = false;
     const record = this.#write(() => {
       const row = this.#statements.server.get(identity);
-      const current = row === undefined ? undefined : this.#serverFromRow(row);
+      const current = row === undefined ? undefined : serverFromRow(row, this.path);
       const input = change(current);
       if (input === undefined) return current;
       const { createdAt, updatedAt } = nextTimes(current, Math.floor(this.#clock()));
       const checked = oauthServerRecord(input, createdAt, updatedAt);
       if (checked.identity !== identity) throw new TypeError(`OAuth server "${checked.identity}": modifyOAuthServer("${identity}") writes only that identity`);
-      this.#statements.upsertServer.run({
-        identity: checked.identity,
-        metadata_url: checked.metadataUrl,
-        issuer: checked.issuer,
-        realm: checked.realm,
-        allow_loopback: checked.allowLoopback === undefined ? null : sqliteBoolean(checked.allowLoopback),
-        enabled: sqliteBoolean(checked.enabled),
-        created_at: createdAt,
-        updated_at: updatedAt,
-      });
+      this.#statements.upsertServer.run(serverParameters(checked));
       written = true;
       return checked;
     });
@@ -511,7 +250,7 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
     this.#checkOpen();
     if (typeof principal !== 'string' || typeof realm !== 'string') {
       const row = this.#statements.client.get(principal, realm);
-      return row === undefined ? undefined : this.#clientFromRow(row);
+      return row === undefined ? undefined : clientFromRow(row, this.path);
     }
     // Any commit by another connection (process, admin CLI, sqlite3 shell) moves data_version,
     // so a client changed elsewhere is read afresh at once, as without the cache.
@@ -523,7 +262,7 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
     const cached = this.#clients.get(realm)?.get(principal);
     if (cached !== undefined) return cached ?? undefined;
     const row = this.#statements.client.get(principal, realm);
-    const record = row === undefined ? undefined : this.#clientFromRow(row);
+    const record = row === undefined ? undefined : clientFromRow(row, this.path);
     // Bounded: unknown principals are the caller's choice.
     if (this.#clientCount >= CLIENT_CACHE_SIZE) this.#forgetClients();
     let inRealm = this.#clients.get(realm);
@@ -538,7 +277,7 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
 
   listClients(): ClientRecord[] {
     this.#checkOpen();
-    return this.#statements.clients.all().map((row) => this.#clientFromRow(row)).sort(byClientKey);
+    return this.#statements.clients.all().map((row) => clientFromRow(row, this.path)).sort(byClientKey);
   }
 
   putClient(client: ClientInput): ClientRecord {
@@ -553,7 +292,7 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
     let written = false;
     const record = this.#write(() => {
       const row = this.#statements.client.get(principal, realm);
-      const current = row === undefined ? undefined : this.#clientFromRow(row);
+      const current = row === undefined ? undefined : clientFromRow(row, this.path);
       const input = change(current);
       if (input === undefined) return current;
       const { createdAt, updatedAt } = nextTimes(current, Math.floor(this.#clock()));
@@ -564,19 +303,7 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
       // Inside the write transaction: two processes registering one certificate in two realms at
       // once cannot both pass.
       refuseSharedCredential(checked, this.#statements.credentialsOutside.all(realm).map(credentialsOf));
-      this.#statements.upsertClient.run({
-        principal,
-        realm,
-        display_name: checked.displayName ?? null,
-        certificates: JSON.stringify(checked.certificates),
-        metadata_url: checked.metadataUrl ?? null,
-        allow_loopback: checked.allowLoopback === undefined ? null : sqliteBoolean(checked.allowLoopback),
-        host_names: JSON.stringify(checked.hostNames),
-        grants: JSON.stringify(checked.grants),
-        enabled: sqliteBoolean(checked.enabled),
-        created_at: createdAt,
-        updated_at: updatedAt,
-      });
+      this.#statements.upsertClient.run(clientParameters(checked));
       written = true;
       return checked;
     });
@@ -691,73 +418,6 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
   #stopPolling(): void {
     clearInterval(this.#timer);
     this.#timer = undefined;
-  }
-
-  #partnerFromRow(row: PartnerRow): PartnerApplication {
-    const subject = `partner application "${row.identity}"`;
-    return this.#readRow(() =>
-      partnerApplicationRecord(
-        {
-          identity: row.identity,
-          applicationId: row.application_id,
-          realm: row.realm,
-          keySource: storedJson(row.key_source, 'key_source', subject),
-          trustLevel: row.trust_level,
-          scopes: storedJson(row.scopes, 'scopes', subject),
-          enabled: storedBoolean(row.enabled),
-          acceptUnsignedUserContext: storedBoolean(row.accept_unsigned_user_context),
-        },
-        row.created_at as number,
-        row.updated_at as number,
-      ),
-    );
-  }
-
-  #serverFromRow(row: OAuthServerRow): OAuthServerRecord {
-    return this.#readRow(() =>
-      oauthServerRecord(
-        {
-          identity: row.identity,
-          metadataUrl: row.metadata_url,
-          issuer: row.issuer,
-          realm: row.realm,
-          allowLoopback: row.allow_loopback === null ? undefined : storedBoolean(row.allow_loopback),
-          enabled: storedBoolean(row.enabled),
-        },
-        row.created_at as number,
-        row.updated_at as number,
-      ),
-    );
-  }
-
-  #clientFromRow(row: ClientRow): ClientRecord {
-    const subject = `client "${row.principal}@${row.realm}"`;
-    return this.#readRow(() =>
-      clientRecord(
-        {
-          principal: row.principal,
-          realm: row.realm,
-          displayName: row.display_name === null ? undefined : row.display_name,
-          certificates: storedJson(row.certificates, 'certificates', subject),
-          metadataUrl: row.metadata_url === null ? undefined : row.metadata_url,
-          allowLoopback: row.allow_loopback === null ? undefined : storedBoolean(row.allow_loopback),
-          hostNames: storedJson(row.host_names, 'host_names', subject),
-          grants: storedJson(row.grants, 'grants', subject),
-          enabled: storedBoolean(row.enabled),
-        },
-        row.created_at as number,
-        row.updated_at as number,
-      ),
-    );
-  }
-
-  /** Turns a record check's `TypeError` into a `corrupt` error: the row is wrong, not the caller. */
-  #readRow<T>(read: () => T): T {
-    try {
-      return read();
-    } catch (error) {
-      throw new StoreError('corrupt', `corrupt row in "${this.path}": ${(error as Error).message}`, { cause: error });
-    }
   }
 
   #checkOpen(): void {

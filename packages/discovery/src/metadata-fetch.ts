@@ -314,129 +314,151 @@ export async function fetchMetadata(url: string, options: MetadataFetchOptions =
   return await exchange(target, settings);
 }
 
+/** The request for `target`: no agent (a fresh connection, so every fetch is address-checked), the guarded lookup. */
+function requestOptions(target: Target, settings: Settings): RequestOptions {
+  return {
+    protocol: target.url.protocol,
+    hostname: target.hostname,
+    path: `${target.url.pathname}${target.url.search}`,
+    method: 'GET',
+    headers: { Accept: 'application/json', 'Accept-Encoding': 'identity' },
+    // A fresh connection every time, so every fetch goes through the address check.
+    agent: false,
+    lookup: guardedLookup(target, settings),
+    ...(target.url.port === '' ? {} : { port: Number(target.url.port) }),
+    ...(settings.ca === undefined ? {} : { ca: settings.ca }),
+  };
+}
+
+/** How one exchange ends, once: the first of a failure or the body wins. */
+interface Outcome {
+  fail(error: MetadataFetchError): void;
+  succeed(body: Buffer): void;
+  /** Whether the exchange has already ended. */
+  settled(): boolean;
+  /** The body decoder, destroyed by a failure. */
+  useDecoder(decoder: Transform): void;
+}
+
 function exchange(target: Target, settings: Settings): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
     let settled = false;
     let request: ClientRequest | undefined;
     let decoder: Transform | undefined;
 
-    const fail = (error: MetadataFetchError): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      decoder?.destroy();
-      request?.destroy();
-      reject(error);
-    };
-    const succeed = (body: Buffer): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      request?.destroy();
-      resolve(body);
+    const outcome: Outcome = {
+      fail: (error) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        decoder?.destroy();
+        request?.destroy();
+        reject(error);
+      },
+      succeed: (body) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        request?.destroy();
+        resolve(body);
+      },
+      settled: () => settled,
+      useDecoder: (chosen) => {
+        decoder = chosen;
+      },
     };
 
     // One deadline for everything: a server that drips one byte at a time is cut off here, not
     // given a fresh idle timeout per chunk.
     const timer = setTimeout(() => {
-      fail(new MetadataFetchError('timeout', `${target.origin}: no complete answer within ${settings.timeoutMs} ms`));
+      outcome.fail(new MetadataFetchError('timeout', `${target.origin}: no complete answer within ${settings.timeoutMs} ms`));
     }, settings.timeoutMs);
 
-    const requestOptions: RequestOptions = {
-      protocol: target.url.protocol,
-      hostname: target.hostname,
-      path: `${target.url.pathname}${target.url.search}`,
-      method: 'GET',
-      headers: { Accept: 'application/json', 'Accept-Encoding': 'identity' },
-      // A fresh connection every time, so every fetch goes through the address check.
-      agent: false,
-      lookup: guardedLookup(target, settings),
-      ...(target.url.port === '' ? {} : { port: Number(target.url.port) }),
-      ...(settings.ca === undefined ? {} : { ca: settings.ca }),
-    };
-    request = (target.plainHttp ? httpRequest : httpsRequest)(requestOptions);
+    request = (target.plainHttp ? httpRequest : httpsRequest)(requestOptions(target, settings));
 
     request.on('error', (error: Error) => {
       if (error instanceof MetadataFetchError) {
-        fail(error);
+        outcome.fail(error);
         return;
       }
       const code = (error as NodeJS.ErrnoException).code;
-      fail(new MetadataFetchError('network', `${target.origin}: ${code ?? error.message}`, { cause: error }));
+      outcome.fail(new MetadataFetchError('network', `${target.origin}: ${code ?? error.message}`, { cause: error }));
     });
 
     request.on('response', (response: IncomingMessage) => {
       response.on('error', () => {
-        fail(new MetadataFetchError('network', `${target.origin}: the connection failed while reading the body`));
+        outcome.fail(new MetadataFetchError('network', `${target.origin}: the connection failed while reading the body`));
       });
-      readResponse(response);
+      readResponse(response, target, settings, outcome);
     });
     request.end();
+  });
+}
 
-    function readResponse(response: IncomingMessage): void {
-      const status = response.statusCode ?? 0;
-      if (status >= 300 && status < 400) {
-        fail(new MetadataFetchError('redirect', `${target.origin}: answered ${status}; redirects are not followed`));
-        return;
-      }
-      if (status !== 200) {
-        fail(new MetadataFetchError('status', `${target.origin}: answered ${status}, expected 200`));
-        return;
-      }
-      const tooLarge = (): MetadataFetchError =>
-        new MetadataFetchError('too_large', `${target.origin}: the document is larger than ${settings.maxBytes} bytes`);
-      const declared = response.headers['content-length'];
-      if (declared !== undefined && /^\d+$/.test(declared) && Number(declared) > settings.maxBytes) {
-        fail(tooLarge());
-        return;
-      }
-      const encoding = (response.headers['content-encoding'] ?? '').trim().toLowerCase();
-      const chosen = decoderFor(encoding);
-      if (chosen === null) {
-        fail(new MetadataFetchError('encoding', `${target.origin}: unsupported content encoding ${JSON.stringify(encoding)}`));
-        return;
-      }
-      decoder = chosen;
+/** Checks the status and headers of `response`, then reads (and decodes) its body under the cap. */
+function readResponse(response: IncomingMessage, target: Target, settings: Settings, outcome: Outcome): void {
+  const { fail, succeed } = outcome;
+  const status = response.statusCode ?? 0;
+  if (status >= 300 && status < 400) {
+    fail(new MetadataFetchError('redirect', `${target.origin}: answered ${status}; redirects are not followed`));
+    return;
+  }
+  if (status !== 200) {
+    fail(new MetadataFetchError('status', `${target.origin}: answered ${status}, expected 200`));
+    return;
+  }
+  const tooLarge = (): MetadataFetchError =>
+    new MetadataFetchError('too_large', `${target.origin}: the document is larger than ${settings.maxBytes} bytes`);
+  const declared = response.headers['content-length'];
+  if (declared !== undefined && /^\d+$/.test(declared) && Number(declared) > settings.maxBytes) {
+    fail(tooLarge());
+    return;
+  }
+  const encoding = (response.headers['content-encoding'] ?? '').trim().toLowerCase();
+  const decoder = decoderFor(encoding);
+  if (decoder === null) {
+    fail(new MetadataFetchError('encoding', `${target.origin}: unsupported content encoding ${JSON.stringify(encoding)}`));
+    return;
+  }
+  if (decoder) outcome.useDecoder(decoder);
 
-      const chunks: Buffer[] = [];
-      let decodedBytes = 0;
-      const collect = (chunk: Buffer): void => {
-        decodedBytes += chunk.length;
-        if (decodedBytes > settings.maxBytes) {
-          fail(tooLarge());
-          return;
-        }
-        chunks.push(chunk);
-      };
+  const chunks: Buffer[] = [];
+  let decodedBytes = 0;
+  const collect = (chunk: Buffer): void => {
+    decodedBytes += chunk.length;
+    if (decodedBytes > settings.maxBytes) {
+      fail(tooLarge());
+      return;
+    }
+    chunks.push(chunk);
+  };
 
-      let rawBytes = 0;
-      response.on('data', (chunk: Buffer) => {
-        if (settled) return;
-        rawBytes += chunk.length;
-        if (rawBytes > settings.maxBytes) {
-          fail(tooLarge());
-          return;
-        }
-        if (decoder) decoder.write(chunk);
-        else collect(chunk);
-      });
-      response.on('end', () => {
-        if (decoder) decoder.end();
-        else succeed(Buffer.concat(chunks));
-      });
-      // `close` without `end`: the server hung up in the middle of the body.
-      response.on('close', () => {
-        if (!response.complete) {
-          fail(new MetadataFetchError('network', `${target.origin}: the connection closed before the body was complete`));
-        }
-      });
-      if (decoder) {
-        decoder.on('data', collect);
-        decoder.on('end', () => succeed(Buffer.concat(chunks)));
-        decoder.on('error', () => {
-          fail(new MetadataFetchError('encoding', `${target.origin}: the body is not valid ${encoding} data`));
-        });
-      }
+  let rawBytes = 0;
+  response.on('data', (chunk: Buffer) => {
+    if (outcome.settled()) return;
+    rawBytes += chunk.length;
+    if (rawBytes > settings.maxBytes) {
+      fail(tooLarge());
+      return;
+    }
+    if (decoder) decoder.write(chunk);
+    else collect(chunk);
+  });
+  response.on('end', () => {
+    if (decoder) decoder.end();
+    else succeed(Buffer.concat(chunks));
+  });
+  // `close` without `end`: the server hung up in the middle of the body.
+  response.on('close', () => {
+    if (!response.complete) {
+      fail(new MetadataFetchError('network', `${target.origin}: the connection closed before the body was complete`));
     }
   });
+  if (decoder) {
+    decoder.on('data', collect);
+    decoder.on('end', () => succeed(Buffer.concat(chunks)));
+    decoder.on('error', () => {
+      fail(new MetadataFetchError('encoding', `${target.origin}: the body is not valid ${encoding} data`));
+    });
+  }
 }

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { KeysUnavailableError } from '@s2sauth/protocol';
 import type { ClientRecord } from '@s2sauth/store';
-import { ClientKeySets } from '@s2sauth/example-sts';
-import { createCertificate, createPartner, type MetadataServer, type TestPartner } from '../../../test/support/partners.js';
+import { ClientKeySets } from '@s2sauth/issuer';
+import { createCertificate, createPartner, type MetadataServer, type TestPartner } from '../../../../test/support/partners.js';
 
 describe('ClientKeySets', () => {
   let partner: TestPartner;
@@ -85,6 +85,33 @@ describe('ClientKeySets', () => {
       error = caught;
     }
     expect(error).to.be.instanceOf(KeysUnavailableError);
+  });
+
+  it('refuses an unknown option name, and a clock or fetcher that is not a function, at construction', () => {
+    expect(() => new ClientKeySets({ clok: () => 0 } as unknown as ConstructorParameters<typeof ClientKeySets>[0])).to.throw(
+      TypeError,
+      'new ClientKeySets: unknown option "clok"; the options are clock, fetchMetadata.',
+    );
+    expect(() => new ClientKeySets({ clock: 0 as unknown as () => number })).to.throw(TypeError, 'options.clock');
+    expect(() => new ClientKeySets({ fetchMetadata: 'fetch' as unknown as () => Promise<Buffer> })).to.throw(TypeError, 'options.fetchMetadata');
+    expect(() => new ClientKeySets(null as unknown as ConstructorParameters<typeof ClientKeySets>[0])).to.throw(TypeError, 'options must be an object');
+  });
+
+  it('fetches through an injected fetcher, passing the registration\'s loopback permission', async () => {
+    const calls: unknown[] = [];
+    const injected = new ClientKeySets({
+      clock: () => now,
+      fetchMetadata: async (url, options) => {
+        calls.push([url, options]);
+        return Buffer.from(JSON.stringify(partner.metadataDocument()));
+      },
+    });
+    try {
+      expect((await injected.keys(record(), partner.certificate.x5t)).map((key) => key.x5t)).to.deep.equal([partner.certificate.x5t]);
+      expect(calls).to.deep.equal([[server.url, { allowLoopback: true }]]);
+    } finally {
+      injected.close();
+    }
   });
 
   it('answers no keys for a client without a metadata URL, without fetching', async () => {
