@@ -59,6 +59,7 @@ import {
   type OAuthServerRegistrationInput,
   type ResolvedOAuthServer,
 } from './oauth-server.js';
+import type { IssuerTrusts } from './issuer-trusts.js';
 
 /**
  * A partner application as an administrator registers it (`New-CsPartnerApplication`). Exactly one
@@ -431,7 +432,7 @@ interface Registration {
  * await registry.add({ identity: 'microsoft.exchange', metadataUrl: 'https://mail.contoso.com/autodiscover/metadata/json/1' });
  * ```
  */
-export class PartnerRegistry {
+export class PartnerRegistry implements IssuerTrusts {
   readonly #store: PartnerStore;
   readonly #fetch: MetadataFetchOptions;
   readonly #keySetOptions: KeySetOptions;
