@@ -27,6 +27,8 @@ import {
   isRealm,
   MAX_CLOCK_SKEW_SECONDS,
   MAX_TOKEN_LIFETIME_SECONDS,
+  optionNames,
+  refuseUnknownOptions,
   systemClock,
 } from '@s2sauth/protocol';
 import { verifyActor } from './actor-token.js';
@@ -75,6 +77,23 @@ export interface VerifierOptions {
   /** Optional check of the user of every user-context call, cached or not. */
   readonly resolveUser?: ResolveUser;
 }
+
+/**
+ * Every option name of {@link VerifierOptions}, checked by the compiler: `createVerifier` refuses
+ * any other (a misspelt safety option must not silently keep its default). Internal.
+ */
+export const VERIFIER_OPTION_NAMES: ReadonlySet<string> = optionNames<VerifierOptions>({
+  principal: true,
+  realms: true,
+  authorities: true,
+  registry: true,
+  clockSkewSeconds: true,
+  maxLifetimeSeconds: true,
+  clock: true,
+  cache: true,
+  audit: true,
+  resolveUser: true,
+});
 
 /** {@link VerifierOptions} after defaults and checks. */
 export interface ResolvedVerifierOptions {
@@ -132,9 +151,10 @@ export interface Verifier {
   close(): void;
 }
 
-/** The options after defaults and checks; a `TypeError` naming the option for any that is wrong. */
+/** The options after defaults and checks; a `TypeError` naming the option for any that is wrong or unknown. */
 function checkOptions(options: VerifierOptions): ResolvedVerifierOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError('createVerifier: options must be an object');
+  refuseUnknownOptions('createVerifier', options, VERIFIER_OPTION_NAMES);
   const { principal, registry, clock = systemClock, audit, resolveUser } = options;
   if (typeof principal !== 'string' || !isPrincipalId(principal)) {
     throw new TypeError('createVerifier: options.principal must be this server\'s principal id, a lowercase GUID');
@@ -284,7 +304,7 @@ async function verifyToken(state: VerifierState, token: string, trail: Trail, no
  *   authorities: ['mail.contoso.com'], registry });
  * const principal = await verifier.verify(token);
  * ```
- * @throws TypeError for options that are missing or out of range (naming the option).
+ * @throws TypeError for options that are missing, out of range or unknown (naming the option).
  */
 export function createVerifier(options: VerifierOptions): Verifier {
   const resolved = checkOptions(options);
