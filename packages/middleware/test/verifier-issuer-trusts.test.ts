@@ -5,10 +5,11 @@
 import { expect } from 'chai';
 import { before, beforeEach, describe, it } from 'mocha';
 import { BearerError, signingKeyFromCertificate, WellKnownPrincipal } from '@s2sauth/protocol';
-import type { PartnerApplication } from '@s2sauth/store';
+import { MemoryStore, type PartnerApplication } from '@s2sauth/store';
 import { createCertificate, createPartner, type TestPartner } from '../../../test/support/partners.js';
 import {
   createVerifier,
+  isIssuerTrusts,
   PartnerRegistry,
   type AuditEvent,
   type OAuthServer,
@@ -159,8 +160,13 @@ describe('verifier over a IssuerTrusts that is not a PartnerRegistry', () => {
     expect(() => createVerifier({ ...options(), registry })).to.throw(TypeError, 'options.registry');
   });
 
-  it('is what PartnerRegistry implements', () => {
-    const registry: IssuerTrusts = PartnerRegistry.prototype;
-    expect(registry).to.be.an('object');
+  it('is what PartnerRegistry implements, and what the double implements', () => {
+    const store = new MemoryStore();
+    const registry: IssuerTrusts = new PartnerRegistry({ store });
+    expect(isIssuerTrusts(registry)).to.equal(true);
+    expect(isIssuerTrusts(trust)).to.equal(true);
+    expect(isIssuerTrusts({})).to.equal(false);
+    (registry as PartnerRegistry).close();
+    store.close();
   });
 });
