@@ -16,6 +16,7 @@ export {
 } from './oauth-server.js';
 export * from './registry.js';
 export * from './verification-cache.js';
+export * from './issuer-trusts.js';
 export * from './verifier.js';
 export { s2sAuth, s2sErrorHandler, type S2SAuthMiddleware, type S2SAuthOptions } from './express.js';
 export * from './guards.js';

@@ -17,8 +17,8 @@
  */
 import { type Clock, optionNames, refuseUnknownOptions, systemClock } from '@s2sauth/protocol';
 import type { PartnerApplication, PartnerStore, RegistryEntryKind } from '@s2sauth/store';
-import type { KeySetOptions } from '@s2sauth/discovery';
-import type { MetadataFetchOptions } from '@s2sauth/discovery';
+import type { KeySetOptions, MetadataFetchOptions } from '@s2sauth/discovery';
+import type { IssuerTrusts } from './issuer-trusts.js';
 import { OAuthServers, type OAuthServer, type ResolvedOAuthServer } from './oauth-server.js';
 import { Partners, type ResolvedPartner } from './partners.js';
 import type { OAuthServerChanges, OAuthServerRegistrationInput, PartnerApplicationChanges, PartnerApplicationInput } from './registration-input.js';
@@ -90,7 +90,7 @@ function checkedOptions(options: PartnerRegistryOptions): Required<PartnerRegist
  * await registry.add({ identity: 'microsoft.exchange', metadataUrl: 'https://mail.contoso.com/autodiscover/metadata/json/1' });
  * ```
  */
-export class PartnerRegistry {
+export class PartnerRegistry implements IssuerTrusts {
   readonly #store: PartnerStore;
   readonly #keySources: KeySources;
   readonly #partners: Partners;

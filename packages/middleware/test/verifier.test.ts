@@ -719,6 +719,17 @@ describe('verifier', () => {
       });
     }
 
+    it('throws a TypeError naming an unknown option, so a misspelt safety option never keeps its default', () => {
+      expect(() => createVerifier({ ...base(), clockSkew: 0 } as unknown as VerifierOptions)).to.throw(
+        TypeError,
+        'createVerifier: unknown option "clockSkew"; the options are principal, realms, authorities, registry, clockSkewSeconds',
+      );
+      expect(() => createVerifier({ ...base(), cahce: false, audti: false } as unknown as VerifierOptions)).to.throw(
+        TypeError,
+        'createVerifier: unknown options "cahce", "audti"',
+      );
+    });
+
     it('throws a TypeError for a closed registry', () => {
       registry.close();
       expect(() => createVerifier(base())).to.throw(TypeError, 'options.registry');
