@@ -50,7 +50,9 @@ export type CertificateErrorCode =
 /**
  * A problem with an OAuth certificate or with a rollover (protocol.md section 2). Extends
  * `TypeError` because it is a configuration problem, found at start-up or by an administrator's
- * action; `code` is stable, `message` is for a person and never contains key material.
+ * action; `code` is stable, `message` is for a person and never contains key material. A
+ * certificate that expires while the server runs is not this error but the run-time
+ * `SigningCertificateError` (an `S2SAuthError`) of `CertificateSet.signing`.
  */
 export class CertificateError extends TypeError {
   /** Stable machine-readable code. */
@@ -61,6 +63,13 @@ export class CertificateError extends TypeError {
     this.name = 'CertificateError';
     this.code = code;
   }
+}
+
+/** Why a certificate is not valid at a given time: see {@link OAuthCertificate.validityProblemAt}. */
+export interface CertificateValidityProblem {
+  readonly code: 'certificate_expired' | 'certificate_not_yet_valid';
+  /** For a person: names the certificate by thumbprint and the end or start of its validity. */
+  readonly message: string;
 }
 
 /** Options of {@link OAuthCertificate.create}. */
@@ -255,12 +264,19 @@ export class OAuthCertificate {
    * @throws CertificateError (`certificate_expired`, `certificate_not_yet_valid`).
    */
   checkValidAt(ms: number, role = 'The OAuth certificate'): void {
-    if (ms > this.notAfter) {
-      throw new CertificateError('certificate_expired', `${role} ${this.x5t} expired on ${iso(this.notAfter)}.`);
-    }
-    if (ms < this.notBefore) {
-      throw new CertificateError('certificate_not_yet_valid', `${role} ${this.x5t} is not valid before ${iso(this.notBefore)}.`);
-    }
+    const problem = this.validityProblemAt(ms, role);
+    if (problem !== undefined) throw new CertificateError(problem.code, problem.message);
+  }
+
+  /**
+   * Why the certificate is not valid at `ms` (code and a message starting with `role`), or
+   * `undefined` when it is. `checkValidAt` throws it as a start-up `CertificateError`,
+   * `CertificateSet.signing` as a run-time `SigningCertificateError`.
+   */
+  validityProblemAt(ms: number, role = 'The OAuth certificate'): CertificateValidityProblem | undefined {
+    if (ms > this.notAfter) return { code: 'certificate_expired', message: `${role} ${this.x5t} expired on ${iso(this.notAfter)}.` };
+    if (ms < this.notBefore) return { code: 'certificate_not_yet_valid', message: `${role} ${this.x5t} is not valid before ${iso(this.notBefore)}.` };
+    return undefined;
   }
 
   /**

@@ -12,3 +12,4 @@ export * from './sts-token.js';
 export * from './sts.js';
 export * from './client-assertion-signer.js';
 export * from './sts-token-source.js';
+export * from './issuer-error-code.js';

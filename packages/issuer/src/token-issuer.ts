@@ -285,12 +285,12 @@ export class TokenIssuer {
     this.issuerId = `${principal}@${realm}`;
     // Fail at start-up, not on the first call, when the certificate cannot sign for this realm.
     const now = clock();
-    this.#signerFor(this.#certificates.signing(now), now);
+    this.#signerFor(this.#certificates.requireSigning(now), now);
   }
 
   /**
    * Issues an app-only actor token (protocol.md section 3.1): no `trustedfordelegation`.
-   * @throws TypeError for a malformed request; `CertificateError` when no certificate can sign now.
+   * @throws TypeError for a malformed request; `SigningCertificateError` when no certificate can sign now.
    */
   issueAppOnly(request: ActorTokenRequest): IssuedToken {
     if (isPlainObject(request) && request.delegation === true) {
@@ -307,7 +307,7 @@ export class TokenIssuer {
    * `nameid` (the user), `nii`, `smtp`/`sip`/`upn` when given, and `actortoken`.
    *
    * The returned `jti` is the actor token's.
-   * @throws TypeError for a malformed request or user; `CertificateError` when no certificate can sign now.
+   * @throws TypeError for a malformed request or user; `SigningCertificateError` when no certificate can sign now.
    */
   issueForUser(request: ActorTokenRequest, user: UserContext): IssuedToken {
     if (isPlainObject(request) && request.delegation === false) {

@@ -10,5 +10,6 @@ export * from './verification-cache.js';
 export * from './verifier.js';
 export { s2sAuth, s2sErrorHandler, type S2SAuthMiddleware, type S2SAuthOptions } from './express.js';
 export * from './guards.js';
+export * from './middleware-error-code.js';
 export * from './passport.js';
 import './request.js'; // the `req.s2s` typing of Express requests

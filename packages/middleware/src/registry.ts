@@ -33,6 +33,7 @@ import {
   systemClock,
   WellKnownPrincipal,
 } from '@s2sauth/protocol';
+import { S2SAuthError } from '@s2sauth/protocol';
 import {
   isKeyDocumentStore,
   StoreError,
@@ -129,16 +130,12 @@ export type PartnerRegistryErrorCode =
  * An administrative operation was refused. The message is for a person: it names the field or the
  * problem, never a certificate or document content.
  */
-export class PartnerRegistryError extends Error {
-  /** Stable reason code. */
-  readonly code: PartnerRegistryErrorCode;
+export class PartnerRegistryError extends S2SAuthError<PartnerRegistryErrorCode> {
   /** The input field at fault, when one is. */
   readonly field: string | undefined;
 
   constructor(code: PartnerRegistryErrorCode, message: string, field?: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'PartnerRegistryError';
-    this.code = code;
+    super(code, message, options);
     this.field = field;
   }
 }

@@ -9,6 +9,7 @@
  * refused as a whole, so a misconfigured partner is noticed rather than half-trusted.
  */
 import { createHash, createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { S2SAuthError } from './error-root.js';
 import { isPrincipalId, isRealm } from './identifiers.js';
 import { x5t, x5tS256 } from './thumbprint.js';
 
@@ -122,13 +123,9 @@ export type MetadataErrorCode =
   | 'metadata_thumbprint_mismatch';
 
 /** A refused metadata document or certificate. The message never contains key material. */
-export class MetadataError extends Error {
-  readonly code: MetadataErrorCode;
-
+export class MetadataError extends S2SAuthError<MetadataErrorCode> {
   constructor(code: MetadataErrorCode, message: string) {
-    super(message);
-    this.name = 'MetadataError';
-    this.code = code;
+    super(code, message);
   }
 }
 
