@@ -5,7 +5,7 @@
  * effective time, and optionally the `previous` one. The next certificate is published as soon as it
  * is staged, so partners that cache metadata know it before it signs anything.
  */
-import { S2SAuthError, systemClock } from '@s2sauth/protocol';
+import { optionNames, refuseUnknownOptions, S2SAuthError, systemClock } from '@s2sauth/protocol';
 import type { Clock } from '@s2sauth/protocol';
 import { CertificateError, OAuthCertificate, type CertificateValidityProblem } from './certificate.js';
 
@@ -47,6 +47,9 @@ export interface StageOptions {
   /** Stage even when less than 24 hours remain before the current certificate expires. Default false. */
   readonly force?: boolean;
 }
+
+const SET_OPTION_NAMES = optionNames<CertificateSetOptions>({ current: true, previous: true, next: true, clock: true });
+const STAGE_OPTION_NAMES = optionNames<StageOptions>({ force: true });
 
 /** How messages about the certificate that signs name it. */
 const SIGNING_ROLE = 'The OAuth signing certificate';
@@ -90,6 +93,7 @@ export class CertificateSet {
 
   constructor(options: CertificateSetOptions) {
     requireCertificate(options?.current, 'current');
+    refuseUnknownOptions('new CertificateSet', options, SET_OPTION_NAMES);
     if (options.previous !== undefined) requireCertificate(options.previous, 'previous');
     this.#current = options.current;
     this.#previous = options.previous;
@@ -189,9 +193,11 @@ export class CertificateSet {
    *   with in between (when the current one has already expired, `effectiveAt` must not be in the
    *   future); `certificate_next_not_valid` when `certificate` is not valid at the time it would
    *   start signing; `certificate_already_current`.
-   * @throws TypeError when `certificate` is not an `OAuthCertificate` or `effectiveAt` not a finite number.
+   * @throws TypeError when `certificate` is not an `OAuthCertificate`, `effectiveAt` not a finite
+   *   number, or an option is unknown.
    */
   stageNext(certificate: OAuthCertificate, effectiveAt: number, options: StageOptions = {}): void {
+    refuseUnknownOptions('CertificateSet.stageNext', options, STAGE_OPTION_NAMES);
     requireCertificate(certificate, 'certificate');
     requireTime(effectiveAt, 'effectiveAt');
     const now = this.#advance();

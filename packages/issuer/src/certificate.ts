@@ -11,7 +11,7 @@ import * as x509 from '@peculiar/x509';
 import { createPrivateKey, createPublicKey, KeyObject, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { isRealm, systemClock, x5t, x5tS256 } from '@s2sauth/protocol';
+import { isRealm, optionNames, refuseUnknownOptions, systemClock, x5t, x5tS256 } from '@s2sauth/protocol';
 import type { Clock } from '@s2sauth/protocol';
 
 /** Stable codes of {@link CertificateError}. */
@@ -101,6 +101,9 @@ export interface ValidateCertificateOptions {
   readonly now?: number;
 }
 
+const CREATE_OPTION_NAMES = optionNames<CreateCertificateOptions>({ realms: true, keySize: true, validityDays: true, notBefore: true, clock: true });
+const VALIDATE_OPTION_NAMES = optionNames<ValidateCertificateOptions>({ realms: true, now: true });
+
 const MIN_KEY_SIZE = 2048;
 const MAX_KEY_SIZE = 4096;
 const RSA_EXPONENT = 65537;
@@ -174,10 +177,11 @@ export class OAuthCertificate {
    * KeyUsage digitalSignature (both critical), a Subject Key Identifier, subject CN = `realms[0]`,
    * SAN = every realm. Key generation runs off the main thread and takes a moment.
    *
-   * @throws TypeError when an option is out of range or a realm is malformed.
+   * @throws TypeError when an option is out of range or unknown, or a realm is malformed.
    */
   static async create(options: CreateCertificateOptions): Promise<OAuthCertificate> {
     const realms = checkRealms(options?.realms);
+    refuseUnknownOptions('OAuthCertificate.create', options, CREATE_OPTION_NAMES);
     const keySize = options.keySize ?? MIN_KEY_SIZE;
     if (!Number.isInteger(keySize) || keySize < MIN_KEY_SIZE || keySize > MAX_KEY_SIZE || keySize % 8 !== 0) {
       throw new TypeError(`keySize must be a multiple of 8 from ${MIN_KEY_SIZE} to ${MAX_KEY_SIZE} bits; got ${String(keySize)}.`);
@@ -285,9 +289,10 @@ export class OAuthCertificate {
    * (The structural checks already ran when the object was made.)
    *
    * @throws CertificateError (`certificate_expired`, `certificate_not_yet_valid`,
-   *   `certificate_subject`, `certificate_realm_missing`).
+   *   `certificate_subject`, `certificate_realm_missing`); TypeError for an unknown option.
    */
   validate(options: ValidateCertificateOptions = {}): void {
+    refuseUnknownOptions('OAuthCertificate.validate', options, VALIDATE_OPTION_NAMES);
     this.checkValidAt(options.now ?? systemClock());
     if (this.subjectName === undefined) {
       throw new CertificateError('certificate_subject', `The OAuth certificate ${this.x5t} has no subject CN; protocol.md section 2 requires CN = the primary realm.`);

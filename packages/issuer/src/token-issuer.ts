@@ -16,7 +16,9 @@ import {
   isRealm,
   isScopeToken,
   MAX_TOKEN_LIFETIME_SECONDS,
+  optionNames,
   parseAudience,
+  refuseUnknownOptions,
   systemClock,
   USER_CLAIM_NAMES,
   type Audience,
@@ -105,6 +107,15 @@ export interface TokenIssuerOptions {
    */
   readonly clock?: Clock;
 }
+
+const OPTION_NAMES = optionNames<TokenIssuerOptions>({
+  principal: true,
+  realm: true,
+  certificates: true,
+  lifetimeSeconds: true,
+  maxLifetimeSeconds: true,
+  clock: true,
+});
 
 /** What an actor token is for. */
 export interface ActorTokenRequest {
@@ -257,6 +268,7 @@ export class TokenIssuer {
    */
   constructor(options: TokenIssuerOptions) {
     if (!isPlainObject(options)) throw new TypeError('TokenIssuer options must be an object.');
+    refuseUnknownOptions('new TokenIssuer', options, OPTION_NAMES);
     const { principal, realm, certificates } = options;
     if (typeof principal !== 'string' || !isPrincipalId(principal)) {
       throw new TypeError('options.principal must be a lowercase GUID (the application principal id).');

@@ -260,6 +260,19 @@ describe('CertificateSet', () => {
   });
 
   describe('constructor', () => {
+    it('refuses an unknown option name, and one of stageNext', () => {
+      expect(() => new CertificateSet({ current, clock, nxt: { certificate: successor, effectiveAt: T0 } } as never)).to.throw(
+        TypeError,
+        'new CertificateSet: unknown option "nxt"; the options are current, previous, next, clock.',
+      );
+      const set = new CertificateSet({ current, clock });
+      expect(() => set.stageNext(alternative, now + 30 * DAY, { forced: true } as never)).to.throw(
+        TypeError,
+        'CertificateSet.stageNext: unknown option "forced"; the options are force.',
+      );
+      expect(set.next).to.equal(undefined);
+    });
+
     it('restores a staged rollover and a previous certificate', () => {
       const set = new CertificateSet({ current: alternative, previous: current, next: { certificate: successor, effectiveAt: T0 + 330 * DAY }, clock });
       expect(set.published()).to.deep.equal([alternative, successor, current]);

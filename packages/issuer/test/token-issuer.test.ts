@@ -398,6 +398,11 @@ describe('TokenIssuer', () => {
       ['a fractional cap', { maxLifetimeSeconds: 60.5 }, /options\.maxLifetimeSeconds/],
       ['certificates given as PEM', { certificates: '-----BEGIN CERTIFICATE-----' }, /options\.certificates/],
       ['no certificates', { certificates: undefined }, /options\.certificates/],
+      [
+        'a misspelt option name (the cap would silently stay at its default)',
+        { maxLifetime: 60 },
+        /^new TokenIssuer: unknown option "maxLifetime"; the options are principal, realm, certificates, lifetimeSeconds, maxLifetimeSeconds, clock\.$/,
+      ],
     ];
     for (const [what, override, pattern] of badOptions) {
       it(`refuses ${what}`, () => {
