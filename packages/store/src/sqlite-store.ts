@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { systemClock, type Clock } from '@s2sauth/protocol';
+import { optionNames, refuseUnknownOptions, systemClock, type Clock } from '@s2sauth/protocol';
 import { ChangeListeners, type ChangeListener } from './change-listeners.js';
 import { byClientKey, clientIdentity, clientRecord, refuseSharedCredential, type ClientCredentials, type ClientInput, type ClientRecord, type ClientStore } from './client.js';
 import { SqliteKeyDocuments, type KeyDocument, type KeyDocumentSource, type KeyDocumentStore } from './key-document.js';
@@ -43,6 +43,8 @@ export interface SqliteStoreOptions {
    */
   readonly readOnly?: boolean;
 }
+
+const OPTION_NAMES = optionNames<SqliteStoreOptions>({ clock: true, pollIntervalMs: true, busyTimeoutMs: true, create: true, readOnly: true });
 
 interface PartnerRow {
   readonly identity: string;
@@ -288,6 +290,7 @@ export class SqliteStore implements PartnerStore, OAuthServerStore, ClientStore,
     if (typeof path !== 'string' || path.length === 0) {
       throw new TypeError('SqliteStore.open: path must be a non-empty string');
     }
+    refuseUnknownOptions('SqliteStore.open', options, OPTION_NAMES);
     const { clock = systemClock, pollIntervalMs = 250, busyTimeoutMs = 5000, create = true, readOnly = false } = options;
     if (typeof clock !== 'function') throw new TypeError('SqliteStore.open: options.clock must be a function');
     positiveInteger(pollIntervalMs, 'pollIntervalMs');
