@@ -92,10 +92,19 @@ describe('s2sAuth', () => {
     it('refuses an option that would switch verification off', () => {
       expect(() => s2sAuth({ ...verifierOptions, disabled: true } as unknown as S2SAuthOptions)).to.throw(TypeError, /"disabled".*cannot be turned off/);
       expect(() => s2sAuth({ ...verifierOptions, verify: false } as unknown as S2SAuthOptions)).to.throw(TypeError, /"verify".*cannot be turned off/);
+      // The shared message style (refuseUnknownOptions), with the hint where to leave it off.
+      expect(() => s2sAuth({ ...verifierOptions, disabled: true } as unknown as S2SAuthOptions)).to.throw(
+        TypeError,
+        /^s2sAuth: unknown option "disabled"; the options are principal, .*\. Verification cannot be turned off: leave s2sAuth off the routes that must be public\.$/,
+      );
     });
 
     it('refuses an unknown, misspelt option', () => {
       expect(() => s2sAuth({ ...verifierOptions, clockSkew: 10 } as unknown as S2SAuthOptions)).to.throw(TypeError, /unknown option "clockSkew"/);
+      expect(() => s2sAuth({ ...verifierOptions, clockSkew: 10 } as unknown as S2SAuthOptions)).to.throw(
+        TypeError,
+        's2sAuth: unknown option "clockSkew"; the options are principal, realms, authorities, registry, clockSkewSeconds, maxLifetimeSeconds, clock, cache, audit, resolveUser. Or give { verifier } alone, a verifier made by createVerifier().',
+      );
     });
 
     it('refuses a verifier that is not one', () => {
@@ -104,7 +113,11 @@ describe('s2sAuth', () => {
 
     it('refuses other options next to a verifier', () => {
       const verifier = createVerifier(verifierOptions);
-      expect(() => s2sAuth({ verifier, realms: 'x' } as unknown as S2SAuthOptions)).to.throw(TypeError, /no other option is allowed \(got "realms"\)/);
+      // "No other option is allowed next to verifier", in the shared message style.
+      expect(() => s2sAuth({ verifier, realms: 'x' } as unknown as S2SAuthOptions)).to.throw(
+        TypeError,
+        's2sAuth: unknown option "realms"; the options are verifier. With "verifier", configure the verifier instead.',
+      );
     });
 
     it("passes on createVerifier's TypeError for bad verifier options", () => {
