@@ -90,16 +90,8 @@ export interface ResolvedExchangeOptions {
 }
 
 const OPTION_NAMES = optionNames<ExchangeOptions>({
-  dataDir: true,
-  realm: true,
-  realms: true,
-  host: true,
-  port: true,
-  users: true,
-  lync: true,
-  sts: true,
-  audit: true,
-  logger: true,
+  dataDir: true, realm: true, realms: true, host: true, port: true,
+  users: true, lync: true, sts: true, audit: true, logger: true,
 });
 
 function isObject(value: unknown): value is Record<string, unknown> {

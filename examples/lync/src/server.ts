@@ -105,17 +105,8 @@ export interface LyncServer {
 }
 
 const OPTION_NAMES = optionNames<LyncOptions>({
-  dataDir: true,
-  realm: true,
-  realms: true,
-  host: true,
-  port: true,
-  users: true,
-  exchange: true,
-  sts: true,
-  outbox: true,
-  audit: true,
-  logger: true,
+  dataDir: true, realm: true, realms: true, host: true, port: true,
+  users: true, exchange: true, sts: true, outbox: true, audit: true, logger: true,
 });
 const OUTBOX_OPTION_NAMES = optionNames<NonNullable<LyncOptions['outbox']>>({ retryBaseMs: true, retryMaxMs: true, pollMs: true, concurrency: true, probeMs: true });
 
