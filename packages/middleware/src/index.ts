@@ -1,4 +1,9 @@
-/** @packageDocumentation */
+/**
+ * `@s2sauth/middleware`: partner applications, key discovery, token verification and the Express
+ * middleware. The Passport strategy is the separate entry `@s2sauth/middleware/passport`, so that
+ * this one loads and type-checks without Passport (an optional peer dependency).
+ * @packageDocumentation
+ */
 export * from './metadata-fetch.js';
 export * from './key-set.js';
 export * from './principal.js';
@@ -11,5 +16,4 @@ export * from './verifier.js';
 export { s2sAuth, s2sErrorHandler, type S2SAuthMiddleware, type S2SAuthOptions } from './express.js';
 export * from './guards.js';
 export * from './middleware-error-code.js';
-export * from './passport.js';
 import './request.js'; // the `req.s2s` typing of Express requests

@@ -11,7 +11,12 @@
  * a request with no bearer token at all uses `fail()` (401 with the challenge), so that Passport
  * can still try the next strategy of a chain.
  *
+ * This file is the package's second entry, `@s2sauth/middleware/passport`, kept out of the main
+ * one: an application that uses only `s2sAuth` installs no Passport (an optional peer dependency).
+ *
  * ```ts
+ * import { S2SBearerStrategy } from '@s2sauth/middleware/passport';
+ *
  * passport.use(new S2SBearerStrategy({ verifier }));
  * app.get('/contacts', passport.authenticate('s2s', { session: false, failWithError: true }), requireScope('contacts.read'), handler);
  * app.use(s2sErrorHandler());
