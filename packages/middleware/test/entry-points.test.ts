@@ -9,6 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as main from '@s2sauth/middleware';
 import * as passportEntry from '@s2sauth/middleware/passport';
+import { EXPRESS_VERSIONS } from './express-versions.js';
 
 const SOURCES = join(dirname(fileURLToPath(import.meta.url)), '..', 'src');
 /** `import ... from 'x'`, `export ... from 'x'`, `import 'x'` and `import('x')`, type-only ones included. */
@@ -56,5 +57,15 @@ describe('entry points', () => {
     expect(manifest.peerDependenciesMeta['passport']?.optional).to.equal(true);
     expect(manifest.dependencies).not.to.have.property('passport');
     expect(manifest.peerDependencies['express']).to.equal('^4.21 || ^5.1');
+  });
+
+  it('runs the HTTP suites on a real Express 5 and a real Express 4.21 or later', () => {
+    expect(EXPRESS_VERSIONS.map(({ moduleName, version }) => [moduleName, version.split('.')[0]])).to.deep.equal([
+      ['express', '5'],
+      ['express4', '4'],
+    ]);
+    const [five, four] = EXPRESS_VERSIONS;
+    expect(five?.express).not.to.equal(four?.express);
+    expect(Number(four?.version.split('.')[1])).to.be.at.least(21);
   });
 });

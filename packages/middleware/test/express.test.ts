@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import { expect } from 'chai';
 import { afterEach, before, beforeEach, describe, it } from 'mocha';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Express, NextFunction, Request, Response } from 'express';
 import request from 'supertest';
 import { InvalidTokenError, KeysUnavailableError, WellKnownPrincipal, type ChallengeParams } from '@s2sauth/protocol';
 import { MemoryStore } from '@s2sauth/store';
@@ -12,13 +12,14 @@ import { requestInfo, s2sAuth, s2sErrorHandler, sendBearerChallenge, sendBearerE
 import type { S2SPrincipal } from '../src/principal.js';
 import { PartnerRegistry } from '../src/registry.js';
 import { createVerifier, type Verifier, type VerifierOptions } from '../src/verifier.js';
+import { describeWithExpress } from './express-versions.js';
 
 const OWN = WellKnownPrincipal.exchange;
 const AUDIENCE = `${OWN}/mail.contoso.com@contoso.com`;
 const START = Date.UTC(2030, 0, 15, 12, 0, 0);
 
 /** Starts `app` on 127.0.0.1 at an ephemeral port. */
-function listen(app: express.Express): Promise<Server> {
+function listen(app: Express): Promise<Server> {
   return new Promise((resolve) => {
     const server = app.listen(0, '127.0.0.1', () => resolve(server));
   });
@@ -45,7 +46,7 @@ function fakeVerifier(
   } as unknown as Verifier;
 }
 
-describe('s2sAuth', () => {
+describeWithExpress('s2sAuth', (express) => {
   let now = START;
   const clock = (): number => now;
   let lync: TestPartner;

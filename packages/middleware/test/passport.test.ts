@@ -2,7 +2,7 @@ import { Agent, request as httpRequest, type IncomingHttpHeaders, type Server } 
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { after, before, beforeEach, describe, it } from 'mocha';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import type { NextFunction, Request, Response } from 'express';
 import passport from 'passport';
 import { Strategy as BearerStrategy } from 'passport-http-bearer';
 import { BearerError, WellKnownPrincipal } from '@s2sauth/protocol';
@@ -15,6 +15,7 @@ import { S2SBearerStrategy, type S2SBearerStrategyOptions } from '../src/passpor
 import type { S2SPrincipal } from '../src/principal.js';
 import { PartnerRegistry } from '../src/registry.js';
 import { createVerifier, type Verifier } from '../src/verifier.js';
+import { describeWithExpress } from './express-versions.js';
 
 const OWN = WellKnownPrincipal.exchange;
 const AUDIENCE = `${OWN}/mail.contoso.com@contoso.com`;
@@ -26,7 +27,7 @@ interface Answer {
   readonly body: string;
 }
 
-describe('S2SBearerStrategy', () => {
+describeWithExpress('S2SBearerStrategy', (express) => {
   let now = START;
   const clock = (): number => now;
   let lync: TestPartner;
