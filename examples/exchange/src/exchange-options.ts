@@ -4,7 +4,7 @@
  */
 import { checkStsConnection, type StsConnection } from '@s2sauth/example-support';
 import type { AuditSink, PartnerRegistry } from '@s2sauth/middleware';
-import { isPrincipalId, isRealm, WellKnownPrincipal } from '@s2sauth/protocol';
+import { isPrincipalId, isRealm, optionNames, refuseUnknownOptions, WellKnownPrincipal } from '@s2sauth/protocol';
 import type { Logger } from 'pino';
 
 /** A person seeded into the realm on the first start (an Active Directory user in the real thing). */
@@ -89,16 +89,22 @@ export interface ResolvedExchangeOptions {
   readonly logger: Logger | undefined;
 }
 
+const OPTION_NAMES = optionNames<ExchangeOptions>({
+  dataDir: true, realm: true, realms: true, host: true, port: true,
+  users: true, lync: true, sts: true, audit: true, logger: true,
+});
+
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**
  * Checks {@link ExchangeOptions} and fills in the defaults.
- * @throws TypeError naming the first option that is wrong.
+ * @throws TypeError naming the first option that is wrong, or every unknown one.
  */
 export function resolveExchangeOptions(options: ExchangeOptions): ResolvedExchangeOptions {
   if (!isObject(options)) throw new TypeError('startExchange: options must be an object.');
+  refuseUnknownOptions('startExchange', options, OPTION_NAMES);
   const { dataDir, realm, host = '127.0.0.1', port, audit, logger } = options;
   if (typeof dataDir !== 'string' || dataDir === '') throw new TypeError('startExchange: options.dataDir must be a non-empty path.');
   if (typeof realm !== 'string' || !isRealm(realm)) {

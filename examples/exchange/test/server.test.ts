@@ -144,6 +144,7 @@ describe('startExchange', () => {
     ['a malformed Lync principal', { lync: { url: 'https://lync.contoso.com', principal: 'LYNC' } }, 'options.lync.principal'],
     ['an audit sink that is not a function', { audit: 'stdout' }, 'options.audit'],
     ['a logger that is not a logger', { logger: {} }, 'options.logger'],
+    ['a misspelt option name', { audits: false }, 'startExchange: unknown option "audits"; the options are dataDir, realm, realms, host, port, users, lync, sts, audit, logger.'],
   ];
   for (const [name, overrides, mentioned] of badOptions) {
     it(`refuses ${name} with a TypeError naming it`, async () => {

@@ -19,7 +19,8 @@
  * schedules nothing more.
  */
 import { ApiError, idempotencyKeys, invalidRequest, type Organization, type SqliteDatabase } from '@s2sauth/example-support';
-import { requireScope, requireUser, S2SBearerStrategy, s2sErrorHandler, type S2SPrincipal, type S2SUser, type Verifier } from '@s2sauth/middleware';
+import { requireScope, requireUser, s2sErrorHandler, type S2SPrincipal, type S2SUser, type Verifier } from '@s2sauth/middleware';
+import { S2SBearerStrategy } from '@s2sauth/middleware/passport';
 import express, { type Router } from 'express';
 import { Passport } from 'passport';
 import type { Accounts } from './accounts.js';

@@ -23,7 +23,7 @@ import {
 } from '@s2sauth/example-support';
 import { CertificateSet, metadataRouter, S2SClient, S2SClientError, StsTokenSource, TokenIssuer, type PartnerEndpoint, type TokenSource } from '@s2sauth/issuer';
 import { createVerifier, PartnerRegistry, pinoAuditSink, type AuditSink } from '@s2sauth/middleware';
-import { authorityOf, isPrincipalId, isRealm, WellKnownPrincipal } from '@s2sauth/protocol';
+import { authorityOf, isPrincipalId, isRealm, optionNames, refuseUnknownOptions, WellKnownPrincipal } from '@s2sauth/protocol';
 import { SqliteStore } from '@s2sauth/store';
 import express from 'express';
 import { pino, type Logger } from 'pino';
@@ -104,13 +104,16 @@ export interface LyncServer {
   close(): Promise<void>;
 }
 
-const OPTION_NAMES = new Set(['dataDir', 'realm', 'realms', 'host', 'port', 'users', 'exchange', 'sts', 'outbox', 'audit', 'logger']);
+const OPTION_NAMES = optionNames<LyncOptions>({
+  dataDir: true, realm: true, realms: true, host: true, port: true,
+  users: true, exchange: true, sts: true, outbox: true, audit: true, logger: true,
+});
+const OUTBOX_OPTION_NAMES = optionNames<NonNullable<LyncOptions['outbox']>>({ retryBaseMs: true, retryMaxMs: true, pollMs: true, concurrency: true, probeMs: true });
 
 function checkOptions(options: LyncOptions): void {
   if (typeof options !== 'object' || options === null) throw new TypeError('startLync needs options: { dataDir, realm, port }.');
-  for (const name of Object.keys(options)) {
-    if (!OPTION_NAMES.has(name)) throw new TypeError(`startLync has no option "${name}".`);
-  }
+  refuseUnknownOptions('startLync', options, OPTION_NAMES);
+  if (typeof options.outbox === 'object' && options.outbox !== null) refuseUnknownOptions('startLync: options.outbox', options.outbox, OUTBOX_OPTION_NAMES);
   if (typeof options.dataDir !== 'string' || options.dataDir === '') throw new TypeError('options.dataDir must be a folder path.');
   if (typeof options.realm !== 'string' || !isRealm(options.realm)) throw new TypeError('options.realm must be a lowercase DNS name like contoso.com.');
   if (options.realms !== undefined && (!Array.isArray(options.realms) || !options.realms.every((realm) => typeof realm === 'string' && isRealm(realm)))) {

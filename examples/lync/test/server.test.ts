@@ -187,6 +187,8 @@ describe('Lync server restart', () => {
       [{ exchange: { url: 'http://127.0.0.1:1', principal: 'exchange' } }, 'options.exchange.principal'],
       [{ outbox: { retryBaseMs: 0 } }, 'outbox.retryBaseMs'],
       [{ verify: false }, 'verify'],
+      [{ verify: false }, 'startLync: unknown option "verify"; the options are dataDir, realm, realms, host, port, users, exchange, sts, outbox, audit, logger.'],
+      [{ outbox: { retryBase: 10 } }, 'startLync: options.outbox: unknown option "retryBase"; the options are retryBaseMs, retryMaxMs, pollMs, concurrency, probeMs.'],
     ] as const) {
       let error: unknown;
       try {

@@ -11,7 +11,7 @@ import express from 'express';
 import { pino, type Logger } from 'pino';
 import { answerClientErrors, checkWritableDatabase, errorHandler, isStorageFault, notFound, requestTarget, StorageHealth } from '@s2sauth/example-support';
 import { ClientKeySets, OAuthCertificate, stsRouter, stsTokenPath } from '@s2sauth/issuer';
-import { isRealm, stsIssuerId } from '@s2sauth/protocol';
+import { isRealm, optionNames, refuseUnknownOptions, stsIssuerId } from '@s2sauth/protocol';
 import { SqliteStore, type ClientInput, type ReplayStore } from '@s2sauth/store';
 
 /** Options of {@link startSts}. */
@@ -29,6 +29,8 @@ export interface StsOptions {
   /** Logger for start-up and audit; default pino named `sts`. */
   readonly logger?: Logger;
 }
+
+const OPTION_NAMES = optionNames<StsOptions>({ dataDir: true, host: true, port: true, realms: true, clients: true, logger: true });
 
 /** A running STS. */
 export interface RunningSts {
@@ -63,9 +65,11 @@ async function certificateIn(dataDir: string, realms: readonly string[]): Promis
 
 /**
  * Starts the STS and resolves once it listens.
- * @throws TypeError for bad options; `CertificateError` for an unusable certificate in the data folder.
+ * @throws TypeError for bad or unknown options; `CertificateError` for an unusable certificate in the data folder.
  */
 export async function startSts(options: StsOptions): Promise<RunningSts> {
+  if (typeof options !== 'object' || options === null) throw new TypeError('startSts: options must be an object.');
+  refuseUnknownOptions('startSts', options, OPTION_NAMES);
   const { dataDir, host = '127.0.0.1', port, realms } = options;
   if (typeof dataDir !== 'string' || dataDir === '') throw new TypeError('startSts: options.dataDir must be a folder path.');
   if (!Array.isArray(realms) || realms.length === 0 || !realms.every((realm) => typeof realm === 'string' && isRealm(realm))) {

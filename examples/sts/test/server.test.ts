@@ -82,6 +82,14 @@ describe('startSts', () => {
       }
       expect(error).to.be.instanceOf(TypeError);
     }
+    let misspelt: unknown;
+    try {
+      await startSts({ dataDir: folder, port: 0, realms: [REALM], client: [] } as never);
+    } catch (caught) {
+      misspelt = caught;
+    }
+    expect(misspelt).to.be.instanceOf(TypeError);
+    expect((misspelt as Error).message).to.equal('startSts: unknown option "client"; the options are dataDir, host, port, realms, clients, logger.');
   });
 
   it('answers JSON {error, message} for an unknown route and a body Express refused', async () => {

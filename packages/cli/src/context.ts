@@ -5,6 +5,7 @@
  */
 import { chmodSync, existsSync, rmSync, statSync } from 'node:fs';
 import { PartnerRegistry } from '@s2sauth/middleware';
+import { S2SAuthError } from '@s2sauth/protocol';
 import { SqliteStore, StoreError } from '@s2sauth/store';
 import { InvalidArgumentError, type Command } from 'commander';
 
@@ -26,18 +27,21 @@ export interface CliIo {
 /** The environment variable naming the registry file when `--store` is not given. */
 export const STORE_VARIABLE = 'S2SAUTH_STORE';
 
+/** Stable codes of {@link CliError}: `usage` for a command-line mistake, `refused` for an operation that was refused or failed. */
+export type CliErrorCode = 'usage' | 'refused';
+
 /**
  * A failure the command line reports as one line on standard error, `s2sauth: <message>`: exit
- * code 2 for a command-line mistake, 1 for an operation that was refused or failed.
+ * code 2 (`code` `usage`) for a command-line mistake, 1 (`code` `refused`) for an operation that
+ * was refused or failed.
  */
-export class CliError extends Error {
+export class CliError extends S2SAuthError<CliErrorCode> {
   /** The process exit code: 2 for a usage mistake, 1 for a refused operation. */
   readonly exitCode: 1 | 2;
 
   /** @param message one sentence for a person, never a certificate or key. */
   constructor(message: string, exitCode: 1 | 2 = 1) {
-    super(message);
-    this.name = 'CliError';
+    super(exitCode === 2 ? 'usage' : 'refused', message);
     this.exitCode = exitCode;
   }
 }

@@ -4,7 +4,7 @@
  * @packageDocumentation
  */
 export { runCli } from './cli.js';
-export { CliError, STORE_VARIABLE, type CliIo, type CliOutput } from './context.js';
+export { CliError, STORE_VARIABLE, type CliErrorCode, type CliIo, type CliOutput } from './context.js';
 export { clientView, parseClientId, parseGrant, parseHostName, type ClientId, type ClientView } from './client-commands.js';
 export { oauthServerView, type OAuthServerView } from './oauth-server-commands.js';
 export { partnerView, type PartnerView } from './partner-commands.js';

@@ -28,6 +28,7 @@ import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { Transform } from 'node:stream';
 import { MAX_METADATA_BYTES } from '@s2sauth/protocol';
+import { S2SAuthError } from '@s2sauth/protocol';
 
 /** The default deadline for one fetch, connect to last body byte (protocol.md section 4: 5 s). */
 export const METADATA_FETCH_TIMEOUT_MS = 5000;
@@ -78,14 +79,9 @@ export type MetadataFetchErrorCode =
  * A metadata document could not be fetched. The message names the origin and what went wrong,
  * never any part of the response body.
  */
-export class MetadataFetchError extends Error {
-  /** Stable reason code. */
-  readonly code: MetadataFetchErrorCode;
-
+export class MetadataFetchError extends S2SAuthError<MetadataFetchErrorCode> {
   constructor(code: MetadataFetchErrorCode, message: string, options?: { readonly cause?: unknown }) {
-    super(message, options);
-    this.name = 'MetadataFetchError';
-    this.code = code;
+    super(code, message, options);
   }
 }
 

@@ -5,9 +5,23 @@
  * effective time, and optionally the `previous` one. The next certificate is published as soon as it
  * is staged, so partners that cache metadata know it before it signs anything.
  */
-import { systemClock } from '@s2sauth/protocol';
+import { optionNames, refuseUnknownOptions, S2SAuthError, systemClock } from '@s2sauth/protocol';
 import type { Clock } from '@s2sauth/protocol';
-import { CertificateError, OAuthCertificate } from './certificate.js';
+import { CertificateError, OAuthCertificate, type CertificateValidityProblem } from './certificate.js';
+
+/** Stable codes of {@link SigningCertificateError}: the same words as `CertificateError`'s for the same facts. */
+export type SigningCertificateErrorCode = CertificateValidityProblem['code'];
+
+/**
+ * No certificate can sign now (`CertificateSet.signing`): the signing certificate expired while the
+ * server was running, or its validity has not begun. A run-time error (answer the request that
+ * needed a token with a 503 and roll the certificate over), unlike the start-up `CertificateError`.
+ */
+export class SigningCertificateError extends S2SAuthError<SigningCertificateErrorCode> {
+  constructor(problem: CertificateValidityProblem) {
+    super(problem.code, problem.message);
+  }
+}
 
 /** A certificate staged to become current at `effectiveAt`. */
 export interface StagedCertificate {
@@ -33,6 +47,12 @@ export interface StageOptions {
   /** Stage even when less than 24 hours remain before the current certificate expires. Default false. */
   readonly force?: boolean;
 }
+
+const SET_OPTION_NAMES = optionNames<CertificateSetOptions>({ current: true, previous: true, next: true, clock: true });
+const STAGE_OPTION_NAMES = optionNames<StageOptions>({ force: true });
+
+/** How messages about the certificate that signs name it. */
+const SIGNING_ROLE = 'The OAuth signing certificate';
 
 /** Lync's minimum lead time for an OAuthTokenIssuer rollover (Lync Server 2013's `Set-CsCertificate -Roll`). */
 const MINIMUM_LEAD_MS = 24 * 3_600_000;
@@ -73,6 +93,7 @@ export class CertificateSet {
 
   constructor(options: CertificateSetOptions) {
     requireCertificate(options?.current, 'current');
+    refuseUnknownOptions('new CertificateSet', options, SET_OPTION_NAMES);
     if (options.previous !== undefined) requireCertificate(options.previous, 'previous');
     this.#current = options.current;
     this.#previous = options.previous;
@@ -107,16 +128,34 @@ export class CertificateSet {
    * The certificate to sign with at `at` (default: now): the staged one once `at` reaches its
    * effective time, else the current one. Never returns a certificate that is not valid at `at`.
    *
-   * @throws CertificateError (`certificate_expired`, `certificate_not_yet_valid`) when that
+   * @throws SigningCertificateError (`certificate_expired`, `certificate_not_yet_valid`) when that
    *   certificate is not valid at `at`: an expired certificate never signs.
    */
   signing(at?: number): OAuthCertificate {
+    const [signer, moment] = this.#signerAt(at);
+    const problem = signer.validityProblemAt(moment, SIGNING_ROLE);
+    if (problem !== undefined) throw new SigningCertificateError(problem);
+    return signer;
+  }
+
+  /**
+   * `signing(at)` for a start-up check (a constructor that takes this set): the same certificate,
+   * but a certificate that cannot sign is the misconfiguration it is at start-up.
+   *
+   * @throws CertificateError (a `TypeError`: `certificate_expired`, `certificate_not_yet_valid`).
+   */
+  requireSigning(at?: number): OAuthCertificate {
+    const [signer, moment] = this.#signerAt(at);
+    signer.checkValidAt(moment, SIGNING_ROLE);
+    return signer;
+  }
+
+  /** The certificate that signs at `at` (default now) and that moment, validity unchecked. */
+  #signerAt(at: number | undefined): [OAuthCertificate, number] {
     const now = this.#advance();
     const moment = at ?? now;
     const next = this.#next;
-    const signer = next !== undefined && moment >= next.effectiveAt ? next.certificate : this.#current;
-    signer.checkValidAt(moment, 'The OAuth signing certificate');
-    return signer;
+    return [next !== undefined && moment >= next.effectiveAt ? next.certificate : this.#current, moment];
   }
 
   /**
@@ -154,9 +193,11 @@ export class CertificateSet {
    *   with in between (when the current one has already expired, `effectiveAt` must not be in the
    *   future); `certificate_next_not_valid` when `certificate` is not valid at the time it would
    *   start signing; `certificate_already_current`.
-   * @throws TypeError when `certificate` is not an `OAuthCertificate` or `effectiveAt` not a finite number.
+   * @throws TypeError when `certificate` is not an `OAuthCertificate`, `effectiveAt` not a finite
+   *   number, or an option is unknown.
    */
   stageNext(certificate: OAuthCertificate, effectiveAt: number, options: StageOptions = {}): void {
+    refuseUnknownOptions('CertificateSet.stageNext', options, STAGE_OPTION_NAMES);
     requireCertificate(certificate, 'certificate');
     requireTime(effectiveAt, 'effectiveAt');
     const now = this.#advance();

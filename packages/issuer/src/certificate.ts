@@ -11,7 +11,7 @@ import * as x509 from '@peculiar/x509';
 import { createPrivateKey, createPublicKey, KeyObject, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { isRealm, systemClock, x5t, x5tS256 } from '@s2sauth/protocol';
+import { isRealm, optionNames, refuseUnknownOptions, systemClock, x5t, x5tS256 } from '@s2sauth/protocol';
 import type { Clock } from '@s2sauth/protocol';
 
 /** Stable codes of {@link CertificateError}. */
@@ -50,7 +50,9 @@ export type CertificateErrorCode =
 /**
  * A problem with an OAuth certificate or with a rollover (protocol.md section 2). Extends
  * `TypeError` because it is a configuration problem, found at start-up or by an administrator's
- * action; `code` is stable, `message` is for a person and never contains key material.
+ * action; `code` is stable, `message` is for a person and never contains key material. A
+ * certificate that expires while the server runs is not this error but the run-time
+ * `SigningCertificateError` (an `S2SAuthError`) of `CertificateSet.signing`.
  */
 export class CertificateError extends TypeError {
   /** Stable machine-readable code. */
@@ -61,6 +63,13 @@ export class CertificateError extends TypeError {
     this.name = 'CertificateError';
     this.code = code;
   }
+}
+
+/** Why a certificate is not valid at a given time: see {@link OAuthCertificate.validityProblemAt}. */
+export interface CertificateValidityProblem {
+  readonly code: 'certificate_expired' | 'certificate_not_yet_valid';
+  /** For a person: names the certificate by thumbprint and the end or start of its validity. */
+  readonly message: string;
 }
 
 /** Options of {@link OAuthCertificate.create}. */
@@ -91,6 +100,9 @@ export interface ValidateCertificateOptions {
   /** Time in ms at which the certificate must be valid. Default: `Date.now()`. */
   readonly now?: number;
 }
+
+const CREATE_OPTION_NAMES = optionNames<CreateCertificateOptions>({ realms: true, keySize: true, validityDays: true, notBefore: true, clock: true });
+const VALIDATE_OPTION_NAMES = optionNames<ValidateCertificateOptions>({ realms: true, now: true });
 
 const MIN_KEY_SIZE = 2048;
 const MAX_KEY_SIZE = 4096;
@@ -165,10 +177,11 @@ export class OAuthCertificate {
    * KeyUsage digitalSignature (both critical), a Subject Key Identifier, subject CN = `realms[0]`,
    * SAN = every realm. Key generation runs off the main thread and takes a moment.
    *
-   * @throws TypeError when an option is out of range or a realm is malformed.
+   * @throws TypeError when an option is out of range or unknown, or a realm is malformed.
    */
   static async create(options: CreateCertificateOptions): Promise<OAuthCertificate> {
     const realms = checkRealms(options?.realms);
+    refuseUnknownOptions('OAuthCertificate.create', options, CREATE_OPTION_NAMES);
     const keySize = options.keySize ?? MIN_KEY_SIZE;
     if (!Number.isInteger(keySize) || keySize < MIN_KEY_SIZE || keySize > MAX_KEY_SIZE || keySize % 8 !== 0) {
       throw new TypeError(`keySize must be a multiple of 8 from ${MIN_KEY_SIZE} to ${MAX_KEY_SIZE} bits; got ${String(keySize)}.`);
@@ -255,12 +268,19 @@ export class OAuthCertificate {
    * @throws CertificateError (`certificate_expired`, `certificate_not_yet_valid`).
    */
   checkValidAt(ms: number, role = 'The OAuth certificate'): void {
-    if (ms > this.notAfter) {
-      throw new CertificateError('certificate_expired', `${role} ${this.x5t} expired on ${iso(this.notAfter)}.`);
-    }
-    if (ms < this.notBefore) {
-      throw new CertificateError('certificate_not_yet_valid', `${role} ${this.x5t} is not valid before ${iso(this.notBefore)}.`);
-    }
+    const problem = this.validityProblemAt(ms, role);
+    if (problem !== undefined) throw new CertificateError(problem.code, problem.message);
+  }
+
+  /**
+   * Why the certificate is not valid at `ms` (code and a message starting with `role`), or
+   * `undefined` when it is. `checkValidAt` throws it as a start-up `CertificateError`,
+   * `CertificateSet.signing` as a run-time `SigningCertificateError`.
+   */
+  validityProblemAt(ms: number, role = 'The OAuth certificate'): CertificateValidityProblem | undefined {
+    if (ms > this.notAfter) return { code: 'certificate_expired', message: `${role} ${this.x5t} expired on ${iso(this.notAfter)}.` };
+    if (ms < this.notBefore) return { code: 'certificate_not_yet_valid', message: `${role} ${this.x5t} is not valid before ${iso(this.notBefore)}.` };
+    return undefined;
   }
 
   /**
@@ -269,9 +289,10 @@ export class OAuthCertificate {
    * (The structural checks already ran when the object was made.)
    *
    * @throws CertificateError (`certificate_expired`, `certificate_not_yet_valid`,
-   *   `certificate_subject`, `certificate_realm_missing`).
+   *   `certificate_subject`, `certificate_realm_missing`); TypeError for an unknown option.
    */
   validate(options: ValidateCertificateOptions = {}): void {
+    refuseUnknownOptions('OAuthCertificate.validate', options, VALIDATE_OPTION_NAMES);
     this.checkValidAt(options.now ?? systemClock());
     if (this.subjectName === undefined) {
       throw new CertificateError('certificate_subject', `The OAuth certificate ${this.x5t} has no subject CN; protocol.md section 2 requires CN = the primary realm.`);

@@ -21,6 +21,7 @@ import {
   type ParsedJws,
   type SigningKey,
 } from '@s2sauth/protocol';
+import { S2SAuthError } from '@s2sauth/protocol';
 import type { ClientRecord, ReplayStore } from '@s2sauth/store';
 
 /** Longest accepted `jti`, in characters: it is stored in the replay store. */
@@ -47,13 +48,9 @@ export type ClientAssertionErrorCode =
  * A client assertion was refused. `code` and `message` are for the audit log: they name the
  * failed check, never a claim value, a key or the assertion.
  */
-export class ClientAssertionError extends Error {
-  readonly code: ClientAssertionErrorCode;
-
+export class ClientAssertionError extends S2SAuthError<ClientAssertionErrorCode> {
   constructor(code: ClientAssertionErrorCode, message: string) {
-    super(message);
-    this.name = 'ClientAssertionError';
-    this.code = code;
+    super(code, message);
   }
 }
 

@@ -13,3 +13,4 @@ export * from './sts.js';
 export * from './client-assertion-signer.js';
 export * from './sts-token-source.js';
 export * from './sts/client-key-sets.js';
+export * from './issuer-error-code.js';

@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
-import { buildJwks, buildMetadataDocument, systemClock, type Clock, type MetadataEndpoint } from '@s2sauth/protocol';
+import { buildJwks, buildMetadataDocument, optionNames, refuseUnknownOptions, systemClock, type Clock, type MetadataEndpoint } from '@s2sauth/protocol';
 import { CertificateSet } from './certificate-set.js';
 import { OAuthCertificate } from './certificate.js';
 
@@ -51,6 +51,16 @@ export interface MetadataRouterOptions {
   readonly clock?: Clock;
 }
 
+const OPTION_NAMES = optionNames<MetadataRouterOptions>({
+  principal: true,
+  realm: true,
+  name: true,
+  certificates: true,
+  endpoints: true,
+  maxAgeSeconds: true,
+  clock: true,
+});
+
 interface Rendering {
   readonly certificates: readonly OAuthCertificate[];
   readonly metadata: Body;
@@ -85,10 +95,11 @@ function sameList(a: readonly OAuthCertificate[], b: readonly OAuthCertificate[]
  * A certificate staged by `stageNext` is published from the next request on; rollover planning
  * must still leave partners at least `maxAgeSeconds` to fetch it before it signs.
  *
- * @throws TypeError for malformed options (checked by rendering both documents once, up front).
+ * @throws TypeError for malformed or unknown options (checked by rendering both documents once, up front).
  */
 export function metadataRouter(options: MetadataRouterOptions): Router {
   if (typeof options !== 'object' || options === null) throw new TypeError('metadataRouter options must be an object.');
+  refuseUnknownOptions('metadataRouter', options, OPTION_NAMES);
   const { principal, realm, name, endpoints } = options;
   const maxAge = options.maxAgeSeconds ?? DEFAULT_METADATA_MAX_AGE_SECONDS;
   if (typeof maxAge !== 'number' || !Number.isSafeInteger(maxAge) || maxAge < 0 || maxAge > MAX_MAX_AGE_SECONDS) {

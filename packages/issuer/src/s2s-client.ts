@@ -39,6 +39,7 @@ import {
   type Clock,
   type IssuerId,
 } from '@s2sauth/protocol';
+import { S2SAuthError } from '@s2sauth/protocol';
 import { randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { DEFAULT_MAX_CACHED_TOKENS, DEFAULT_RENEW_BEFORE_SECONDS, normalizeScopes, TokenCache, tokenCacheKey } from './token-cache.js';
@@ -281,9 +282,7 @@ export interface S2SClientErrorDetails {
  * the partner and this server's issuer id where that helps); it never contains a token. Map
  * `code` to a response: e.g. `timeout` to 504, the others to 502.
  */
-export class S2SClientError extends Error {
-  /** Stable reason code. */
-  readonly code: S2SClientErrorCode;
+export class S2SClientError extends S2SAuthError<S2SClientErrorCode> {
   /** The partner's origin, `scheme://host[:port]`. */
   readonly target: string;
   // `declare`: absent rather than `undefined` when not set, so logged errors show only what happened.
@@ -293,9 +292,7 @@ export class S2SClientError extends Error {
   declare readonly challenge?: BearerChallenge;
 
   constructor(code: S2SClientErrorCode, message: string, details: S2SClientErrorDetails) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause });
-    this.name = 'S2SClientError';
-    this.code = code;
+    super(code, message, details.cause === undefined ? undefined : { cause: details.cause });
     this.target = details.target;
     if (details.status !== undefined) this.status = details.status;
     if (details.challenge !== undefined) this.challenge = details.challenge;

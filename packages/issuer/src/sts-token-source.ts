@@ -42,6 +42,7 @@ import {
   type Audience,
   type Clock,
 } from '@s2sauth/protocol';
+import { S2SAuthError } from '@s2sauth/protocol';
 import { CertificateSet } from './certificate-set.js';
 import { OAuthCertificate } from './certificate.js';
 import { signClientAssertion } from './client-assertion-signer.js';
@@ -163,9 +164,7 @@ export interface StsTokenErrorDetails {
  * it never contains an assertion or a token. Map it to a 502 (`timeout` to 504) when it fails an
  * inbound request.
  */
-export class StsTokenError extends Error {
-  /** Stable reason code. */
-  readonly code: StsTokenErrorCode;
+export class StsTokenError extends S2SAuthError<StsTokenErrorCode> {
   /** The STS URL asked (token endpoint or metadata URL), without its query. */
   readonly endpoint: string;
   // `declare`: absent rather than `undefined` when not set.
@@ -177,9 +176,7 @@ export class StsTokenError extends Error {
   declare readonly errorDescription?: string;
 
   constructor(code: StsTokenErrorCode, message: string, details: StsTokenErrorDetails) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause });
-    this.name = 'StsTokenError';
-    this.code = code;
+    super(code, message, details.cause === undefined ? undefined : { cause: details.cause });
     this.endpoint = details.endpoint;
     if (details.status !== undefined) this.status = details.status;
     if (details.error !== undefined) this.error = details.error;
@@ -306,7 +303,7 @@ export class StsTokenSource implements TokenSource {
     }
     this.#tokens = new TokenCache({ clock, renewBeforeSeconds: DEFAULT_RENEW_BEFORE_SECONDS, maxEntries: MAX_CACHED_ACCESS_TOKENS });
     // Fail at start-up, not on the first call, when no certificate can sign.
-    this.#certificates.signing(clock());
+    this.#certificates.requireSigning(clock());
   }
 
   /**
@@ -314,7 +311,7 @@ export class StsTokenSource implements TokenSource {
    * issued it. `request.lifetimeSeconds` is checked but not sent: the STS decides the lifetime.
    * `jti` is the access token's `jti` (or, without one, a SHA-256 of the token).
    * @throws TypeError for a malformed request (also `delegation: true` or `claims`: the STS decides
-   *   the claims); StsTokenError; `CertificateError` when no certificate can sign now.
+   *   the claims); StsTokenError; `SigningCertificateError` when no certificate can sign now.
    */
   async issueAppOnly(request: ActorTokenRequest): Promise<IssuedToken> {
     const prepared = this.#prepare(request, false);
@@ -331,7 +328,7 @@ export class StsTokenSource implements TokenSource {
    * window, at most `request.lifetimeSeconds`, default 3600, after `nbf`), `nameid`, `nii` (default
    * `urn:office:idp:activedirectory`), `smtp`/`sip`/`upn` when given, `actortoken`.
    * `jti` is the access token's; `expiresAt` the outer token's `exp`.
-   * @throws TypeError for a malformed request or user; StsTokenError; `CertificateError` when no
+   * @throws TypeError for a malformed request or user; StsTokenError; `SigningCertificateError` when no
    *   certificate can sign now.
    */
   async issueForUser(request: ActorTokenRequest, user: UserContext): Promise<IssuedToken> {

@@ -62,10 +62,10 @@ export class StsTokenSigner {
     this.#lifetime = lifetimeSeconds;
     this.#clock = clock;
     const now = clock();
-    this.#signer(certificates.signing(now), now);
+    this.#signer(certificates.requireSigning(now), now);
   }
 
-  /** @throws CertificateError when no certificate can sign now. */
+  /** @throws SigningCertificateError when no certificate can sign now. */
   async issue(request: StsActorTokenRequest): Promise<IssuedStsToken> {
     const now = this.#clock();
     const signer = this.#signer(this.#certificates.signing(now), now);

@@ -16,7 +16,9 @@ import {
   isRealm,
   isScopeToken,
   MAX_TOKEN_LIFETIME_SECONDS,
+  optionNames,
   parseAudience,
+  refuseUnknownOptions,
   systemClock,
   USER_CLAIM_NAMES,
   type Audience,
@@ -105,6 +107,15 @@ export interface TokenIssuerOptions {
    */
   readonly clock?: Clock;
 }
+
+const OPTION_NAMES = optionNames<TokenIssuerOptions>({
+  principal: true,
+  realm: true,
+  certificates: true,
+  lifetimeSeconds: true,
+  maxLifetimeSeconds: true,
+  clock: true,
+});
 
 /** What an actor token is for. */
 export interface ActorTokenRequest {
@@ -257,6 +268,7 @@ export class TokenIssuer {
    */
   constructor(options: TokenIssuerOptions) {
     if (!isPlainObject(options)) throw new TypeError('TokenIssuer options must be an object.');
+    refuseUnknownOptions('new TokenIssuer', options, OPTION_NAMES);
     const { principal, realm, certificates } = options;
     if (typeof principal !== 'string' || !isPrincipalId(principal)) {
       throw new TypeError('options.principal must be a lowercase GUID (the application principal id).');
@@ -285,12 +297,12 @@ export class TokenIssuer {
     this.issuerId = `${principal}@${realm}`;
     // Fail at start-up, not on the first call, when the certificate cannot sign for this realm.
     const now = clock();
-    this.#signerFor(this.#certificates.signing(now), now);
+    this.#signerFor(this.#certificates.requireSigning(now), now);
   }
 
   /**
    * Issues an app-only actor token (protocol.md section 3.1): no `trustedfordelegation`.
-   * @throws TypeError for a malformed request; `CertificateError` when no certificate can sign now.
+   * @throws TypeError for a malformed request; `SigningCertificateError` when no certificate can sign now.
    */
   issueAppOnly(request: ActorTokenRequest): IssuedToken {
     if (isPlainObject(request) && request.delegation === true) {
@@ -307,7 +319,7 @@ export class TokenIssuer {
    * `nameid` (the user), `nii`, `smtp`/`sip`/`upn` when given, and `actortoken`.
    *
    * The returned `jti` is the actor token's.
-   * @throws TypeError for a malformed request or user; `CertificateError` when no certificate can sign now.
+   * @throws TypeError for a malformed request or user; `SigningCertificateError` when no certificate can sign now.
    */
   issueForUser(request: ActorTokenRequest, user: UserContext): IssuedToken {
     if (isPlainObject(request) && request.delegation === false) {

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
+import { S2SAuthError } from '@s2sauth/protocol';
 import { CertificateError, OAuthCertificate } from '../src/certificate.js';
-import { CertificateSet } from '../src/certificate-set.js';
+import { CertificateSet, SigningCertificateError } from '../src/certificate-set.js';
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
@@ -15,6 +16,21 @@ function expectCertificateError(action: () => unknown, code: string): Certificat
     return error as CertificateError;
   }
   throw new Error(`expected a CertificateError ${code}`);
+}
+
+/** The run-time refusal of `signing()`: an `S2SAuthError` with a stable code, not a start-up `TypeError`. */
+function expectSigningError(action: () => unknown, code: string): SigningCertificateError {
+  try {
+    action();
+  } catch (error) {
+    expect(error).to.be.instanceOf(SigningCertificateError);
+    expect(error).to.be.instanceOf(S2SAuthError);
+    expect(error).not.to.be.instanceOf(TypeError);
+    expect((error as SigningCertificateError).code).to.equal(code);
+    expect((error as SigningCertificateError).name).to.equal('SigningCertificateError');
+    return error as SigningCertificateError;
+  }
+  throw new Error(`expected a SigningCertificateError ${code}`);
 }
 
 describe('CertificateSet', () => {
@@ -193,7 +209,7 @@ describe('CertificateSet', () => {
     it('replaces an expired current certificate at once when forced', () => {
       const set = new CertificateSet({ current, clock });
       now = current.notAfter + DAY;
-      expectCertificateError(() => set.signing(), 'certificate_expired');
+      expectSigningError(() => set.signing(), 'certificate_expired');
       expectCertificateError(() => set.stageNext(alternative, now), 'certificate_rollover_too_late');
       expectCertificateError(() => set.stageNext(alternative, now + HOUR, { force: true }), 'certificate_effective_after_expiry');
       set.stageNext(alternative, now, { force: true });
@@ -213,14 +229,26 @@ describe('CertificateSet', () => {
     it('never signs with an expired certificate', () => {
       const set = new CertificateSet({ current, clock });
       now = current.notAfter + 1;
-      const error = expectCertificateError(() => set.signing(), 'certificate_expired');
+      const error = expectSigningError(() => set.signing(), 'certificate_expired');
       expect(error.message).to.equal(`The OAuth signing certificate ${current.x5t} expired on ${new Date(current.notAfter).toISOString()}.`);
       expect(set.published()).to.deep.equal([]);
     });
 
+    it('refuses the same expired certificate at start-up (requireSigning) as a CertificateError, a TypeError', () => {
+      const set = new CertificateSet({ current, clock });
+      now = current.notAfter + 1;
+      const error = expectCertificateError(() => set.requireSigning(), 'certificate_expired');
+      expect(error).to.be.instanceOf(TypeError);
+      expect(error).not.to.be.instanceOf(S2SAuthError);
+      expect(error.message).to.equal(`The OAuth signing certificate ${current.x5t} expired on ${new Date(current.notAfter).toISOString()}.`);
+      now = current.notBefore;
+      expect(set.requireSigning()).to.equal(current);
+    });
+
     it('never signs with a certificate that is not valid yet', () => {
       const set = new CertificateSet({ current: successor, clock });
-      expectCertificateError(() => set.signing(), 'certificate_not_yet_valid');
+      expectSigningError(() => set.signing(), 'certificate_not_yet_valid');
+      expectCertificateError(() => set.requireSigning(), 'certificate_not_yet_valid');
       expect(set.published()).to.deep.equal([successor]);
     });
 
@@ -232,6 +260,19 @@ describe('CertificateSet', () => {
   });
 
   describe('constructor', () => {
+    it('refuses an unknown option name, and one of stageNext', () => {
+      expect(() => new CertificateSet({ current, clock, nxt: { certificate: successor, effectiveAt: T0 } } as never)).to.throw(
+        TypeError,
+        'new CertificateSet: unknown option "nxt"; the options are current, previous, next, clock.',
+      );
+      const set = new CertificateSet({ current, clock });
+      expect(() => set.stageNext(alternative, now + 30 * DAY, { forced: true } as never)).to.throw(
+        TypeError,
+        'CertificateSet.stageNext: unknown option "forced"; the options are force.',
+      );
+      expect(set.next).to.equal(undefined);
+    });
+
     it('restores a staged rollover and a previous certificate', () => {
       const set = new CertificateSet({ current: alternative, previous: current, next: { certificate: successor, effectiveAt: T0 + 330 * DAY }, clock });
       expect(set.published()).to.deep.equal([alternative, successor, current]);

@@ -193,6 +193,11 @@ describe('OAuthCertificate', () => {
       ['a notBefore that is not a Date', { realms: ['contoso.com'], notBefore: '2030-01-01' }, /notBefore/],
       ['a validity before 1970', { realms: ['contoso.com'], notBefore: new Date('1960-01-01') }, /1970/],
       ['a validity past year 9999', { realms: ['contoso.com'], notBefore: new Date('9990-01-01'), validityDays: 36_500 }, /9999/],
+      [
+        'a misspelt option name',
+        { realms: ['contoso.com'], validDays: 30 },
+        /^OAuthCertificate\.create: unknown option "validDays"; the options are realms, keySize, validityDays, notBefore, clock\.$/,
+      ],
     ];
     for (const [name, options, message] of badOptions) {
       it(`refuses ${name} with a TypeError`, async () => {
@@ -276,6 +281,13 @@ describe('OAuthCertificate', () => {
   describe('validate', () => {
     it('accepts a certificate valid now that covers every realm given', () => {
       expect(() => created.validate({ realms: ['contoso.com', 'litware.com'], now: NOW })).not.to.throw();
+    });
+
+    it('refuses an unknown option name rather than checking against a default', () => {
+      expect(() => created.validate({ realm: ['adatum.com'], now: NOW } as never)).to.throw(
+        TypeError,
+        'OAuthCertificate.validate: unknown option "realm"; the options are realms, now.',
+      );
     });
 
     it('checks against the system time by default', () => {

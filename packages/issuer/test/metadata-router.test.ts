@@ -128,6 +128,15 @@ describe('metadataRouter', () => {
     });
   });
 
+  describe('options', () => {
+    it('refuses an unknown option name at start-up', () => {
+      expect(() => metadataRouter({ principal: LYNC, realm: REALM, certificates: current, clock, maxAge: 60 } as never)).to.throw(
+        TypeError,
+        'metadataRouter: unknown option "maxAge"; the options are principal, realm, name, certificates, endpoints, maxAgeSeconds, clock.',
+      );
+    });
+  });
+
   describe('GET /.well-known/jwks.json', () => {
     it('serves public RSA keys only, named by thumbprint', async () => {
       const res = await request(await serve({ certificates: current })).get('/.well-known/jwks.json').expect(200);

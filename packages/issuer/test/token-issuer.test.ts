@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import { buildJwks, parseJws, readActorClaims, readOuterClaims, WellKnownPrincipal } from '@s2sauth/protocol';
 import { CertificateError, OAuthCertificate } from '../src/certificate.js';
-import { CertificateSet } from '../src/certificate-set.js';
+import { CertificateSet, SigningCertificateError } from '../src/certificate-set.js';
 import { TokenIssuer, type ActorTokenRequest, type TokenIssuerOptions } from '../src/token-issuer.js';
 
 const SECOND = 1000;
@@ -398,6 +398,11 @@ describe('TokenIssuer', () => {
       ['a fractional cap', { maxLifetimeSeconds: 60.5 }, /options\.maxLifetimeSeconds/],
       ['certificates given as PEM', { certificates: '-----BEGIN CERTIFICATE-----' }, /options\.certificates/],
       ['no certificates', { certificates: undefined }, /options\.certificates/],
+      [
+        'a misspelt option name (the cap would silently stay at its default)',
+        { maxLifetime: 60 },
+        /^new TokenIssuer: unknown option "maxLifetime"; the options are principal, realm, certificates, lifetimeSeconds, maxLifetimeSeconds, clock\.$/,
+      ],
     ];
     for (const [what, override, pattern] of badOptions) {
       it(`refuses ${what}`, () => {
@@ -436,7 +441,11 @@ describe('TokenIssuer', () => {
     it('refuses to sign once the certificate has expired', () => {
       const tokens = issuer();
       now = primary.notAfter + SECOND;
-      expectCertificateError(() => tokens.issueAppOnly({ audience: EXCHANGE_AUDIENCE }), 'certificate_expired');
+      // At run time: an S2SAuthError with a stable code, not the start-up TypeError.
+      expect(() => tokens.issueAppOnly({ audience: EXCHANGE_AUDIENCE }))
+        .to.throw(SigningCertificateError, `expired on ${new Date(primary.notAfter).toISOString()}`)
+        .that.has.property('code', 'certificate_expired');
+      expect(() => tokens.issueAppOnly({ audience: EXCHANGE_AUDIENCE })).not.to.throw(TypeError);
     });
   });
 

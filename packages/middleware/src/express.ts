@@ -10,6 +10,8 @@ import {
   buildChallenge,
   extractBearerToken,
   InvalidTokenError,
+  optionNames,
+  refuseUnknownOptions,
   type BearerCredential,
   type ChallengeParams,
   type ErrorHeaders,
@@ -35,24 +37,24 @@ export interface S2SAuthMiddleware extends RequestHandler {
 }
 
 /**
- * Every option name of VerifierOptions (the `satisfies` clause makes a new verifier option a
- * compile error here until it is listed): createVerifier ignores names it does not know, and a
- * misspelt option must not be silently dropped.
+ * Every option name of VerifierOptions (`optionNames` makes a new verifier option a compile error
+ * here until it is listed): a misspelt option must not be silently dropped.
  */
-const VERIFIER_OPTION_NAMES: ReadonlySet<string> = new Set(
-  Object.keys({
-    principal: true,
-    realms: true,
-    authorities: true,
-    registry: true,
-    clockSkewSeconds: true,
-    maxLifetimeSeconds: true,
-    clock: true,
-    cache: true,
-    audit: true,
-    resolveUser: true,
-  } satisfies Record<keyof VerifierOptions, true>),
-);
+const VERIFIER_OPTION_NAMES = optionNames<VerifierOptions>({
+  principal: true,
+  realms: true,
+  authorities: true,
+  registry: true,
+  clockSkewSeconds: true,
+  maxLifetimeSeconds: true,
+  clock: true,
+  cache: true,
+  audit: true,
+  resolveUser: true,
+});
+
+/** The one option of the other form of {@link S2SAuthOptions}. */
+const VERIFIER_ONLY = optionNames<{ readonly verifier: Verifier }>({ verifier: true });
 
 /** Option names a mistyped "switch it off" usually has; named in the error so the intent is clear. */
 const DISABLING_NAMES = new Set(['disabled', 'disable', 'enabled', 'enable', 'verify', 'skip', 'bypass', 'insecure', 'optional', 'passthrough', 'credentialsRequired']);
@@ -256,29 +258,27 @@ function verifierFrom(options: S2SAuthOptions): Verifier {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError('s2sAuth needs options: { verifier } or the verifier options (principal, realms, authorities, registry).');
   }
-  for (const name of Object.keys(options)) {
-    if (DISABLING_NAMES.has(name)) {
-      throw new TypeError(`s2sAuth has no option "${name}": verification cannot be turned off. Leave s2sAuth off the routes that must be public.`);
-    }
-  }
-  if ('verifier' in options) {
-    const extra = Object.keys(options).filter((name) => name !== 'verifier');
-    if (extra.length > 0) {
-      throw new TypeError(`s2sAuth: with "verifier", no other option is allowed (got ${extra.map((n) => `"${n}"`).join(', ')}); configure the verifier instead.`);
-    }
+  const withVerifier = 'verifier' in options;
+  refuseUnknownOptions('s2sAuth', options, withVerifier ? VERIFIER_ONLY : VERIFIER_OPTION_NAMES, optionHint(options, withVerifier));
+  if (withVerifier) {
     const verifier: unknown = options.verifier;
     if (!isVerifier(verifier)) {
       throw new TypeError('s2sAuth: "verifier" must be a verifier made by createVerifier().');
     }
     return verifier;
   }
-  const unknown = Object.keys(options).filter((name) => !VERIFIER_OPTION_NAMES.has(name));
-  if (unknown.length > 0) {
-    throw new TypeError(
-      `s2sAuth: unknown option ${unknown.map((n) => `"${n}"`).join(', ')}; the options are { verifier } or ${[...VERIFIER_OPTION_NAMES].join(', ')}.`,
-    );
-  }
   return createVerifier(options);
+}
+
+/**
+ * The sentence after an unknown-option message: that verification cannot be turned off when a
+ * name reads like an attempt to, else the other form of the options.
+ */
+function optionHint(options: object, withVerifier: boolean): string {
+  if (Object.keys(options).some((name) => DISABLING_NAMES.has(name))) {
+    return 'Verification cannot be turned off: leave s2sAuth off the routes that must be public.';
+  }
+  return withVerifier ? 'With "verifier", configure the verifier instead.' : 'Or give { verifier } alone, a verifier made by createVerifier().';
 }
 
 /** True for an object with the Verifier methods the adapters call. Internal. */

@@ -11,13 +11,18 @@
  * a request with no bearer token at all uses `fail()` (401 with the challenge), so that Passport
  * can still try the next strategy of a chain.
  *
+ * This file is the package's second entry, `@s2sauth/middleware/passport`, kept out of the main
+ * one: an application that uses only `s2sAuth` installs no Passport (an optional peer dependency).
+ *
  * ```ts
+ * import { S2SBearerStrategy } from '@s2sauth/middleware/passport';
+ *
  * passport.use(new S2SBearerStrategy({ verifier }));
  * app.get('/contacts', passport.authenticate('s2s', { session: false, failWithError: true }), requireScope('contacts.read'), handler);
  * app.use(s2sErrorHandler());
  * ```
  */
-import { BearerError, buildChallenge } from '@s2sauth/protocol';
+import { BearerError, buildChallenge, optionNames, refuseUnknownOptions } from '@s2sauth/protocol';
 import type { Request } from 'express';
 import type { StrategyCreatedStatic } from 'passport';
 import { Strategy as BearerStrategy, type VerifyFunctionWithRequest } from 'passport-http-bearer';
@@ -41,7 +46,7 @@ export interface S2SAuthInfo {
   readonly scope: readonly string[];
 }
 
-const OPTION_NAMES = new Set(['verifier', 'name']);
+const OPTION_NAMES = optionNames<S2SBearerStrategyOptions>({ verifier: true, name: true });
 
 /**
  * Passport strategy for server-to-server bearer tokens (protocol.md section 3.3).
@@ -133,11 +138,7 @@ function checkOptions(options: S2SBearerStrategyOptions): Verifier {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError('S2SBearerStrategy needs options: { verifier }.');
   }
-  for (const name of Object.keys(options)) {
-    if (!OPTION_NAMES.has(name)) {
-      throw new TypeError(`S2SBearerStrategy has no option "${name}" (options: verifier, name); verification cannot be turned off.`);
-    }
-  }
+  refuseUnknownOptions('new S2SBearerStrategy', options, OPTION_NAMES, 'Verification cannot be turned off.');
   const verifier: unknown = options.verifier;
   if (!isVerifier(verifier)) {
     throw new TypeError('S2SBearerStrategy: "verifier" must be a verifier made by createVerifier() (or s2sAuth(options).verifier).');

@@ -3,6 +3,7 @@
  * with its stable codes and the messages every aggregate of the registry (partners, OAuth
  * servers) words the same way.
  */
+import { S2SAuthError } from '@s2sauth/protocol';
 
 /** Why the registry refused an administrative operation. */
 export type PartnerRegistryErrorCode =
@@ -32,16 +33,12 @@ export type PartnerRegistryErrorCode =
  * An administrative operation was refused. The message is for a person: it names the field or the
  * problem, never a certificate or document content.
  */
-export class PartnerRegistryError extends Error {
-  /** Stable reason code. */
-  readonly code: PartnerRegistryErrorCode;
+export class PartnerRegistryError extends S2SAuthError<PartnerRegistryErrorCode> {
   /** The input field at fault, when one is. */
   readonly field: string | undefined;
 
   constructor(code: PartnerRegistryErrorCode, message: string, field?: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'PartnerRegistryError';
-    this.code = code;
+    super(code, message, options);
     this.field = field;
   }
 }

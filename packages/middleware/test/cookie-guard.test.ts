@@ -3,10 +3,10 @@ import type { AddressInfo } from 'node:net';
 import { Socket } from 'node:net';
 import { expect } from 'chai';
 import { describe, it } from 'mocha';
-import express from 'express';
 import { connect } from 'node:net';
 import { runInChildProcess } from '../../../test/support/child-process.js';
 import { refuseCookies } from '../src/cookie-guard.js';
+import { describeWithExpress } from './express-versions.js';
 
 /** Serves `handler` on 127.0.0.1, makes one GET, and returns what arrived on the wire. */
 async function exchange(handler: RequestListener): Promise<{ status: number; cookies: string[]; headers: Headers; body: string }> {
@@ -30,7 +30,7 @@ function sessionLikeWrapper(res: ServerResponse): void {
   } as typeof res.writeHead;
 }
 
-describe('refuseCookies', () => {
+describeWithExpress('refuseCookies', (express, { moduleName }) => {
   describe('on node:http responses', () => {
     it('drops cookies set with setHeader, appendHeader and res.end() writing the head', async () => {
       const answer = await exchange((_req, res) => {
@@ -166,7 +166,7 @@ describe('refuseCookies', () => {
     it('is in place before the first request: a session cookie set while the headers are written never leaves, even on the first bearer call of a process', async () => {
       // A fresh process: in this one an earlier test already installed the guard.
       const output = await runInChildProcess(`
-        import express from 'express';
+        import express from '${moduleName}';
         import { s2sAuth } from '@s2sauth/middleware';
         const principal = { partner: 'p', scopes: [] };
         const verifier = { verify: async () => principal, verifyCached: () => principal, challenge: () => ({ realm: 'contoso.com', clientId: 'c', trustedIssuers: [] }), options: { audit: false }, close() {} };

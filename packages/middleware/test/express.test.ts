@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import { expect } from 'chai';
 import { afterEach, before, beforeEach, describe, it } from 'mocha';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Express, NextFunction, Request, Response } from 'express';
 import request from 'supertest';
 import { InvalidTokenError, KeysUnavailableError, WellKnownPrincipal, type ChallengeParams } from '@s2sauth/protocol';
 import { MemoryStore } from '@s2sauth/store';
@@ -12,13 +12,14 @@ import { requestInfo, s2sAuth, s2sErrorHandler, sendBearerChallenge, sendBearerE
 import type { S2SPrincipal } from '../src/principal.js';
 import { PartnerRegistry } from '../src/registry.js';
 import { createVerifier, type Verifier, type VerifierOptions } from '../src/verifier.js';
+import { describeWithExpress } from './express-versions.js';
 
 const OWN = WellKnownPrincipal.exchange;
 const AUDIENCE = `${OWN}/mail.contoso.com@contoso.com`;
 const START = Date.UTC(2030, 0, 15, 12, 0, 0);
 
 /** Starts `app` on 127.0.0.1 at an ephemeral port. */
-function listen(app: express.Express): Promise<Server> {
+function listen(app: Express): Promise<Server> {
   return new Promise((resolve) => {
     const server = app.listen(0, '127.0.0.1', () => resolve(server));
   });
@@ -45,7 +46,7 @@ function fakeVerifier(
   } as unknown as Verifier;
 }
 
-describe('s2sAuth', () => {
+describeWithExpress('s2sAuth', (express) => {
   let now = START;
   const clock = (): number => now;
   let lync: TestPartner;
@@ -92,10 +93,19 @@ describe('s2sAuth', () => {
     it('refuses an option that would switch verification off', () => {
       expect(() => s2sAuth({ ...verifierOptions, disabled: true } as unknown as S2SAuthOptions)).to.throw(TypeError, /"disabled".*cannot be turned off/);
       expect(() => s2sAuth({ ...verifierOptions, verify: false } as unknown as S2SAuthOptions)).to.throw(TypeError, /"verify".*cannot be turned off/);
+      // The shared message style (refuseUnknownOptions), with the hint where to leave it off.
+      expect(() => s2sAuth({ ...verifierOptions, disabled: true } as unknown as S2SAuthOptions)).to.throw(
+        TypeError,
+        /^s2sAuth: unknown option "disabled"; the options are principal, .*\. Verification cannot be turned off: leave s2sAuth off the routes that must be public\.$/,
+      );
     });
 
     it('refuses an unknown, misspelt option', () => {
       expect(() => s2sAuth({ ...verifierOptions, clockSkew: 10 } as unknown as S2SAuthOptions)).to.throw(TypeError, /unknown option "clockSkew"/);
+      expect(() => s2sAuth({ ...verifierOptions, clockSkew: 10 } as unknown as S2SAuthOptions)).to.throw(
+        TypeError,
+        's2sAuth: unknown option "clockSkew"; the options are principal, realms, authorities, registry, clockSkewSeconds, maxLifetimeSeconds, clock, cache, audit, resolveUser. Or give { verifier } alone, a verifier made by createVerifier().',
+      );
     });
 
     it('refuses a verifier that is not one', () => {
@@ -104,7 +114,11 @@ describe('s2sAuth', () => {
 
     it('refuses other options next to a verifier', () => {
       const verifier = createVerifier(verifierOptions);
-      expect(() => s2sAuth({ verifier, realms: 'x' } as unknown as S2SAuthOptions)).to.throw(TypeError, /no other option is allowed \(got "realms"\)/);
+      // "No other option is allowed next to verifier", in the shared message style.
+      expect(() => s2sAuth({ verifier, realms: 'x' } as unknown as S2SAuthOptions)).to.throw(
+        TypeError,
+        's2sAuth: unknown option "realms"; the options are verifier. With "verifier", configure the verifier instead.',
+      );
     });
 
     it("passes on createVerifier's TypeError for bad verifier options", () => {

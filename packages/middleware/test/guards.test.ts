@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import { expect } from 'chai';
 import { after, before, beforeEach, describe, it } from 'mocha';
-import express, { type RequestHandler } from 'express';
+import type { RequestHandler } from 'express';
 import request from 'supertest';
 import { WellKnownPrincipal, type ChallengeParams } from '@s2sauth/protocol';
 import type { AuditEvent } from '../src/audit.js';
@@ -9,6 +9,7 @@ import { s2sAuth } from '../src/express.js';
 import { requireAppOnly, requireScope, requireUser } from '../src/guards.js';
 import type { S2SPrincipal } from '../src/principal.js';
 import type { Verifier } from '../src/verifier.js';
+import { describeWithExpress } from './express-versions.js';
 
 const OWN = WellKnownPrincipal.exchange;
 const CHALLENGE: ChallengeParams = { realm: 'contoso.com', clientId: OWN, trustedIssuers: [`${WellKnownPrincipal.lync}@contoso.com`] };
@@ -28,7 +29,7 @@ const APP_ONLY: S2SPrincipal = Object.freeze({
 const WITH_USER: S2SPrincipal = Object.freeze({ ...APP_ONLY, user: { nameid: 'alice@contoso.com' } });
 const { tokenId: _tokenId, ...NO_JTI } = APP_ONLY;
 
-describe('guards', () => {
+describeWithExpress('guards', (express) => {
   let server: Server;
   let events: AuditEvent[];
   let ran: string[];

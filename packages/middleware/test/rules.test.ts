@@ -10,7 +10,7 @@ import { Agent, request as httpRequest, type IncomingHttpHeaders, type Server } 
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { after, afterEach, before, beforeEach, describe, it } from 'mocha';
-import express, { type RequestHandler } from 'express';
+import type { RequestHandler } from 'express';
 import { WellKnownPrincipal, type FailureCode } from '@s2sauth/protocol';
 import { MemoryStore, type TrustLevel } from '@s2sauth/store';
 import type { OAuthCertificate } from '@s2sauth/issuer';
@@ -21,6 +21,7 @@ import { requireScope } from '../src/guards.js';
 import type { S2SPrincipal } from '../src/principal.js';
 import { PartnerRegistry } from '../src/registry.js';
 import { createVerifier, type Verifier } from '../src/verifier.js';
+import { describeWithExpress } from './express-versions.js';
 
 const OWN = WellKnownPrincipal.exchange;
 const AUDIENCE = `${OWN}/mail.contoso.com@contoso.com`;
@@ -41,7 +42,7 @@ function json(members: Record<string, string | undefined>): string {
     .join(',')}}`;
 }
 
-describe('protocol rules through s2sAuth', () => {
+describeWithExpress('protocol rules through s2sAuth', (express) => {
   let now = START;
   const clock = (): number => now;
   const seconds = (): number => Math.floor(now / 1000);

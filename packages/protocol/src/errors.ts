@@ -8,6 +8,7 @@
  * contains token text or key material.
  */
 import { buildChallenge, type ChallengeParams } from './challenge.js';
+import { S2SAuthError } from './error-root.js';
 
 /** The `error` values of RFC 6750 section 3.1. */
 export type BearerErrorName = 'invalid_request' | 'invalid_token' | 'insufficient_scope';
@@ -155,9 +156,7 @@ export interface ErrorHeaders {
 }
 
 /** Base class of every bearer-token failure. Use `bearerError` to create one. */
-export class BearerError extends Error {
-  /** Stable code, e.g. `token_expired`. */
-  readonly code: FailureCode;
+export class BearerError extends S2SAuthError<FailureCode> {
   /** The failure class the code belongs to. */
   readonly failureClass: FailureClass;
   /** HTTP status: 400, 401, 403 or 503. */
@@ -175,9 +174,7 @@ export class BearerError extends Error {
     const failureClass = FAILURE_CODES[code];
     const info = CLASSES[failureClass];
     const description = CODE_DESCRIPTIONS[code] ?? info.description;
-    super(description);
-    this.name = new.target.name;
-    this.code = code;
+    super(code, description);
     this.failureClass = failureClass;
     this.status = info.status;
     this.error = info.error;

@@ -5,6 +5,7 @@
 export * from './base64url.js';
 export * from './challenge.js';
 export * from './clock.js';
+export * from './error-root.js';
 export * from './errors.js';
 export * from './identifiers.js';
 export * from './thumbprint.js';

@@ -2,6 +2,7 @@
  * The error of a refused metadata document or certificate (docs/protocol.md section 4), with its stable
  * codes: thrown by the metadata parser and by `signingKeyFromCertificate`.
  */
+import { S2SAuthError } from './error-root.js';
 
 /** Why a metadata document or certificate was refused. */
 export type MetadataErrorCode =
@@ -18,12 +19,8 @@ export type MetadataErrorCode =
   | 'metadata_thumbprint_mismatch';
 
 /** A refused metadata document or certificate. The message never contains key material. */
-export class MetadataError extends Error {
-  readonly code: MetadataErrorCode;
-
+export class MetadataError extends S2SAuthError<MetadataErrorCode> {
   constructor(code: MetadataErrorCode, message: string) {
-    super(message);
-    this.name = 'MetadataError';
-    this.code = code;
+    super(code, message);
   }
 }

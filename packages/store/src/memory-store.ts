@@ -1,4 +1,4 @@
-import { systemClock, type Clock } from '@s2sauth/protocol';
+import { optionNames, refuseUnknownOptions, systemClock, type Clock } from '@s2sauth/protocol';
 import { ChangeListeners, type ChangeListener } from './change-listeners.js';
 import { byClientKey, clientIdentity, clientRecord, refuseSharedCredential, type ClientInput, type ClientRecord, type ClientStore } from './client.js';
 import { MemoryKeyDocuments, type KeyDocument, type KeyDocumentSource, type KeyDocumentStore } from './key-document.js';
@@ -18,6 +18,8 @@ export interface MemoryStoreOptions {
   /** Time source for record timestamps and replay expiry; default `systemClock`. */
   readonly clock?: Clock;
 }
+
+const OPTION_NAMES = optionNames<MemoryStoreOptions>({ clock: true });
 
 /**
  * The stores in memory, for unit tests and single-process experiments: the same behaviour as
@@ -46,6 +48,7 @@ export class MemoryStore implements PartnerStore, OAuthServerStore, ClientStore,
   #closed = false;
 
   constructor(options: MemoryStoreOptions = {}) {
+    refuseUnknownOptions('new MemoryStore', options, OPTION_NAMES);
     const { clock = systemClock } = options;
     if (typeof clock !== 'function') throw new TypeError('MemoryStore: options.clock must be a function');
     this.#clock = clock;

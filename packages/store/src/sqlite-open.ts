@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { systemClock, type Clock } from '@s2sauth/protocol';
+import { optionNames, refuseUnknownOptions, systemClock, type Clock } from '@s2sauth/protocol';
 import { migrate, SCHEMA_VERSION } from './migrations.js';
 import { notARegistry, openCopy, readDatabaseCopy, registryFileState } from './registry-file.js';
 import { StoreError } from './store-error.js';
@@ -58,10 +58,14 @@ function positiveInteger(value: number, option: string): number {
  * (the file is created unless `create` is false; `readOnly` opens a copy).
  * @throws TypeError for bad options; `StoreError` `not_found`, `not_a_registry` or `schema_too_new`.
  */
+/** Every option name of {@link SqliteStoreOptions}; any other is a `TypeError` (a misspelt `readOnly` must not open the file for writing). */
+const OPTION_NAMES = optionNames<SqliteStoreOptions>({ clock: true, pollIntervalMs: true, busyTimeoutMs: true, create: true, readOnly: true });
+
 export function openRegistry(path: string, options: SqliteStoreOptions): OpenedRegistry {
   if (typeof path !== 'string' || path.length === 0) {
     throw new TypeError('SqliteStore.open: path must be a non-empty string');
   }
+  refuseUnknownOptions('SqliteStore.open', options, OPTION_NAMES);
   const { clock = systemClock, pollIntervalMs = 250, busyTimeoutMs = 5000, create = true, readOnly = false } = options;
   if (typeof clock !== 'function') throw new TypeError('SqliteStore.open: options.clock must be a function');
   positiveInteger(pollIntervalMs, 'pollIntervalMs');

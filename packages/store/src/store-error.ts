@@ -1,3 +1,6 @@
+/** The store's run-time error, `StoreError`, and its codes: an `S2SAuthError` of `@s2sauth/protocol`. */
+import { S2SAuthError } from '@s2sauth/protocol';
+
 /**
  * Why a store operation failed, for problems that are not the caller's programming mistake (those
  * are `TypeError`s): a uniqueness conflict, an STS credential shared across realms, a closed store, a database row that no longer makes
@@ -22,13 +25,8 @@ export type StoreErrorCode =
  * admin CLI reporting "that application is already registered under another identity". Messages
  * name the record (its identity) but never contain certificates, keys or other record contents.
  */
-export class StoreError extends Error {
-  /** Stable machine-readable reason. */
-  readonly code: StoreErrorCode;
-
+export class StoreError extends S2SAuthError<StoreErrorCode> {
   constructor(code: StoreErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'StoreError';
-    this.code = code;
+    super(code, message, options);
   }
 }

@@ -16,4 +16,8 @@ describe('MemoryStore', () => {
   it('refuses a clock that is not a function', () => {
     expect(() => new MemoryStore({ clock: 5 as never })).to.throw(TypeError, /options\.clock must be a function/);
   });
+
+  it('refuses an unknown option name', () => {
+    expect(() => new MemoryStore({ clok: Date.now } as never)).to.throw(TypeError, 'new MemoryStore: unknown option "clok"; the options are clock.');
+  });
 });

@@ -273,6 +273,11 @@ describe('SqliteStore', () => {
       ['a poll interval of 0', () => SqliteStore.open(':memory:', { pollIntervalMs: 0 }), /options\.pollIntervalMs/],
       ['a fractional poll interval', () => SqliteStore.open(':memory:', { pollIntervalMs: 2.5 }), /options\.pollIntervalMs/],
       ['a negative busy timeout', () => SqliteStore.open(':memory:', { busyTimeoutMs: -1 }), /options\.busyTimeoutMs/],
+      [
+        'a misspelt option name (readonly would silently open the file for writing)',
+        () => SqliteStore.open(':memory:', { readonly: true } as never),
+        /^SqliteStore\.open: unknown option "readonly"; the options are clock, pollIntervalMs, busyTimeoutMs, create, readOnly\.$/,
+      ],
     ];
     for (const [name, call, message] of badOptions) {
       it(`refuses ${name} with a TypeError`, () => {
