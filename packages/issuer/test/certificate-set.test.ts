@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { CertificateError, OAuthCertificate } from '../src/certificate.js';
-import { CertificateSet } from '../src/certificate-set.js';
+import { CertificateError, OAuthCertificate } from '../src/identity/certificate.js';
+import { CertificateSet } from '../src/identity/certificate-set.js';
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;

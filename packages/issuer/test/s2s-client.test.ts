@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import express, { type Request as ExpressRequest, type Response as ExpressResponse } from 'express';
 import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import { buildJwks, WellKnownPrincipal } from '@s2sauth/protocol';
-import { OAuthCertificate } from '../src/certificate.js';
+import { OAuthCertificate } from '../src/identity/certificate.js';
 import {
   S2SClient,
   S2SClientError,
@@ -14,8 +14,8 @@ import {
   type S2SClientErrorCode,
   type S2SClientOptions,
   type TokenSource,
-} from '../src/s2s-client.js';
-import { TokenIssuer, type ActorTokenRequest, type IssuedToken, type UserContext } from '../src/token-issuer.js';
+} from '../src/partners/s2s-client.js';
+import { TokenIssuer, type ActorTokenRequest, type IssuedToken, type UserContext } from '../src/identity/token-issuer.js';
 
 const HOUR = 3_600_000;
 const SECOND = 1000;

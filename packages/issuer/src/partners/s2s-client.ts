@@ -42,7 +42,7 @@ import {
 import { randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { DEFAULT_MAX_CACHED_TOKENS, DEFAULT_RENEW_BEFORE_SECONDS, normalizeScopes, TokenCache, tokenCacheKey } from './token-cache.js';
-import type { ActorTokenRequest, IssuedToken, UserContext } from './token-issuer.js';
+import type { ActorTokenRequest, IssuedToken, UserContext } from '../identity/token-issuer.js';
 
 /** Default deadline of one call in milliseconds: discovery, token, attempts and body together. */
 export const DEFAULT_S2S_TIMEOUT_MS = 10_000;

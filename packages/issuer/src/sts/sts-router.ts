@@ -50,8 +50,8 @@ import {
   type SigningKey,
 } from '@s2sauth/protocol';
 import type { ClientRecord, ClientStore, ReplayStore } from '@s2sauth/store';
-import { CertificateSet } from './certificate-set.js';
-import { OAuthCertificate } from './certificate.js';
+import { CertificateSet } from '../identity/certificate-set.js';
+import { OAuthCertificate } from '../identity/certificate.js';
 import {
   ClientAssertionError,
   clientCertificateKeys,

@@ -42,19 +42,19 @@ import {
   type Audience,
   type Clock,
 } from '@s2sauth/protocol';
-import { CertificateSet } from './certificate-set.js';
-import { OAuthCertificate } from './certificate.js';
+import { CertificateSet } from '../identity/certificate-set.js';
+import { OAuthCertificate } from '../identity/certificate.js';
 import { signClientAssertion } from './client-assertion-signer.js';
-import { Rs256Signer } from './jws-signer.js';
-import type { FetchFunction, TokenSource } from './s2s-client.js';
-import { DEFAULT_RENEW_BEFORE_SECONDS, normalizeScopes, TokenCache } from './token-cache.js';
+import { Rs256Signer } from '../identity/jws-signer.js';
+import type { FetchFunction, TokenSource } from '../partners/s2s-client.js';
+import { DEFAULT_RENEW_BEFORE_SECONDS, normalizeScopes, TokenCache } from '../partners/token-cache.js';
 import {
   DEFAULT_TOKEN_LIFETIME_SECONDS,
   type ActorTokenRequest,
   type IssuedToken,
   type UserContext,
   userContextClaims,
-} from './token-issuer.js';
+} from '../identity/token-issuer.js';
 
 /** Default deadline of one request to the STS (metadata or token), in milliseconds. */
 const DEFAULT_TIMEOUT_MS = 10_000;
