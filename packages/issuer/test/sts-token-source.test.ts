@@ -10,9 +10,9 @@ import { verifyClientAssertion } from '../src/sts/client-assertion.js';
 import { signClientAssertion } from '../src/sts/client-assertion-signer.js';
 import { Rs256Signer } from '../src/identity/jws-signer.js';
 import { MemoryStore } from '@s2sauth/store';
-import { S2SClient, type FetchFunction } from '../src/partners/s2s-client.js';
+import { S2SClient, type FetchFunction } from '../src/index.js';
 import { stsRouter } from '../src/sts/sts-router.js';
-import { StsTokenError, StsTokenSource, type StsTokenErrorCode, type StsTokenSourceOptions } from '../src/sts/sts-token-source.js';
+import { StsTokenError, StsTokenSource, type StsTokenErrorCode, type StsTokenSourceOptions } from '../src/index.js';
 import type { UserContext } from '../src/identity/token-issuer.js';
 
 const HOUR = 3_600_000;
@@ -988,7 +988,7 @@ describe('StsTokenSource', () => {
       });
       try {
         const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-        const s2s = new S2SClient({ issuer: source(), clock });
+        const s2s = new S2SClient({ issuer: source(), clock, allowLoopbackHttp: true });
         const endpoint = s2s.partner({ principal: EXCHANGE, baseUrl, realm: REALM });
         expect(await endpoint.json('/ews/contacts', { user: ALICE })).to.deep.equal({ ok: true });
         expect(await endpoint.json('/ews/contacts', { user: BOB })).to.deep.equal({ ok: true });

@@ -46,7 +46,8 @@ import { CertificateSet } from '../identity/certificate-set.js';
 import { OAuthCertificate } from '../identity/certificate.js';
 import { signClientAssertion } from './client-assertion-signer.js';
 import { Rs256Signer } from '../identity/jws-signer.js';
-import type { FetchFunction, TokenSource } from '../partners/s2s-client.js';
+import type { FetchFunction } from '../partners/outbound-http.js';
+import type { TokenSource } from '../partners/s2s-client.js';
 import { DEFAULT_RENEW_BEFORE_SECONDS, normalizeScopes, TokenCache } from '../partners/token-cache.js';
 import {
   DEFAULT_TOKEN_LIFETIME_SECONDS,
