@@ -17,3 +17,5 @@ export * from './sts/sts-token.js';
 export * from './sts/sts-router.js';
 export * from './sts/client-assertion-signer.js';
 export * from './sts/sts-token-source.js';
+export * from './sts/sts-token-error.js';
+export type { StsLocation } from './sts/sts-discovery.js';

@@ -292,6 +292,7 @@ describe('StsTokenSource', () => {
       ['a zero timeout', (b) => ({ ...b, timeoutMs: 0 }), /options\.timeoutMs/],
       ['a NaN timeout', (b) => ({ ...b, timeoutMs: Number.NaN }), /options\.timeoutMs/],
       ['a fetch that is not a function', (b) => ({ ...b, fetch: {} }), /options\.fetch/],
+      ['a misspelt option name', (b) => ({ ...b, allowLoopbackHTTP: true }), /^new StsTokenSource: unknown option "allowLoopbackHTTP"; the options are principal, /],
       ['no sts', (b) => ({ ...b, sts: undefined }), /options\.sts must be/],
       ['an sts that is an array', (b) => ({ ...b, sts: [] }), /options\.sts must be/],
       ['an empty sts', (b) => ({ ...b, sts: {} }), /not both or neither/],
