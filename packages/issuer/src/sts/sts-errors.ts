@@ -31,6 +31,7 @@ const ERROR_DESCRIPTIONS: Readonly<Record<StsErrorCode, string>> = {
   temporarily_unavailable: 'The authorization server cannot issue tokens right now; try again later.',
 };
 
+/** The HTTP status of each error (RFC 6749 section 5.2: 400, 401 for `invalid_client`; 500, 503). */
 export const ERROR_STATUS: Readonly<Record<StsErrorCode, number>> = {
   invalid_request: 400,
   invalid_client: 401,
@@ -54,6 +55,7 @@ export class Rejection extends Error {
   }
 }
 
+/** Stops the request with `error`; `reason` and `context` go to the audit log only. */
 export function reject(error: StsErrorCode, reason: string, context?: Rejection['context']): never {
   throw new Rejection(error, reason, context);
 }
@@ -73,6 +75,7 @@ export function sendNoStoreJson(res: Response, status: number, body: Readonly<Re
   res.end(text);
 }
 
+/** Answers `error` with its status, fixed description and `message`. */
 export function sendError(res: Response, error: StsErrorCode): void {
   // `message` repeats the description: every error body of the demo servers has `error` and `message`.
   sendNoStoreJson(res, ERROR_STATUS[error], { error, error_description: ERROR_DESCRIPTIONS[error], message: ERROR_DESCRIPTIONS[error] });
