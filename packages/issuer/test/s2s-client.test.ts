@@ -271,6 +271,7 @@ describe('S2SClient', () => {
       ['a discovery path that is not a string', { discoveryPath: 7 }, /discoveryPath must be a path/],
       ['a timeout that is negative', { timeoutMs: -1 }, /options\.timeoutMs/],
       ['an infinite timeout', { timeoutMs: Infinity }, /options\.timeoutMs/],
+      ['a misspelt option name', { discoverypath: '/x' }, /^S2SClient\.partner: unknown option "discoverypath"; the options are principal, baseUrl, realm, discoveryPath, timeoutMs\.$/],
     ];
     for (const [name, extra, pattern] of cases) {
       it(`refuses ${name} with a TypeError`, () => {

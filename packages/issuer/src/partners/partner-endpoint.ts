@@ -3,7 +3,17 @@
  * (configured or discovered), token (cached, one re-mint on 401), and a guarded exchange
  * (outbound-http.ts) under one deadline covering all of them and the body.
  */
-import { authorityOf, formatAudience, isPrincipalId, isRealm, isSecureUrl, readBearerChallenge, type IssuerId } from '@s2sauth/protocol';
+import {
+  authorityOf,
+  formatAudience,
+  isPrincipalId,
+  isRealm,
+  isSecureUrl,
+  optionNames,
+  readBearerChallenge,
+  refuseUnknownOptions,
+  type IssuerId,
+} from '@s2sauth/protocol';
 import type { LRUCache } from 'lru-cache';
 import type { ActorTokenRequest, IssuedToken } from '../identity/token-issuer.js';
 import {
@@ -92,6 +102,14 @@ export interface PartnerEndpoint {
   realm(options?: RealmOptions): Promise<string>;
 }
 
+const PARTNER_OPTION_NAMES = optionNames<PartnerTargetOptions>({
+  principal: true,
+  baseUrl: true,
+  realm: true,
+  discoveryPath: true,
+  timeoutMs: true,
+});
+
 /** What every endpoint of one client shares. */
 export interface ClientContext {
   readonly issuer: TokenSource;
@@ -116,6 +134,7 @@ export class Endpoint implements PartnerEndpoint {
 
   constructor(context: ClientContext, options: PartnerTargetOptions) {
     if (typeof options !== 'object' || options === null) throw new TypeError('partner options must be an object.');
+    refuseUnknownOptions('S2SClient.partner', options, PARTNER_OPTION_NAMES);
     const { principal, realm, discoveryPath } = options;
     if (typeof principal !== 'string' || !isPrincipalId(principal)) {
       throw new TypeError('options.principal must be a lowercase GUID (the partner application principal id).');
