@@ -1,4 +1,8 @@
-/** @packageDocumentation */
+/**
+ * `@s2sauth/issuer`: a server's own identity (`identity/`), calling partners (`partners/`) and the
+ * STS with its client (`sts/`).
+ * @packageDocumentation
+ */
 export * from './identity/certificate.js';
 export * from './identity/certificate-set.js';
 export * from './identity/jws-signer.js';
