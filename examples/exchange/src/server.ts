@@ -115,7 +115,8 @@ export async function startExchange(options: ExchangeOptions): Promise<ExchangeS
       config.lync === undefined
         ? undefined
         : new LyncMeetings(
-            new S2SClient({ issuer: tokens }).partner({ principal: config.lync.principal, baseUrl: config.lync.url, realm: sts?.realm ?? realm }),
+            // config.lync.url may be http: to a loopback address (the demo's); any other http: is still refused.
+            new S2SClient({ issuer: tokens, allowLoopbackHttp: true }).partner({ principal: config.lync.principal, baseUrl: config.lync.url, realm: sts?.realm ?? realm }),
           );
 
     // Bind first: the port is part of our authority, which the verifier needs.

@@ -206,7 +206,7 @@ describe('partner routes', () => {
           else signal?.addEventListener('abort', late, { once: true });
         });
       };
-      const endpoint = new S2SClient({ issuer: lync.issuer, fetch: lateFetch }).partner({
+      const endpoint = new S2SClient({ issuer: lync.issuer, fetch: lateFetch, allowLoopbackHttp: true }).partner({
         principal: WellKnownPrincipal.exchange,
         baseUrl: exchange.url,
         realm: 'contoso.com',

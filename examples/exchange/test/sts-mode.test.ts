@@ -114,7 +114,7 @@ describe('Exchange with an authorization server (sts option)', () => {
 
   it("accepts an STS-issued user-context token from Lync and refuses Lync's self-issued one", async () => {
     const contacts = (issuer: TokenSource, method: 'GET' | 'POST'): Promise<unknown> =>
-      new S2SClient({ issuer })
+      new S2SClient({ issuer, allowLoopbackHttp: true })
         .partner({ principal: WellKnownPrincipal.exchange, baseUrl: exchange.url, realm: tenant })
         .json('/api/ucs/contacts', {
           method,

@@ -214,7 +214,8 @@ export async function startLync(options: LyncOptions): Promise<LyncServer> {
               // checkStsConnection admitted http: only to a loopback host; StsTokenSource refuses it unless told.
               allowLoopbackHttp: new URL(sts.metadataUrl).protocol === 'http:',
             });
-      const client = new S2SClient({ issuer: tokens });
+      // options.exchange.url may be http: to a loopback address (the demo's); any other http: is still refused.
+      const client = new S2SClient({ issuer: tokens, allowLoopbackHttp: true });
       exchange = new ExchangePartner(exchangeEndpoint(client, options.exchange, sts?.realm ?? options.realm));
     }
 

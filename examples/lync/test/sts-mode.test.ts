@@ -133,7 +133,7 @@ describe('Lync with an authorization server (sts option)', () => {
       const lync = server();
       const meeting = { subject: 'Sync', start: '2030-01-01T10:00:00Z', end: '2030-01-01T10:30:00Z', attendees: ['bob@contoso.com'] };
       const call = (issuer: TokenSource): Promise<unknown> =>
-        new S2SClient({ issuer })
+        new S2SClient({ issuer, allowLoopbackHttp: true })
           .partner({ principal: WellKnownPrincipal.lync, baseUrl: lync.url, realm: tenant })
           .json('/api/conferences', { method: 'POST', user: ALICE, scopes: ['conferences.write'], json: meeting });
 

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { S2SAuthError } from '@s2sauth/protocol';
-import { CertificateError, OAuthCertificate } from '../src/certificate.js';
-import { CertificateSet, SigningCertificateError } from '../src/certificate-set.js';
+import { CertificateError, OAuthCertificate } from '../src/identity/certificate.js';
+import { CertificateSet, SigningCertificateError } from '../src/identity/certificate-set.js';
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;

@@ -4,7 +4,7 @@ import { KeyObject, sign, verify } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CertificateError, OAuthCertificate } from '../src/certificate.js';
+import { CertificateError, OAuthCertificate } from '../src/identity/certificate.js';
 
 const DAY = 86_400_000;
 const NOW = Date.UTC(2030, 5, 15, 12, 0, 0);

@@ -1,6 +1,6 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, verify, type JsonWebKey } from 'node:crypto';
 import { expect } from 'chai';
-import { Rs256Signer, signCompactJws } from '../src/jws-signer.js';
+import { Rs256Signer, signCompactJws } from '../src/identity/jws-signer.js';
 
 // RFC 7520 ("Examples of Protecting Content Using JSON Object Signing and Encryption"), public test
 // vectors. Whitespace the RFC adds for layout is removed; the values are otherwise verbatim.

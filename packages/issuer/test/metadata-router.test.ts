@@ -5,10 +5,10 @@ import express from 'express';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import request from 'supertest';
 import { parseMetadataDocument, WellKnownPrincipal } from '@s2sauth/protocol';
-import { OAuthCertificate } from '../src/certificate.js';
-import { CertificateSet } from '../src/certificate-set.js';
-import { metadataRouter, type MetadataRouterOptions } from '../src/metadata-router.js';
-import { TokenIssuer } from '../src/token-issuer.js';
+import { OAuthCertificate } from '../src/identity/certificate.js';
+import { CertificateSet } from '../src/identity/certificate-set.js';
+import { metadataRouter, type MetadataRouterOptions } from '../src/identity/metadata-router.js';
+import { TokenIssuer } from '../src/identity/token-issuer.js';
 
 const HOUR = 3_600_000;
 const DAY = 86_400_000;

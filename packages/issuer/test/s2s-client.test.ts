@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import express, { type Request as ExpressRequest, type Response as ExpressResponse } from 'express';
 import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import { buildJwks, WellKnownPrincipal } from '@s2sauth/protocol';
-import { OAuthCertificate } from '../src/certificate.js';
+import { OAuthCertificate } from '../src/identity/certificate.js';
 import {
   S2SClient,
   S2SClientError,
@@ -14,8 +14,8 @@ import {
   type S2SClientErrorCode,
   type S2SClientOptions,
   type TokenSource,
-} from '../src/s2s-client.js';
-import { TokenIssuer, type ActorTokenRequest, type IssuedToken, type UserContext } from '../src/token-issuer.js';
+} from '../src/index.js';
+import { TokenIssuer, type ActorTokenRequest, type IssuedToken, type UserContext } from '../src/identity/token-issuer.js';
 
 const HOUR = 3_600_000;
 const SECOND = 1000;
@@ -173,7 +173,7 @@ describe('S2SClient', () => {
   let other: PartnerServer;
 
   function client(extra: Partial<S2SClientOptions> = {}): S2SClient {
-    return new S2SClient({ issuer, clock, ...extra });
+    return new S2SClient({ issuer, clock, allowLoopbackHttp: true, ...extra });
   }
 
   function exchange(s2s: S2SClient, extra: Partial<PartnerTargetOptions> = {}): PartnerEndpoint {
@@ -239,6 +239,7 @@ describe('S2SClient', () => {
       ['a clock that is not a function', { clock: 1 }, /options\.clock/],
       ['a negative renewal margin', { renewBeforeSeconds: -5 }, /renewBeforeSeconds/],
       ['a cache bound of zero', { maxCachedTokens: 0 }, /maxEntries/],
+      ['a misspelt option name', { allowLoopbackHTTP: true }, /^new S2SClient: unknown option "allowLoopbackHTTP"; the options are issuer, /],
     ];
     for (const [name, extra, pattern] of cases) {
       it(`refuses ${name} with a TypeError`, () => {
@@ -252,7 +253,7 @@ describe('S2SClient', () => {
     });
 
     it('works with the real TokenIssuer and the global fetch by default', async () => {
-      const s2s = new S2SClient({ issuer: new TokenIssuer({ principal: LYNC, realm: REALM, certificates: certificate, clock }), clock });
+      const s2s = new S2SClient({ issuer: new TokenIssuer({ principal: LYNC, realm: REALM, certificates: certificate, clock }), clock, allowLoopbackHttp: true });
       const response = await exchange(s2s, { realm: REALM }).fetch('/');
       expect(response.status).to.equal(200);
     });
@@ -270,6 +271,7 @@ describe('S2SClient', () => {
       ['a discovery path that is not a string', { discoveryPath: 7 }, /discoveryPath must be a path/],
       ['a timeout that is negative', { timeoutMs: -1 }, /options\.timeoutMs/],
       ['an infinite timeout', { timeoutMs: Infinity }, /options\.timeoutMs/],
+      ['a misspelt option name', { discoverypath: '/x' }, /^S2SClient\.partner: unknown option "discoverypath"; the options are principal, baseUrl, realm, discoveryPath, timeoutMs\.$/],
     ];
     for (const [name, extra, pattern] of cases) {
       it(`refuses ${name} with a TypeError`, () => {
@@ -289,6 +291,15 @@ describe('S2SClient', () => {
         expect(issuer.signatures).to.equal(0);
       });
     }
+
+    it('refuses http to loopback by default (allowLoopbackHttp defaults to false)', () => {
+      const fetchFunction = fakeFetch();
+      const s2s = new S2SClient({ issuer, clock, fetch: fetchFunction });
+      const error = expectThrownClientError(() => exchange(s2s), 'insecure_url');
+      expect(error.message).to.equal(`${new URL(partner.url).origin} is not an https: URL; tokens are never sent over it.`);
+      expect(fetchFunction.calls).to.have.length(0);
+      expect(issuer.signatures).to.equal(0);
+    });
 
     it('refuses http to loopback too when allowLoopbackHttp is false', () => {
       const fetchFunction = fakeFetch();
@@ -787,6 +798,22 @@ describe('S2SClient', () => {
       expect(partner.requests).to.have.length(1);
     });
 
+    it('removes token-like text from the partner text it quotes', async () => {
+      const s2s = client();
+      const echoed = 'eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiIwMDAwMDAwMi0wMDAwLTBmZjEtY2UwMC0wMDAwMDAwMDAwMDAifQ';
+      partner.handle((_req, res) => {
+        res
+          .status(401)
+          .set('www-authenticate', `Bearer realm="${REALM}", client_id="${EXCHANGE}", error="invalid_token", error_description="bad ${echoed}"`)
+          .set('x-ms-diagnostics', `2000001;reason="The token ${echoed} is invalid."`)
+          .end();
+      });
+      const error = await expectClientError(exchange(s2s, { realm: REALM }).fetch('/'), 'unauthorized');
+      expect(error.message).to.contain('invalid_token: bad [removed]');
+      expect(error.message).to.contain('diagnostics: 2000001;reason="The token [removed] is invalid."');
+      expect(error.message).not.to.contain(echoed.slice(0, 40));
+    });
+
     it('reports a 401 without any challenge plainly', async () => {
       partner.handle((_req, res) => void res.status(401).end());
       const error = await expectClientError(exchange(client(), { realm: REALM }).fetch('/x'), 'unauthorized');
@@ -828,7 +855,8 @@ describe('S2SClient', () => {
     });
 
     it('quotes partner text without control characters and at bounded length', async () => {
-      const long = 'x'.repeat(300);
+      // Words, not one run: a run of 40 or more base64 characters is removed as token-like.
+      const long = 'x '.repeat(150);
       partner.handle((_req, res) => void res.status(400).set('www-authenticate', `Bearer error="invalid_request", error_description="a\tb${long}"`).end());
       const error = await expectClientError(exchange(client(), { realm: REALM }).json('/'), 'status');
       expect(error.message).to.contain('a b');

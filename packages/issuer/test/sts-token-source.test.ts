@@ -4,16 +4,16 @@ import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import express, { type Response as ExpressResponse } from 'express';
 import { buildMetadataDocument, parseJws, signingKeyFromCertificate, WellKnownPrincipal, x5tS256, type ParsedJws } from '@s2sauth/protocol';
-import { CertificateSet } from '../src/certificate-set.js';
-import { OAuthCertificate } from '../src/certificate.js';
-import { verifyClientAssertion } from '../src/client-assertion.js';
-import { signClientAssertion } from '../src/client-assertion-signer.js';
-import { Rs256Signer } from '../src/jws-signer.js';
+import { CertificateSet } from '../src/identity/certificate-set.js';
+import { OAuthCertificate } from '../src/identity/certificate.js';
+import { verifyClientAssertion } from '../src/sts/client-assertion.js';
+import { signClientAssertion } from '../src/sts/client-assertion-signer.js';
+import { Rs256Signer } from '../src/identity/jws-signer.js';
 import { MemoryStore } from '@s2sauth/store';
-import { S2SClient, type FetchFunction } from '../src/s2s-client.js';
-import { stsRouter } from '../src/sts.js';
-import { StsTokenError, StsTokenSource, type StsTokenErrorCode, type StsTokenSourceOptions } from '../src/sts-token-source.js';
-import type { UserContext } from '../src/token-issuer.js';
+import { S2SClient, type FetchFunction } from '../src/index.js';
+import { stsRouter } from '../src/sts/sts-router.js';
+import { StsTokenError, StsTokenSource, type StsTokenErrorCode, type StsTokenSourceOptions } from '../src/index.js';
+import type { UserContext } from '../src/identity/token-issuer.js';
 
 const HOUR = 3_600_000;
 const SECOND = 1000;
@@ -292,6 +292,7 @@ describe('StsTokenSource', () => {
       ['a zero timeout', (b) => ({ ...b, timeoutMs: 0 }), /options\.timeoutMs/],
       ['a NaN timeout', (b) => ({ ...b, timeoutMs: Number.NaN }), /options\.timeoutMs/],
       ['a fetch that is not a function', (b) => ({ ...b, fetch: {} }), /options\.fetch/],
+      ['a misspelt option name', (b) => ({ ...b, allowLoopbackHTTP: true }), /^new StsTokenSource: unknown option "allowLoopbackHTTP"; the options are principal, /],
       ['no sts', (b) => ({ ...b, sts: undefined }), /options\.sts must be/],
       ['an sts that is an array', (b) => ({ ...b, sts: [] }), /options\.sts must be/],
       ['an empty sts', (b) => ({ ...b, sts: {} }), /not both or neither/],
@@ -988,7 +989,7 @@ describe('StsTokenSource', () => {
       });
       try {
         const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-        const s2s = new S2SClient({ issuer: source(), clock });
+        const s2s = new S2SClient({ issuer: source(), clock, allowLoopbackHttp: true });
         const endpoint = s2s.partner({ principal: EXCHANGE, baseUrl, realm: REALM });
         expect(await endpoint.json('/ews/contacts', { user: ALICE })).to.deep.equal({ ok: true });
         expect(await endpoint.json('/ews/contacts', { user: BOB })).to.deep.equal({ ok: true });

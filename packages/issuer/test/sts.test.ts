@@ -791,6 +791,7 @@ describe('stsRouter', () => {
       ['a base URL of another scheme', () => stsRouter({ ...base(), baseUrl: 'ftp://sts.contoso.com/' }), /baseUrl/],
       ['certificates of another kind', () => stsRouter({ ...base(), certificates: 'pem' as never }), /options\.certificates/],
       ['a certificate that does not cover a realm', () => stsRouter({ ...base(), realms: [REALM, 'fabrikam.com'] }), /fabrikam\.com/],
+      ['a misspelt option name', () => stsRouter({ ...base(), tokenLifetime: 60 } as never), /^stsRouter: unknown option "tokenLifetime"; the options are realms, /],
     ];
     for (const [name, call, message] of bad) {
       it(`refuses ${name} with a TypeError`, () => {

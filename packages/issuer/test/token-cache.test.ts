@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { DEFAULT_RENEW_BEFORE_SECONDS, normalizeScopes, TokenCache, tokenCacheKey, type TokenCacheOptions } from '../src/token-cache.js';
-import type { IssuedToken } from '../src/token-issuer.js';
+import { DEFAULT_RENEW_BEFORE_SECONDS, normalizeScopes, TokenCache, tokenCacheKey, type TokenCacheOptions } from '../src/partners/token-cache.js';
+import type { IssuedToken } from '../src/identity/token-issuer.js';
 
 const SECOND = 1000;
 const HOUR = 3_600_000;

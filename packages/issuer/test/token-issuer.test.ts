@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import { buildJwks, parseJws, readActorClaims, readOuterClaims, WellKnownPrincipal } from '@s2sauth/protocol';
-import { CertificateError, OAuthCertificate } from '../src/certificate.js';
-import { CertificateSet, SigningCertificateError } from '../src/certificate-set.js';
-import { TokenIssuer, type ActorTokenRequest, type TokenIssuerOptions } from '../src/token-issuer.js';
+import { CertificateError, OAuthCertificate } from '../src/identity/certificate.js';
+import { CertificateSet, SigningCertificateError } from '../src/identity/certificate-set.js';
+import { TokenIssuer, type ActorTokenRequest, type TokenIssuerOptions } from '../src/identity/token-issuer.js';
 
 const SECOND = 1000;
 const HOUR = 3_600_000;

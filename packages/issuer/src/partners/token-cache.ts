@@ -11,7 +11,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import { systemClock, type Clock } from '@s2sauth/protocol';
-import { DEFAULT_NAME_IDENTIFIER_ISSUER, type IssuedToken, type UserContext } from './token-issuer.js';
+import { DEFAULT_NAME_IDENTIFIER_ISSUER, type IssuedToken, type UserContext } from '../identity/token-issuer.js';
 
 /**
  * Default renewal margin in seconds: a token is renewed when less than this is left (five minutes,

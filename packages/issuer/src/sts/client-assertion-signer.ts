@@ -10,9 +10,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { CLIENT_ASSERTION_TYP, MAX_ASSERTION_LIFETIME_SECONDS } from '@s2sauth/protocol';
-import type { OAuthCertificate } from './certificate.js';
+import type { OAuthCertificate } from '../identity/certificate.js';
 // The wire constants are the STS verifier's, so the two sides cannot drift apart.
-import { Rs256Signer } from './jws-signer.js';
+import { Rs256Signer } from '../identity/jws-signer.js';
 
 /** What a client assertion says. */
 export interface ClientAssertionClaims {

@@ -4,9 +4,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { stsIssuerId, type Clock } from '@s2sauth/protocol';
-import type { CertificateSet } from './certificate-set.js';
-import type { OAuthCertificate } from './certificate.js';
-import { Rs256Signer } from './jws-signer.js';
+import type { CertificateSet } from '../identity/certificate-set.js';
+import type { OAuthCertificate } from '../identity/certificate.js';
+import { Rs256Signer } from '../identity/jws-signer.js';
 
 /** What one STS actor token says. */
 export interface StsActorTokenRequest {
