@@ -20,7 +20,7 @@ import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Respon
 import { guardResponsePrototype, refuseCookies } from './cookie-guard.js';
 import type { S2SPrincipal } from './principal.js';
 import { attachVerificationContext, verificationContext, verificationContextOf, type VerificationContext } from './request.js';
-import { createVerifier, type Verifier, type VerifierOptions } from './verifier.js';
+import { createVerifier, VERIFIER_OPTION_NAMES, type Verifier, type VerifierOptions } from './verifier.js';
 
 /**
  * Options of {@link s2sAuth}: either a verifier made by `createVerifier` (to share it with the
@@ -35,23 +35,6 @@ export interface S2SAuthMiddleware extends RequestHandler {
   /** The verifier: pass it to `S2SBearerStrategy` to accept the same tokens through Passport. */
   readonly verifier: Verifier;
 }
-
-/**
- * Every option name of VerifierOptions (`optionNames` makes a new verifier option a compile error
- * here until it is listed): a misspelt option must not be silently dropped.
- */
-const VERIFIER_OPTION_NAMES = optionNames<VerifierOptions>({
-  principal: true,
-  realms: true,
-  authorities: true,
-  registry: true,
-  clockSkewSeconds: true,
-  maxLifetimeSeconds: true,
-  clock: true,
-  cache: true,
-  audit: true,
-  resolveUser: true,
-});
 
 /** The one option of the other form of {@link S2SAuthOptions}. */
 const VERIFIER_ONLY = optionNames<{ readonly verifier: Verifier }>({ verifier: true });
