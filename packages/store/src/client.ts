@@ -1,3 +1,8 @@
+/**
+ * An STS's clients (service principals, protocol.md section 6) as the store keeps them: the
+ * `ClientRecord` shape and its checks, the `ClientStore` interface, and the rule that one credential
+ * (certificate or metadata URL) belongs to clients of one realm only.
+ */
 import type { ChangeListener } from './change-listeners.js';
 import { StoreError } from './store-error.js';
 import {

@@ -1,3 +1,8 @@
+/**
+ * `MemoryStore`: every store interface (partners, OAuth servers, clients, replay claims, key
+ * documents) in memory, with the same behaviour as `SqliteStore` (one shared test suite runs
+ * against both), for tests and single-process use.
+ */
 import { optionNames, refuseUnknownOptions, systemClock, type Clock } from '@s2sauth/protocol';
 import { ChangeListeners, type ChangeListener } from './change-listeners.js';
 import { byClientKey, clientIdentity, clientRecord, refuseSharedCredential, type ClientInput, type ClientRecord, type ClientStore } from './client.js';

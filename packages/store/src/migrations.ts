@@ -1,3 +1,7 @@
+/**
+ * The registry file's schema, as migrations in code: each step runs once, in order, in its own
+ * transaction, and `PRAGMA user_version` records how far a file has come (`SCHEMA_VERSION`).
+ */
 import type BetterSqlite3 from 'better-sqlite3';
 import { StoreError } from './store-error.js';
 

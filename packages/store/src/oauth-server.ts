@@ -1,3 +1,7 @@
+/**
+ * Trusted OAuth servers (STSs, protocol.md section 5) as the store keeps them: the
+ * `OAuthServerRecord` shape and its checks, and the `OAuthServerStore` interface.
+ */
 import type { ChangeListener } from './change-listeners.js';
 import { booleanField, nonEmptyString, optionalBoolean, recordObject, timestamp, type RecordChange } from './record-shape.js';
 

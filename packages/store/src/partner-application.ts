@@ -1,3 +1,7 @@
+/**
+ * Partner applications (protocol.md section 5) as the store keeps them: the `PartnerApplication`
+ * shape, its key sources and trust levels, its checks, and the `PartnerStore` interface.
+ */
 import type { ChangeListener } from './change-listeners.js';
 import {
   booleanField,
