@@ -15,7 +15,8 @@
  * garbage included), and the entry count.
  */
 import { randomBytes } from 'node:crypto';
-import { DEFAULT_CACHE_ENTRIES, VerificationCache, type S2SPrincipal } from '@s2sauth/middleware';
+import { DEFAULT_CACHE_ENTRIES, type S2SPrincipal } from '@s2sauth/middleware';
+import { VerificationCache } from '../packages/middleware/src/verification-cache.js';
 import { WellKnownPrincipal } from '@s2sauth/protocol';
 import type { BenchOutcome } from './run.js';
 import { AUDIENCE, PARTNER_IDENTITY, REALM, SCOPES } from './bench-partner.js';

@@ -2,15 +2,15 @@ import { expect } from 'chai';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { signingKeyFromCertificate, type SigningKey } from '@s2sauth/protocol';
 import { MemoryStore } from '@s2sauth/store';
+import { ClientAssertionError } from '@s2sauth/issuer';
 import {
-  ClientAssertionError,
   clientCertificateKeys,
   parseClientAssertion,
   verifyClientAssertion,
   verifyParsedClientAssertion,
   verifyRs256,
   type ClientAssertionOptions,
-} from '@s2sauth/issuer';
+} from '../src/sts/client-assertion.js';
 import { assertion, assertionClaims, assertionHeader, createTestClient, EXCHANGE_ID, rawAssertion, REALM, STS_ID, type TestClient } from './sts-support.js';
 
 describe('verifyClientAssertion', () => {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { hostNameMatches } from '@s2sauth/issuer';
+import { hostNameMatches } from '../src/sts/host-name-pattern.js';
 
 describe('hostNameMatches', () => {
   const matches: readonly (readonly [string, string])[] = [

@@ -19,16 +19,14 @@ import type { OAuthCertificate } from '@s2sauth/issuer';
 import { createCertificate, createPartner, type MetadataServer, type TestPartner } from '../../../test/support/partners.js';
 import {
   ANY_REALM,
-  authorizationUriOf,
-  checkStsMetadata,
   createVerifier,
   PartnerRegistry,
   PartnerRegistryError,
-  selectOAuthServer,
   type AuditEvent,
   type Verifier,
   type VerifierOptions,
 } from '@s2sauth/middleware';
+import { authorizationUriOf, checkStsMetadata, selectOAuthServer } from '../src/oauth-server.js';
 
 const STS = WellKnownPrincipal.sts;
 const OWN = WellKnownPrincipal.lync;

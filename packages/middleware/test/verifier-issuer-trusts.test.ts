@@ -9,7 +9,6 @@ import { MemoryStore, type PartnerApplication } from '@s2sauth/store';
 import { createCertificate, createPartner, type TestPartner } from '../../../test/support/partners.js';
 import {
   createVerifier,
-  isIssuerTrusts,
   PartnerRegistry,
   type AuditEvent,
   type OAuthServer,
@@ -18,6 +17,7 @@ import {
   type IssuerTrusts,
   type VerifierOptions,
 } from '@s2sauth/middleware';
+import { isIssuerTrusts } from '../src/issuer-trusts.js';
 
 const OWN = WellKnownPrincipal.exchange;
 const AUDIENCE = `${OWN}/mail.contoso.com@contoso.com`;
