@@ -15,7 +15,7 @@ import { TokenIssuer } from '@s2sauth/issuer';
 import { WellKnownPrincipal } from '@s2sauth/protocol';
 import { MemoryStore } from '@s2sauth/store';
 import { auditDestination, createVerifier, PartnerRegistry, pinoAuditSink, type AuditSink, type Verifier } from '@s2sauth/middleware';
-import { createPartner, type TestPartner } from '../test/support/partners.js';
+import { createPartner, type TestPartner } from '@s2sauth/test-support/partners';
 
 /** The realm of the partner and of this server. */
 export const REALM = 'contoso.com';

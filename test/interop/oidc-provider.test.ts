@@ -40,7 +40,7 @@ import { createVerifier, PartnerRegistry, s2sAuth, type AuditEvent, type Verifie
 import { formatAudience, formatIssuerId, WellKnownPrincipal } from '@s2sauth/protocol';
 import { MemoryStore } from '@s2sauth/store';
 import type { OAuthCertificate } from '@s2sauth/issuer';
-import { compactJws, createCertificate, decodePayload } from '../support/partners.js';
+import { compactJws, createCertificate, decodePayload } from '@s2sauth/test-support/partners';
 import { startMetadataAdapter, type MetadataAdapter } from './support/metadata-adapter.js';
 import {
   fullMapping,

@@ -9,7 +9,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { WellKnownPrincipal } from '@s2sauth/protocol';
 import { SqliteStore } from '@s2sauth/store';
 import type { OAuthCertificate } from '@s2sauth/issuer';
-import { createCertificate } from '../../../test/support/partners.js';
+import { createCertificate } from '@s2sauth/test-support/partners';
 import { failed, s2sauth, succeeded, temporaryFolder, type CliRun } from './run-cli.js';
 
 const CRM = '5b1f8d6e-3f5a-4c1e-9a57-0c9e2d6f4b21';

@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { PartnerRegistry } from '@s2sauth/middleware';
 import { SqliteStore } from '@s2sauth/store';
 import type { OAuthCertificate } from '@s2sauth/issuer';
-import { createCertificate } from '../../../test/support/partners.js';
+import { createCertificate } from '@s2sauth/test-support/partners';
 import { firstLine } from '../src/context.js';
 import { inFlagTerms } from '../src/cli.js';
 import { CliError, runCli } from '../src/index.js';

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { WellKnownPrincipal } from '@s2sauth/protocol';
 import { SqliteStore, type ClientRecord } from '@s2sauth/store';
 import type { OAuthCertificate } from '@s2sauth/issuer';
-import { createCertificate, createPartner, type MetadataServer, type TestPartner } from '../../../test/support/partners.js';
+import { createCertificate, createPartner, type MetadataServer, type TestPartner } from '@s2sauth/test-support/partners';
 import { parseClientId, parseGrant, parseHostName, type ClientView } from '../src/client-commands.js';
 import { failed, readStore, runOn, secretMarkers, succeeded, temporaryFolder, type CliRun } from './run-cli.js';
 

@@ -10,7 +10,7 @@ import { expect } from 'chai';
 import { after, before, describe, it } from 'mocha';
 import { WellKnownPrincipal } from '@s2sauth/protocol';
 import { SqliteStore } from '@s2sauth/store';
-import { runInChildProcess } from '../../../test/support/child-process.js';
+import { runInChildProcess } from '@s2sauth/test-support/child-process';
 import { temporaryFolder } from './run-cli.js';
 
 /** One administrator's process: runs `plan[r]` (command lines) at `start + r * slot` ms, for every round `r`. */

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { after, before, beforeEach, describe, it } from 'mocha';
 import { WellKnownPrincipal } from '@s2sauth/protocol';
 import type { OAuthServerRecord } from '@s2sauth/store';
-import { createPartner, type MetadataServer, type TestPartner } from '../../../test/support/partners.js';
+import { createPartner, type MetadataServer, type TestPartner } from '@s2sauth/test-support/partners';
 import type { OAuthServerView } from '../src/oauth-server-commands.js';
 import { failed, readStore, runOn, secretMarkers, succeeded, temporaryFolder, type CliRun } from './run-cli.js';
 

@@ -5,7 +5,7 @@ import { WellKnownPrincipal } from '@s2sauth/protocol';
 import { PartnerRegistry } from '@s2sauth/middleware';
 import { SqliteStore, type PartnerApplication } from '@s2sauth/store';
 import type { OAuthCertificate } from '@s2sauth/issuer';
-import { createCertificate, createPartner, type MetadataServer, type TestPartner } from '../../../test/support/partners.js';
+import { createCertificate, createPartner, type MetadataServer, type TestPartner } from '@s2sauth/test-support/partners';
 import type { PartnerView } from '../src/partner-commands.js';
 import { failed, readStore, runOn, secretMarkers, succeeded, temporaryFolder, type CliRun } from './run-cli.js';
 

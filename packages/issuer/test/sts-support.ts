@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { WellKnownPrincipal } from '@s2sauth/protocol';
 import type { OAuthCertificate } from '@s2sauth/issuer';
-import { compactJws, createCertificate } from '../../../test/support/partners.js';
+import { compactJws, createCertificate } from '@s2sauth/test-support/partners';
 
 /** A tenant realm (lowercase GUID), as cloud realms are. */
 export const REALM = '9188040d-6c67-4c5b-b112-36a304b66dad';

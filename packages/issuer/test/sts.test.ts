@@ -10,7 +10,7 @@ import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import { signingKeyFromCertificate, WellKnownPrincipal, type SigningKey } from '@s2sauth/protocol';
 import { MemoryStore, SqliteStore, type ClientInput, type ClientRecord, type ClientStore } from '@s2sauth/store';
 import { CertificateSet, stsRouter, stsTokenPath, type OAuthCertificate, type StsAuditEvent, type StsRouterOptions } from '@s2sauth/issuer';
-import { createCertificate } from '../../../test/support/partners.js';
+import { createCertificate } from '@s2sauth/test-support/partners';
 import {
   ASSERTION_TYPE,
   assertion,

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { runInChildProcess } from '../../../test/support/child-process.js';
+import { runInChildProcess } from '@s2sauth/test-support/child-process';
 import { auditDestination, pinoAuditSink, type AuditEvent } from '../src/audit.js';
 
 function capture(): { lines: Array<Record<string, unknown>>; stream: Writable } {

@@ -4,7 +4,7 @@ import { Socket } from 'node:net';
 import { expect } from 'chai';
 import { describe, it } from 'mocha';
 import { connect } from 'node:net';
-import { runInChildProcess } from '../../../test/support/child-process.js';
+import { runInChildProcess } from '@s2sauth/test-support/child-process';
 import { refuseCookies } from '../src/cookie-guard.js';
 import { describeWithExpress } from './express-versions.js';
 

@@ -6,7 +6,7 @@ import request from 'supertest';
 import { InvalidTokenError, KeysUnavailableError, WellKnownPrincipal, type ChallengeParams } from '@s2sauth/protocol';
 import { MemoryStore } from '@s2sauth/store';
 import type { OAuthCertificate } from '@s2sauth/issuer';
-import { createCertificate, createPartner, type TestPartner } from '../../../test/support/partners.js';
+import { createCertificate, createPartner, type TestPartner } from '@s2sauth/test-support/partners';
 import type { AuditEvent } from '../src/audit.js';
 import { requestInfo, s2sAuth, s2sErrorHandler, sendBearerChallenge, sendBearerError, type S2SAuthOptions } from '../src/express.js';
 import type { S2SPrincipal } from '../src/principal.js';

@@ -17,7 +17,7 @@ import { WellKnownPrincipal } from '@s2sauth/protocol';
 import type { S2SPrincipal } from '../src/principal.js';
 import { requireScope } from '../src/guards.js';
 import { MemoryStore } from '@s2sauth/store';
-import { createCertificate, createPartner, type MetadataServer, type TestPartner } from '../../../test/support/partners.js';
+import { createCertificate, createPartner, type MetadataServer, type TestPartner } from '@s2sauth/test-support/partners';
 import type { AuditEvent } from '../src/audit.js';
 import { s2sAuth } from '../src/express.js';
 import { PartnerRegistry } from '../src/registry.js';

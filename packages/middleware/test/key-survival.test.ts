@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { BearerError, buildMetadataDocument, KeysUnavailableError, WellKnownPrincipal } from '@s2sauth/protocol';
 import { MemoryStore, SqliteStore, type PartnerStore } from '@s2sauth/store';
 import type { OAuthCertificate } from '@s2sauth/issuer';
-import { createCertificate, createPartner, type MetadataServer, type TestPartner } from '../../../test/support/partners.js';
+import { createCertificate, createPartner, type MetadataServer, type TestPartner } from '@s2sauth/test-support/partners';
 import { createVerifier, PartnerRegistry, type Verifier } from '@s2sauth/middleware';
 
 const OWN = WellKnownPrincipal.exchange;

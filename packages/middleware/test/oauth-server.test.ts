@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { expectRefusal, expectRejection } from '../../../test/support/rejections.js';
+import { expectRefusal, expectRejection } from '@s2sauth/test-support/rejections';
 import { after, afterEach, before, beforeEach, describe, it } from 'mocha';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -16,7 +16,7 @@ import {
 } from '@s2sauth/protocol';
 import { MemoryStore, SqliteStore, type PartnerStore } from '@s2sauth/store';
 import type { OAuthCertificate } from '@s2sauth/issuer';
-import { createCertificate, createPartner, type MetadataServer, type TestPartner } from '../../../test/support/partners.js';
+import { createCertificate, createPartner, type MetadataServer, type TestPartner } from '@s2sauth/test-support/partners';
 import {
   ANY_REALM,
   createVerifier,

@@ -7,7 +7,7 @@ import passport from 'passport';
 import { Strategy as BearerStrategy } from 'passport-http-bearer';
 import { BearerError, WellKnownPrincipal } from '@s2sauth/protocol';
 import { MemoryStore } from '@s2sauth/store';
-import { createCertificate, createPartner, type TestPartner } from '../../../test/support/partners.js';
+import { createCertificate, createPartner, type TestPartner } from '@s2sauth/test-support/partners';
 import type { AuditEvent } from '../src/audit.js';
 import { s2sAuth, s2sErrorHandler } from '../src/express.js';
 import { requireScope } from '../src/guards.js';

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { expectRefusal } from '../../../test/support/rejections.js';
+import { expectRefusal } from '@s2sauth/test-support/rejections';
 import { after, afterEach, before, beforeEach, describe, it } from 'mocha';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { KeysUnavailableError, WellKnownPrincipal } from '@s2sauth/protocol';
 import { MemoryStore, SqliteStore, type PartnerStore } from '@s2sauth/store';
 import type { OAuthCertificate } from '@s2sauth/issuer';
-import { createCertificate, createPartner, type MetadataServer, type TestPartner } from '../../../test/support/partners.js';
+import { createCertificate, createPartner, type MetadataServer, type TestPartner } from '@s2sauth/test-support/partners';
 import { StaticKeySet } from '@s2sauth/discovery';
 import { PartnerRegistry, PartnerRegistryError, type PartnerApplicationInput } from '../src/registry.js';
 

@@ -14,7 +14,7 @@ import type { RequestHandler } from 'express';
 import { WellKnownPrincipal, type FailureCode } from '@s2sauth/protocol';
 import { MemoryStore, type TrustLevel } from '@s2sauth/store';
 import type { OAuthCertificate } from '@s2sauth/issuer';
-import { createCertificate, createPartner, type MetadataServer, type TestPartner } from '../../../test/support/partners.js';
+import { createCertificate, createPartner, type MetadataServer, type TestPartner } from '@s2sauth/test-support/partners';
 import type { AuditEvent } from '../src/audit.js';
 import { s2sAuth } from '../src/express.js';
 import { requireScope } from '../src/guards.js';

@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { afterEach, describe, it } from 'mocha';
 import { BearerError, WellKnownPrincipal } from '@s2sauth/protocol';
 import { MemoryStore } from '@s2sauth/store';
-import { createCertificate, createPartner, type MetadataServer } from '../../../test/support/partners.js';
+import { createCertificate, createPartner, type MetadataServer } from '@s2sauth/test-support/partners';
 import { createVerifier, PartnerRegistry, type Verifier, type VerifierOptions } from '@s2sauth/middleware';
 
 const OWN = WellKnownPrincipal.exchange;

@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { before, beforeEach, describe, it } from 'mocha';
 import { BearerError, signingKeyFromCertificate, WellKnownPrincipal } from '@s2sauth/protocol';
 import { MemoryStore, type PartnerApplication } from '@s2sauth/store';
-import { createCertificate, createPartner, type TestPartner } from '../../../test/support/partners.js';
+import { createCertificate, createPartner, type TestPartner } from '@s2sauth/test-support/partners';
 import {
   createVerifier,
   PartnerRegistry,

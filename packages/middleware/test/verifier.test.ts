@@ -1,10 +1,10 @@
 import { expect } from 'chai';
-import { expectRejection } from '../../../test/support/rejections.js';
+import { expectRejection } from '@s2sauth/test-support/rejections';
 import { after, afterEach, before, beforeEach, describe, it } from 'mocha';
 import { BearerError, InvalidTokenError, KeysUnavailableError, WellKnownPrincipal, type FailureCode } from '@s2sauth/protocol';
 import { MemoryStore } from '@s2sauth/store';
 import type { OAuthCertificate } from '@s2sauth/issuer';
-import { createCertificate, createPartner, decodePayload, type MetadataServer, type TestPartner } from '../../../test/support/partners.js';
+import { createCertificate, createPartner, decodePayload, type MetadataServer, type TestPartner } from '@s2sauth/test-support/partners';
 // The public entry point, as applications (and the Express layer) use it.
 import { createVerifier, PartnerRegistry, type AuditEvent, type Verifier, type VerifierOptions } from '@s2sauth/middleware';
 

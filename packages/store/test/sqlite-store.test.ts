@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { WellKnownPrincipal } from '@s2sauth/protocol';
 import { SCHEMA_VERSION, SqliteStore, StoreError, type RegistryEntryKind } from '@s2sauth/store';
 import { migrate, MIGRATIONS } from '../src/migrations.js';
-import { runInChildProcess } from '../../../test/support/child-process.js';
+import { runInChildProcess } from '@s2sauth/test-support/child-process';
 import { exchange, exchangeClient, sharepoint, START, storeBehaviour, sts, TENANT } from './store-behaviour.js';
 
 type Change = readonly [string | undefined, RegistryEntryKind | undefined];

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { KeysUnavailableError } from '@s2sauth/protocol';
 import type { ClientRecord } from '@s2sauth/store';
 import { ClientKeySets } from '@s2sauth/issuer';
-import { createCertificate, createPartner, type MetadataServer, type TestPartner } from '../../../../test/support/partners.js';
+import { createCertificate, createPartner, type MetadataServer, type TestPartner } from '@s2sauth/test-support/partners';
 
 describe('ClientKeySets', () => {
   let partner: TestPartner;
