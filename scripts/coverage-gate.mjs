@@ -4,7 +4,10 @@
 // floor applies to files with at least 5 branches: below that the count is the transpiled module's
 // own (the types-only principal.ts scores 2/4 branches with nothing to test); the line floor still
 // catches an untested small file. EXEMPT lists the files the per-file floor does not apply to, each
-// with its reason; they still count in their package's figures.
+// with its reason; they still count in their package's figures. A file with no run-time code (only
+// types and interfaces: esbuild compiles it to nothing) has nothing to cover; it is named in the
+// report and counts neither for the floor nor in its package's figures (c8 counts a types-only file
+// that no test loads as wholly uncovered).
 //
 // It reads c8's json-summary and refuses a summary that proves nothing: a missing or empty one, one
 // whose paths are not in this checkout (copied from elsewhere), one that lacks a source file of a
@@ -16,6 +19,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
+import { transformSync } from 'esbuild';
 
 /** Lines and branches every gated package must keep covered, in percent. */
 const PACKAGE_THRESHOLD = 90;
@@ -30,6 +34,11 @@ const EXEMPT = new Map([
   ['packages/cli/src/bin.ts', 'the program entry point, run only in child processes (cli.test.ts) whose coverage is not collected'],
 ]);
 const KINDS = ['lines', 'branches'];
+
+/** True when the TypeScript file at `path` compiles to no code at all (types and interfaces only). */
+function typesOnly(path) {
+  return transformSync(readFileSync(path, 'utf8'), { loader: 'ts', format: 'esm' }).code.trim() === '';
+}
 
 /** The TypeScript source files of `pkg` (relative to `root`, with forward slashes), as c8 includes them. */
 function sourceFiles(root, pkg) {
@@ -92,6 +101,10 @@ function checkCoverage(root, summaryPath) {
         continue;
       }
       if (statSync(join(root, file)).mtimeMs > summaryTime) failures.push(`${file} changed after the coverage summary was written: run c8 again`);
+      if (typesOnly(join(root, file))) {
+        report.push(`coverage ${file}: types only (no run-time code), not counted`);
+        continue;
+      }
       const counts = {};
       for (const kind of KINDS) {
         const entry = data[kind];
