@@ -14,6 +14,7 @@
 import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { RequestHandler } from 'express';
+import { clientErrorFor } from './error-handler.js';
 
 /** The methods the demo servers route. */
 const ALLOWED = 'GET, HEAD, POST, PUT, DELETE, OPTIONS';
@@ -73,18 +74,18 @@ function statusOf(code: string | undefined): number {
   }
 }
 
-const MESSAGES: Readonly<Record<number, readonly [code: string, message: string]>> = {
-  400: ['invalid_request', 'The request is not valid HTTP/1.1.'],
-  405: ['method_not_allowed', 'CONNECT is not supported: this is not a proxy.'],
-  408: ['request_timeout', 'The request took too long to arrive.'],
-  413: ['body_too_large', 'The request body\'s chunk extensions are too large.'],
-  431: ['header_too_large', 'The request\'s header fields are too large: at most 16 KiB in all.'],
+/** What a refusal written on the socket says; its `error` code is the error handler's for the status. */
+const MESSAGES: Readonly<Record<number, string>> = {
+  400: 'The request is not valid HTTP/1.1.',
+  405: 'CONNECT is not supported: this is not a proxy.',
+  408: 'The request took too long to arrive.',
+  413: 'The request body\'s chunk extensions are too large.',
+  431: 'The request\'s header fields are too large: at most 16 KiB in all.',
 };
 
 /** A whole HTTP/1.1 response with a JSON error body and `Connection: close`. */
 export function rawJsonResponse(status: number): string {
-  const [code, message] = MESSAGES[status] ?? (MESSAGES[400] as readonly [string, string]);
-  const body = JSON.stringify({ error: code, message });
+  const body = JSON.stringify({ error: clientErrorFor(status).code, message: MESSAGES[status] ?? MESSAGES[400] });
   return (
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Bad Request'}\r\n` +
     'Content-Type: application/json; charset=utf-8\r\n' +
