@@ -1,11 +1,29 @@
 import { expect } from 'chai';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { createServer, type AddressInfo } from 'node:net';
-import { authoritiesOf, freePort, startServerPair, urlOf } from '../src/server-pair.js';
+import { createServer, type AddressInfo, type Server } from 'node:net';
+import { authoritiesOf, freePort, startServerPair, urlOf, type ServerPairOptions } from '../src/server-pair.js';
 import { removeTemporaryFolders, temporaryFolder } from './support.js';
 
 const silent = pino({ level: 'silent' });
+
+/** The options every pair here shares: both servers on 127.0.0.1 in `folder`, Exchange on any port. */
+function pairIn(folder: string, lyncPort = 0): Omit<ServerPairOptions, 'trust'> {
+  return {
+    host: '127.0.0.1',
+    lyncPort,
+    exchangePort: 0,
+    exchange: { dataDir: join(folder, 'exchange'), realm: 'contoso.com', logger: silent, audit: false },
+    lync: { dataDir: join(folder, 'lync'), realm: 'contoso.com', logger: silent, audit: false },
+  };
+}
+
+/** A port another process holds, as a server listening on it. */
+async function squat(): Promise<{ squatter: Server; taken: number }> {
+  const squatter = createServer();
+  await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+  return { squatter, taken: (squatter.address() as AddressInfo).port };
+}
 
 describe('startServerPair', () => {
   after(removeTemporaryFolders);
@@ -24,11 +42,7 @@ describe('startServerPair', () => {
     const folder = await temporaryFolder();
     const seen: string[] = [];
     const pair = await startServerPair({
-      host: '127.0.0.1',
-      lyncPort: 0,
-      exchangePort: 0,
-      exchange: { dataDir: join(folder, 'exchange'), realm: 'contoso.com', logger: silent, audit: false },
-      lync: { dataDir: join(folder, 'lync'), realm: 'contoso.com', logger: silent, audit: false },
+      ...pairIn(folder),
       trust: async (lync, exchange) => {
         for (const server of [lync, exchange]) seen.push(String((await fetch(`${server.url}/healthz`)).status));
       },
@@ -42,16 +56,10 @@ describe('startServerPair', () => {
 
   it('starts again with another port when the port picked for Lync was taken before Lync could bind it', async () => {
     const folder = await temporaryFolder();
-    const squatter = createServer();
-    await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
-    const taken = (squatter.address() as AddressInfo).port;
+    const { squatter, taken } = await squat();
     const picks: number[] = [];
     const pair = await startServerPair({
-      host: '127.0.0.1',
-      lyncPort: 0,
-      exchangePort: 0,
-      exchange: { dataDir: join(folder, 'exchange'), realm: 'contoso.com', logger: silent, audit: false },
-      lync: { dataDir: join(folder, 'lync'), realm: 'contoso.com', logger: silent, audit: false },
+      ...pairIn(folder),
       trust: async () => {},
       // The first pick is a port another process holds by the time Lync binds; the next is free.
       pickPort: async (host) => {
@@ -73,16 +81,10 @@ describe('startServerPair', () => {
 
   it('does not replace a Lync port the caller chose: EADDRINUSE is thrown', async () => {
     const folder = await temporaryFolder();
-    const squatter = createServer();
-    await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
-    const taken = (squatter.address() as AddressInfo).port;
+    const { squatter, taken } = await squat();
     try {
       const error = await startServerPair({
-        host: '127.0.0.1',
-        lyncPort: taken,
-        exchangePort: 0,
-        exchange: { dataDir: join(folder, 'exchange'), realm: 'contoso.com', logger: silent, audit: false },
-        lync: { dataDir: join(folder, 'lync'), realm: 'contoso.com', logger: silent, audit: false },
+        ...pairIn(folder, taken),
         trust: async () => {},
       }).then(
         () => undefined,
@@ -98,11 +100,7 @@ describe('startServerPair', () => {
     const folder = await temporaryFolder();
     const urls: string[] = [];
     const error = await startServerPair({
-      host: '127.0.0.1',
-      lyncPort: 0,
-      exchangePort: 0,
-      exchange: { dataDir: join(folder, 'exchange'), realm: 'contoso.com', logger: silent, audit: false },
-      lync: { dataDir: join(folder, 'lync'), realm: 'contoso.com', logger: silent, audit: false },
+      ...pairIn(folder),
       trust: async (lync, exchange) => {
         urls.push(lync.url, exchange.url);
         throw new Error('registration refused');

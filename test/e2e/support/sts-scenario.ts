@@ -6,6 +6,7 @@
  */
 import { Writable } from 'node:stream';
 import { startCloud, startHybrid, type StsScenario } from '@s2sauth/example-demo';
+import type { StsAuditEvent } from '@s2sauth/issuer';
 import type { AuditEvent } from '@s2sauth/middleware';
 import { WellKnownPrincipal } from '@s2sauth/protocol';
 import { pino } from 'pino';
@@ -14,19 +15,8 @@ import { join } from 'node:path';
 import { removeTemporaryFolders, temporaryFolder } from './data-folders.js';
 import { PASSWORD } from './on-premises.js';
 
-/** One decision of the STS as its audit log line carries it (see `StsAuditEvent` in @s2sauth/issuer). */
-export interface StsDecision {
-  readonly decision: 'issue' | 'reject';
-  readonly reason: string;
-  readonly realm: string;
-  readonly clientId?: string;
-  readonly resource?: string;
-  readonly scopes?: readonly string[];
-  readonly delegation?: boolean;
-  /** The `jti` of the issued actor token. */
-  readonly tokenId?: string;
-  readonly status: number;
-}
+/** One decision of the STS as its audit log line carries it: the issuer's own event type, never a copy. */
+export type StsDecision = StsAuditEvent;
 
 /** A running scenario, the servers' audit events and the STS's decisions. */
 export interface RunningStsScenario {
